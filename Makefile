@@ -1,0 +1,37 @@
+# minirl — every target creates .venv from requirements.txt first if needed.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+
+.PHONY: setup demo test grade lab notebooks bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip -q
+	$(BIN)/python -m pip install -r requirements.txt
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+demo: setup        ## the main job: SFT -> RL on 2-digit addition (runs/demo/)
+	$(BIN)/python -m minirl demo --out runs/demo
+
+test: setup        ## the whole test suite, notebooks (smoke mode) and graders included
+	$(BIN)/python -m pytest -q
+
+grade: setup       ## grade your exercises/ (CH=2 for one chapter)
+	$(BIN)/python -m minirl.grade $(CH)
+
+lab: setup         ## open the notebooks in Jupyter
+	$(BIN)/jupyter lab notebooks/
+
+notebooks: setup   ## re-execute every notebook at full size and save its outputs
+	$(BIN)/python -m minirl.notebooks
+
+bench: setup       ## throughput benchmarks
+	$(BIN)/python benchmarks/throughput.py
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,98 @@
+"""The RL vocabulary as code.
+
+An *environment* hands the agent a *state*; the agent's *policy* pi(a | s) picks an *action*; the
+environment answers with a *reward* and the next state, until the *episode* ends. The *return* is
+the (discounted) sum of rewards, G_t = sum_k gamma^k r_{t+k}; the *value* V(s) is the expected
+return from state s, and Q(s, a) the expected return after taking a in s.
+
+Two environments share one protocol:
+  Corridor   a classic toy: walk right to reach the goal. Small enough to solve by hand.
+  TokenEnv   text generation as an MDP: state = prompt + tokens so far, action = next token,
+             the episode ends at EOS (or a length cap), reward = the task's verifier at the end.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any, Protocol
+
+
+class Env(Protocol):
+    def reset(self) -> Any:
+        """Start an episode; return the initial state s_0."""
+
+    def step(self, action: int) -> tuple[Any, float, bool, dict]:
+        """Apply an action; return (next state, reward, done, info)."""
+
+
+class Corridor:
+    """Cells 0..length-1; start in cell 0; actions 0 = left, 1 = right; reward +1 on reaching the
+    last cell (which ends the episode); every other step gives 0. Episodes are cut at max_steps.
+
+    With gamma < 1 the optimal policy is "always right": the sooner the +1, the larger its
+    discounted value, V*(s) = gamma^(length - 1 - s - 1) for s < length - 1.
+    """
+    n_actions = 2
+
+    def __init__(self, length: int = 6, max_steps: int | None = None):
+        if length < 2:
+            raise ValueError(f"corridor length must be >= 2, got {length}")
+        self.length = length
+        self.max_steps = max_steps or 4 * length
+        self.pos, self.t = 0, 0
+
+    @property
+    def n_states(self) -> int:
+        return self.length
+
+    def reset(self) -> int:
+        self.pos, self.t = 0, 0
+        return self.pos
+
+    def step(self, action: int) -> tuple[int, float, bool, dict]:
+        if action not in (0, 1):
+            raise ValueError(f"action must be 0 (left) or 1 (right), got {action!r}")
+        self.pos = max(0, self.pos - 1) if action == 0 else self.pos + 1
+        self.t += 1
+        at_goal = self.pos == self.length - 1
+        done = at_goal or self.t >= self.max_steps
+        return self.pos, (1.0 if at_goal else 0.0), done, {"timeout": done and not at_goal}
+
+
+class TokenEnv:
+    """LLM generation as an MDP over token ids.
+
+    state   the list of token ids so far: [BOS] + prompt (+ response tokens)
+    action  the next token id
+    done    when the action is EOS or the response reaches max_new_tokens
+    reward  0 for every action except the last, which gets task.reward(prompt, response)
+    """
+
+    def __init__(self, task, tokenizer, max_new_tokens: int | None = None, seed: int = 0):
+        self.task, self.tok = task, tokenizer
+        self.max_new_tokens = max_new_tokens or task.max_answer_digits + 1
+        self.rng = random.Random(seed)
+        self.prompt, self.state, self.response = "", [], []
+
+    @property
+    def n_actions(self) -> int:
+        return self.tok.vocab_size
+
+    def reset(self, prompt: str | None = None) -> list[int]:
+        if prompt is None:
+            prompt = self.task.prompt(*self.task.sample_train(1, self.rng)[0])
+        self.prompt = prompt
+        self.state = [self.tok.bos_id] + self.tok.encode(prompt)
+        self.response = []
+        return list(self.state)
+
+    def step(self, action: int) -> tuple[list[int], float, bool, dict]:
+        action = int(action)
+        self.state.append(action)
+        self.response.append(action)
+        done = action == self.tok.eos_id or len(self.response) >= self.max_new_tokens
+        reward, info = 0.0, {}
+        if done:
+            text = self.tok.decode(self.response)
+            reward = self.task.reward(self.prompt, text)
+            info = {"prompt": self.prompt, "response": text}
+        return list(self.state), reward, done, info

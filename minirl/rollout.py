@@ -1,0 +1,132 @@
+"""Rollouts: turning prompts into sampled responses, and responses into per-token log-probs.
+
+The one alignment every algorithm shares (DESIGN.md):
+
+    tokens  (B, T)    [BOS] prompt response [EOS] [PAD ...]
+    logp    (B, T-1)  logp[:, t] = log pi(tokens[:, t+1] | tokens[:, :t+1])
+    mask    (B, T-1)  1 where tokens[:, t+1] is an action (a response token, its EOS included)
+
+so `logp * mask` keeps exactly the log-probabilities of the actions the policy took.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model import generate
+
+
+def token_logprobs(model, tokens: torch.Tensor) -> torch.Tensor:
+    """tokens (B, T) -> (B, T-1): log-probability the model gives each next token."""
+    logits = model(tokens[:, :-1])                                          # (B, T-1, V)
+    return gather_logprobs(logits, tokens[:, 1:])
+
+
+def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """logits (B, T, V), targets (B, T) -> log softmax(logits)[targets], shape (B, T)."""
+    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def encode_prompts(tokenizer, prompts: list[str], device="cpu"):
+    """-> (ids (B, P) right-padded with PAD, lengths (B,)); each row is [BOS] + prompt."""
+    rows = [[tokenizer.bos_id] + tokenizer.encode(p) for p in prompts]
+    lens = torch.tensor([len(r) for r in rows], dtype=torch.long)
+    ids = torch.full((len(rows), int(lens.max())), tokenizer.pad_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, :len(r)] = torch.tensor(r)
+    return ids.to(device), lens.to(device)
+
+
+def encode_pairs(tokenizer, prompts: list[str], responses: list[str], device="cpu"):
+    """Teacher-forced sequences for SFT, DPO, reward models.
+
+    -> tokens (B, T) = [BOS] prompt response [EOS] [PAD...], mask (B, T-1) over response+EOS.
+    """
+    rows, masks = [], []
+    for p, r in zip(prompts, responses, strict=True):
+        pi, ri = [tokenizer.bos_id] + tokenizer.encode(p), tokenizer.encode(r) + [tokenizer.eos_id]
+        rows.append(pi + ri)
+        masks.append([0] * (len(pi) - 1) + [1] * len(ri))
+    T = max(len(r) for r in rows)
+    tokens = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
+    mask = torch.zeros(len(rows), T - 1)
+    for i, (r, m) in enumerate(zip(rows, masks)):
+        tokens[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(m)] = torch.tensor(m, dtype=torch.float)
+    return tokens.to(device), mask.to(device)
+
+
+def response_mask(tokens: torch.Tensor, prompt_lens: torch.Tensor, eos_id: int) -> torch.Tensor:
+    """Action mask (B, T-1) of generated sequences: from the first response token through the
+    first EOS after the prompt (or to the end if there is none)."""
+    B, T = tokens.shape
+    pos = torch.arange(1, T, device=tokens.device)[None, :]                  # position of tokens[:, t+1]
+    in_response = pos >= prompt_lens[:, None]                              # (B, T-1)
+    is_eos = (tokens[:, 1:] == eos_id) & in_response
+    eos_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0                # an EOS came strictly earlier
+    return (in_response & ~eos_before).float()
+
+
+@dataclass
+class Rollout:
+    """A batch of sampled episodes. B = number of prompts x samples per prompt."""
+    tokens: torch.Tensor        # (B, T) prompt + response + padding
+    mask: torch.Tensor          # (B, T-1) 1 on actions
+    logprobs: torch.Tensor      # (B, T-1) log pi_old(action) at sampling time, detached, 0 off-mask
+    rewards: torch.Tensor       # (B,) sequence reward from the verifier
+    prompts: list[str]          # (B,)
+    texts: list[str]            # (B,) decoded responses
+    prompt_lens: torch.Tensor   # (B,)
+
+    @property
+    def response_lengths(self) -> torch.Tensor:
+        return self.mask.sum(dim=1)                                        # (B,)
+
+    def token_rewards(self) -> torch.Tensor:
+        """(B, T-1): the sequence reward placed on the last action of each row, 0 elsewhere."""
+        return place_on_last_action(self.rewards, self.mask)
+
+
+def place_on_last_action(seq_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """seq_values (B,), mask (B, T-1) -> (B, T-1) with each value on its row's last action."""
+    last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(dim=1)   # (B,)
+    out = torch.zeros_like(mask)
+    has_action = mask.sum(dim=1) > 0
+    out[has_action, last[has_action]] = seq_values[has_action].to(out.dtype)
+    return out
+
+
+@torch.no_grad()
+def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int = 1,
+           temperature: float = 1.0, top_k: int | None = None, greedy: bool = False,
+           max_new_tokens: int | None = None, generator=None) -> Rollout:
+    """Sample responses for every prompt (each repeated samples_per_prompt times, consecutively,
+    so rows [g*G:(g+1)*G] form the group of prompt g) and score them with the task's verifier."""
+    device = next(model.parameters()).device
+    prompts = [p for p in prompts for _ in range(samples_per_prompt)]
+    ids, lens = encode_prompts(tokenizer, prompts, device)
+    max_new = max_new_tokens or task.max_answer_digits + 1
+    tokens = generate(model, ids, lens, max_new, tokenizer.eos_id, tokenizer.pad_id,
+                      temperature=temperature, top_k=top_k, greedy=greedy, generator=generator)
+    mask = response_mask(tokens, lens, tokenizer.eos_id)
+    keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
+    tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
+    logprobs = token_logprobs(model, tokens) * mask if not greedy else torch.zeros_like(mask)
+    texts = [tokenizer.decode(row[int(n):], strict=True) for row, n in zip(tokens.tolist(), lens)]
+    rewards = torch.tensor([task.reward(p, t) for p, t in zip(prompts, texts)], device=device)
+    return Rollout(tokens, mask, logprobs, rewards, prompts, texts, lens)
+
+
+@torch.no_grad()
+def evaluate(model, tokenizer, task, pairs=None, batch_size: int = 500, n_samples: int = 0):
+    """Greedy exact-match accuracy on held-out problems (0..1), and a few (prompt, response, ok)."""
+    pairs = task.heldout() if pairs is None else pairs
+    prompts = [task.prompt(a, b) for a, b in pairs]
+    correct, shown = 0.0, []
+    for i in range(0, len(prompts), batch_size):
+        r = sample(model, tokenizer, task, prompts[i:i + batch_size], greedy=True)
+        correct += float(r.rewards.sum())
+        shown += list(zip(r.prompts, r.texts, r.rewards.tolist()))[:max(0, n_samples - len(shown))]
+    return correct / max(1, len(prompts)), shown

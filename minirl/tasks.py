@@ -1,0 +1,152 @@
+"""Arithmetic tasks: prompts, answers, a safe verifier, a noisy teacher, preference pairs.
+
+A task is the environment's "world": it hands out prompts (initial states), knows the right
+answer, and scores a response (the reward). Everything here is plain Python on strings.
+
+Formats (Lee et al. 2023, "Teaching Arithmetic to Small Transformers", found the same):
+  pad=True      operands zero-padded to a fixed width:   "07+42="   (every prompt the same length)
+  reverse=True  answer written least-significant digit first:  7+42=49  ->  "94"
+Reversed answers let the model produce each digit right after the digits it depends on (the carry
+flows in writing order); with plain answers it must plan the carry before writing the first digit.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+OPS = {"add": "+", "mul": "*"}
+TASK_NAMES = [f"{op}{d}" for op in OPS for d in (1, 2, 3, 4)]
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def parse_answer(text, reverse: bool = True, max_digits: int = 12):
+    """The integer a response states, or None if it is not a plain non-negative number.
+
+    Never raises and never evaluates anything: only ASCII digits count (so '²', '٣', '1e9', ' 4 2',
+    '-3', '' and 10**100-long strings all give None). Surrounding whitespace is ignored.
+    """
+    if not isinstance(text, str):
+        return None
+    s = text.strip()
+    if not s or len(s) > max_digits or not set(s) <= _ASCII_DIGITS:
+        return None
+    return int(s[::-1] if reverse else s)
+
+
+@dataclass(frozen=True)
+class ArithmeticTask:
+    """`digits`-digit `op` problems, e.g. ArithmeticTask("+", 2) is 2-digit addition."""
+    op: str = "+"
+    digits: int = 2
+    reverse: bool = True
+    pad: bool = True
+    n_heldout: int = 500
+    split_seed: int = 1234
+    _heldout: tuple = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self.op not in OPS.values():
+            raise ValueError(f"unknown operator {self.op!r}; use one of {sorted(OPS.values())}")
+        if not 1 <= self.digits <= 6:
+            raise ValueError(f"digits must be in 1..6, got {self.digits}")
+        rng = random.Random(self.split_seed)
+        n = min(self.n_heldout, self.n_problems // 5)          # never hold out more than 20%
+        held = set()
+        while len(held) < n:
+            held.add((rng.randrange(10 ** self.digits), rng.randrange(10 ** self.digits)))
+        object.__setattr__(self, "_heldout", tuple(sorted(held)))
+
+    @property
+    def name(self) -> str:
+        return {v: k for k, v in OPS.items()}[self.op] + str(self.digits)
+
+    @property
+    def n_problems(self) -> int:
+        return (10 ** self.digits) ** 2
+
+    # --- text -------------------------------------------------------------------------------
+    def prompt(self, a: int, b: int) -> str:
+        w = self.digits if self.pad else 0
+        return f"{a:0{w}d}{self.op}{b:0{w}d}="
+
+    def target(self, a: int, b: int) -> int:
+        return a + b if self.op == "+" else a * b
+
+    def answer(self, a: int, b: int) -> str:
+        s = str(self.target(a, b))
+        return s[::-1] if self.reverse else s
+
+    def operands(self, prompt: str) -> tuple[int, int]:
+        """Inverse of `prompt` (for our own prompts only): '07+42=' -> (7, 42)."""
+        a, b = prompt.rstrip("=").split(self.op)
+        return int(a), int(b)
+
+    @property
+    def max_answer_digits(self) -> int:
+        top = 10 ** self.digits - 1
+        return len(str(self.target(top, top)))
+
+    @property
+    def max_prompt_len(self) -> int:
+        return 2 * self.digits + 2
+
+    def max_seq_len(self) -> int:
+        """BOS + prompt + answer + EOS: the block size a model needs for this task."""
+        return 1 + self.max_prompt_len + self.max_answer_digits + 1
+
+    # --- splits -----------------------------------------------------------------------------
+    def heldout(self) -> list[tuple[int, int]]:
+        return list(self._heldout)
+
+    def is_heldout(self, a: int, b: int) -> bool:
+        return (a, b) in self._heldout_set
+
+    @property
+    def _heldout_set(self) -> frozenset:
+        s = self.__dict__.get("_hs")
+        if s is None:
+            s = frozenset(self._heldout)
+            object.__setattr__(self, "_hs", s)
+        return s
+
+    def sample_train(self, n: int, rng: random.Random) -> list[tuple[int, int]]:
+        """n training problems drawn uniformly from everything that is not held out."""
+        out = []
+        while len(out) < n:
+            a, b = rng.randrange(10 ** self.digits), rng.randrange(10 ** self.digits)
+            if (a, b) not in self._heldout_set:
+                out.append((a, b))
+        return out
+
+    # --- rewards ----------------------------------------------------------------------------
+    def reward(self, prompt: str, response: str) -> float:
+        """Exact match: 1.0 if the response states the right answer, else 0.0. Never raises."""
+        try:
+            a, b = self.operands(prompt)
+        except ValueError:
+            return 0.0
+        return float(parse_answer(response, self.reverse, self.max_answer_digits + 1) == self.target(a, b))
+
+    # --- demonstrations and preferences -----------------------------------------------------
+    def wrong_answer(self, a: int, b: int, rng: random.Random) -> str:
+        """A plausible mistake: the right answer with one digit changed."""
+        s = list(self.answer(a, b))
+        i = rng.randrange(len(s))
+        s[i] = rng.choice([d for d in "0123456789" if d != s[i]])
+        return "".join(s)
+
+    def demonstration(self, a: int, b: int, p_wrong: float, rng: random.Random) -> str:
+        """A noisy teacher's response: right with probability 1 - p_wrong, else a plausible mistake."""
+        return self.wrong_answer(a, b, rng) if rng.random() < p_wrong else self.answer(a, b)
+
+    def preference_pairs(self, n: int, rng: random.Random) -> list[tuple[str, str, str]]:
+        """n (prompt, chosen, rejected) triples from the training split: correct vs a mistake."""
+        return [(self.prompt(a, b), self.answer(a, b), self.wrong_answer(a, b, rng))
+                for a, b in self.sample_train(n, rng)]
+
+
+def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500) -> ArithmeticTask:
+    """'add2' -> 2-digit addition, 'mul3' -> 3-digit multiplication, ..."""
+    if name not in TASK_NAMES:
+        raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
+    return ArithmeticTask(OPS[name[:3]], int(name[3:]), reverse=reverse, pad=pad, n_heldout=n_heldout)

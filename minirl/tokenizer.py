@@ -1,0 +1,122 @@
+"""Tokenizers: characters for arithmetic, and a byte-pair encoding trained here, offline.
+
+`CharTokenizer` gives every character its own id. That is what the arithmetic chapters use: a
+digit is a token, so the model sees numbers the way we write them, one place value at a time.
+
+`train_bpe` learns a byte-level BPE (Sennrich et al. 2016; GPT-2's byte-level variant) from a
+text and wraps it as a `tiktoken.Encoding`, so it encodes and decodes exactly like the GPT
+tokenizers do -- without downloading anything. Chapter 2 uses it to show why BPE tokenizers
+chop numbers into irregular pieces, and why GPT-4-era patterns split digits into groups of <= 3.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+import regex
+import tiktoken
+
+PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+ARITHMETIC_ALPHABET = "0123456789+-*/=(),: "
+
+
+class CharTokenizer:
+    """One id per character, plus three special tokens: PAD = 0, BOS = 1, EOS = 2."""
+
+    def __init__(self, alphabet: str = ARITHMETIC_ALPHABET):
+        if len(set(alphabet)) != len(alphabet):
+            raise ValueError("alphabet has repeated characters")
+        self.alphabet = alphabet
+        self.specials = [PAD, BOS, EOS]
+        self.itos = self.specials + list(alphabet)
+        self.stoi = {ch: i for i, ch in enumerate(self.itos)}
+        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.itos)
+
+    def encode(self, text: str) -> list[int]:
+        bad = sorted({ch for ch in text if ch not in self.stoi})
+        if bad:
+            raise ValueError(f"characters {bad!r} are not in the tokenizer's alphabet "
+                             f"{self.alphabet!r}; remove them or build CharTokenizer(alphabet=...) with them")
+        return [self.stoi[ch] for ch in text]
+
+    def decode(self, ids, strict: bool = False) -> str:
+        """Text of the ids, stopping at the first EOS. PAD and BOS are skipped, or with
+        strict=True (used for sampled responses) shown as U+FFFD so that no verifier accepts them."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i in (self.pad_id, self.bos_id) or not 0 <= i < len(self.itos):
+                if strict:
+                    out.append("\ufffd")
+                continue
+            out.append(self.itos[i])
+        return "".join(out)
+
+    def to_dict(self) -> dict:
+        return {"kind": "char", "alphabet": self.alphabet}
+
+
+# GPT-2's pre-tokenisation pattern: runs of letters, of digits, of other symbols, and spaces.
+GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
+# GPT-4-era pattern (cl100k): digits are split into groups of at most three.
+GROUPED_DIGITS_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+
+
+def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_PATTERN,
+              name: str = "minirl-bpe") -> tiktoken.Encoding:
+    """Learn vocab_size - 256 merges over the bytes of `text`; return a tiktoken Encoding.
+
+    The algorithm: split the text into chunks with `pattern` (merges never cross a chunk), start
+    from the 256 single bytes, and repeatedly merge the most frequent adjacent pair into a new
+    token. Ranks are the merge order, which is exactly what tiktoken's encoder replays.
+    """
+    if vocab_size < 256:
+        raise ValueError(f"vocab_size must be >= 256 (the byte alphabet), got {vocab_size}")
+    ranks: dict[bytes, int] = {bytes([i]): i for i in range(256)}
+    words = Counter(tuple(bytes([b]) for b in chunk.encode("utf-8"))
+                    for chunk in regex.findall(pattern, text))
+    while len(ranks) < vocab_size:
+        pairs: Counter = Counter()
+        for word, n in words.items():
+            for a, b in zip(word, word[1:]):
+                pairs[a, b] += n
+        if not pairs:
+            break  # every chunk is a single token already
+        (a, b), _ = max(pairs.items(), key=lambda kv: (kv[1], kv[0]))   # ties: deterministic
+        ranks[a + b] = len(ranks)
+        merged = Counter()
+        for word, n in words.items():
+            out, i = [], 0
+            while i < len(word):
+                if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
+                    out.append(a + b)
+                    i += 2
+                else:
+                    out.append(word[i])
+                    i += 1
+            merged[tuple(out)] += n
+        words = merged
+    return tiktoken.Encoding(name=name, pat_str=pattern, mergeable_ranks=ranks,
+                             special_tokens={"<|endoftext|>": len(ranks)})
+
+
+def gpt2_encoding():
+    """The real GPT-2 tokenizer if tiktoken has its file cached locally, else None (with a message).
+
+    tiktoken downloads its vocabulary files on first use; minirl never does. Set TIKTOKEN_CACHE_DIR
+    to a folder holding the file to use it offline.
+    """
+    import os
+    if os.environ.get("TIKTOKEN_CACHE_DIR"):
+        try:
+            return tiktoken.get_encoding("gpt2")
+        except Exception as e:
+            print(f"could not load GPT-2 from TIKTOKEN_CACHE_DIR ({type(e).__name__}: {e})")
+    print("GPT-2 tokenizer not available offline; using the locally trained BPE instead. "
+          "To see GPT-2's, put its vocabulary file in TIKTOKEN_CACHE_DIR.")
+    return None
