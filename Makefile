@@ -13,6 +13,7 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --upgrade pip -q
 	$(BIN)/python -m pip install -r requirements.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/minirl.pth', 'w').write('$(CURDIR)\n')"
 	touch $(STAMP)
 
 demo: setup        ## the main job: SFT -> RL on 2-digit addition (runs/demo/)
