@@ -15,6 +15,39 @@ from __future__ import annotations
 import random
 from typing import Any, Protocol
 
+import torch
+
+
+def discounted_return(rewards, gamma: float) -> float:
+    """G_0 = r_0 + gamma r_1 + gamma^2 r_2 + ... of one trajectory's rewards."""
+    g = 0.0
+    for r in reversed([float(x) for x in rewards]):
+        g = r + gamma * g
+    return g
+
+
+def returns_to_go(rewards, gamma: float) -> torch.Tensor:
+    """(T,) -> (T,): G_t = r_t + gamma G_{t+1}, computed backwards from G_T = 0."""
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    out = torch.zeros_like(rewards)
+    g = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+        g = float(rewards[t]) + gamma * g
+        out[t] = g
+    return out
+
+
+def softmax_policy(logits: torch.Tensor, generator: torch.Generator | None = None):
+    """Sample a ~ softmax(logits) and return (actions, log pi(a)).
+
+    logits (A,) or (B, A) -> actions () or (B,), logprobs of the same shape.
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    flat = logp.reshape(-1, logp.size(-1))                                 # (B, A)
+    actions = torch.multinomial(flat.exp(), 1, generator=generator).squeeze(-1)   # (B,)
+    chosen = flat.gather(-1, actions[:, None]).squeeze(-1)                  # (B,)
+    return actions.reshape(logp.shape[:-1]), chosen.reshape(logp.shape[:-1])
+
 
 class Env(Protocol):
     def reset(self) -> Any:

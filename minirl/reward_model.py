@@ -1,0 +1,175 @@
+"""A reward model learned from pairwise comparisons (Christiano et al. 2017; Ouyang et al. 2022).
+
+A labeller is shown a prompt x and two responses and says which one they prefer. The
+Bradley-Terry model (Bradley & Terry 1952) says that a labeller with a hidden utility r* prefers
+y_c to y_r with probability sigma(r*(x, y_c) - r*(x, y_r)). We fit a network r_phi to the
+labels by maximum likelihood (InstructGPT, Ouyang et al. 2022, eq. 1):
+
+    L_BT(phi) = - E_{(x, y_c, y_r)} [ log sigma( r_phi(x, y_c) - r_phi(x, y_r) ) ].
+
+Only differences of r_phi are identified: adding a constant changes nothing.
+
+r_phi is a ScalarHeadGPT started from the policy's trunk (as InstructGPT starts from the SFT
+model). Its reward for a whole response is its output at the LAST response token, the EOS: the
+only position whose causal context contains the entire prompt and response. (A mean over
+response positions would reward each prefix separately; the last token is what InstructGPT
+and TRL's reward trainer use.)
+
+The labeller here is simulated, and flawed on purpose, as real ones are: it prefers correct
+answers, but it also has a soft spot for the digit 7 (each 7 is worth `sevens` of a correct
+answer), and its choices are noisy (Bradley-Terry with temperature `noise`). The reward model
+learns both the useful preference and the flaw; chapter 5 shows PPO finding the flaw.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .model import ScalarHeadGPT
+from .rollout import encode_pairs, place_on_last_action
+from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
+                   opt, pick_device, seed_everything, set_lr)
+from .tokenizer import CharTokenizer
+
+
+@dataclass
+class RewardModelConfig(RunConfig):
+    steps: int = opt(300, "optimizer steps")
+    batch_size: int = opt(64, "preference pairs per step")
+    lr: float = opt(3e-4, "AdamW learning rate")
+    pairs: int = opt(4000, "labelled training pairs (a fixed data set, as a labelling budget is)")
+    heldout_pairs: int = opt(500, "labelled pairs on held-out problems, for pairwise accuracy")
+    sevens: float = opt(0.5, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
+    noise: float = opt(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks the higher utility)")
+    eval_every: int = opt(50, "evaluate held-out pairwise accuracy every N steps")
+
+    def validate(self):
+        super().validate()
+        if self.pairs < self.batch_size or self.heldout_pairs < 1:
+            raise ConfigError(f"--pairs ({self.pairs}) must be >= --batch_size ({self.batch_size}) "
+                              f"and --heldout_pairs >= 1")
+        if self.sevens < 0 or self.noise < 0:
+            raise ConfigError(f"--sevens and --noise must be >= 0, got {self.sevens} and {self.noise}")
+
+
+# --- the simulated labeller -----------------------------------------------------------------
+@dataclass
+class Labeller:
+    """A simulated human: utility = [answer is correct] + sevens * (number of 7s); noisy choices."""
+    task: object
+    sevens: float = 0.5
+    noise: float = 0.2
+
+    def utility(self, prompt: str, response: str) -> float:
+        return self.task.reward(prompt, response) + self.sevens * response.count("7")
+
+    def candidate(self, a: int, b: int, rng: random.Random) -> str:
+        """A response to compare: the right answer, a near miss, or a random digit string."""
+        u = rng.random()
+        if u < 1 / 3:
+            return self.task.answer(a, b)
+        if u < 2 / 3:
+            return self.task.wrong_answer(a, b, rng)
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(1, self.task.max_answer_digits)))
+
+    def label(self, prompt: str, y1: str, y2: str, rng: random.Random) -> tuple[str, str]:
+        """(chosen, rejected): y1 wins with probability sigma((u1 - u2) / noise)."""
+        d = self.utility(prompt, y1) - self.utility(prompt, y2)
+        p1 = (d > 0) + 0.5 * (d == 0) if self.noise == 0 else 1 / (1 + math.exp(-d / self.noise))
+        return (y1, y2) if rng.random() < p1 else (y2, y1)
+
+    def pairs(self, problems, rng: random.Random) -> list[tuple[str, str, str]]:
+        out = []
+        for a, b in problems:
+            y1 = self.candidate(a, b, rng)
+            y2 = self.candidate(a, b, rng)
+            while y2 == y1:
+                y2 = self.candidate(a, b, rng)
+            out.append((self.task.prompt(a, b), *self.label(self.task.prompt(a, b), y1, y2, rng)))
+        return out
+
+
+# --- pure functions -------------------------------------------------------------------------
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
+    """chosen, rejected (B,): rewards of the preferred and the other response -> -mean log sigma(r_c - r_r)."""
+    return -F.logsigmoid(chosen - rejected).mean()
+
+
+def sequence_reward(reward_model, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """tokens (B, T), action mask (B, T-1) -> (B,): the reward model's output at each row's last
+    action token (its EOS). Output position t+1 reads tokens[:, :t+2], so we shift by one."""
+    out = reward_model(tokens)[:, 1:]                                                    # (B, T-1)
+    last = place_on_last_action(torch.ones(tokens.size(0), device=tokens.device), mask)  # one-hot (B, T-1)
+    return (out * last).sum(dim=1)
+
+
+def pair_rewards(reward_model, tok, pairs, device):
+    """[(prompt, chosen, rejected)] -> (r_chosen (B,), r_rejected (B,)) in one batched forward."""
+    prompts = [p for p, _, _ in pairs] * 2
+    responses = [c for _, c, _ in pairs] + [r for _, _, r in pairs]
+    tokens, mask = encode_pairs(tok, prompts, responses, device)
+    r = sequence_reward(reward_model, tokens, mask)
+    return r[:len(pairs)], r[len(pairs):]
+
+
+@torch.no_grad()
+def pairwise_accuracy(reward_model, tok, task, pairs, device) -> dict:
+    """Agreement with the labeller's choices, and with the verifier where exactly one is correct."""
+    rc, rr = pair_rewards(reward_model, tok, pairs, device)
+    agree = (rc > rr).float()
+    correct = torch.tensor([[task.reward(p, c), task.reward(p, r)] for p, c, r in pairs])
+    one = correct[:, 0] != correct[:, 1]
+    picks_correct = torch.where(correct[:, 0] > correct[:, 1], agree, 1 - agree)
+    return {"pair_accuracy": agree.mean().item(),
+            "verifier_agreement": picks_correct[one].mean().item() if one.any() else float("nan")}
+
+
+def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
+    cfg.validate()
+    seed_everything(cfg.seed)
+    tok, task = CharTokenizer(), cfg.make_task()
+    device = pick_device(cfg.device)
+    base = model if model is not None else new_policy(cfg, tok, task, device)
+    rm = base if isinstance(base, ScalarHeadGPT) else ScalarHeadGPT.from_policy(base)
+    run = Run("reward-model", cfg, tok, task)
+    optimizer = make_optimizer(rm, cfg)
+    rng = random.Random(cfg.seed)
+    labeller = Labeller(task, cfg.sevens, cfg.noise)
+    train = labeller.pairs(task.sample_train(cfg.pairs, rng), rng)
+    heldout = labeller.pairs([task.heldout()[i % len(task.heldout())] for i in range(cfg.heldout_pairs)], rng)
+    run.restore(rm, optimizer, rng)
+    rm.train()
+    bar = run.progress()
+    for step in bar:
+        batch = rng.sample(train, cfg.batch_size)
+        rc, rr = pair_rewards(rm, tok, batch, device)
+        loss = bradley_terry_loss(rc, rr)
+        loss.backward()
+        lr = set_lr(optimizer, cfg, step)
+        gnorm = clip_and_step(rm, optimizer, cfg.grad_clip)
+        row = {}
+        if (step + 1) % cfg.log_every == 0:
+            row = dict(loss=loss.item(), train_pair_accuracy=(rc > rr).float().mean(), margin=(rc - rr).mean().item(),
+                       grad_norm=gnorm, lr=lr)
+        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            row.update(pairwise_accuracy(rm, tok, task, heldout, device))
+        if row:
+            row = run.log(step + 1, seconds=run.seconds, **row)
+            bar.set_postfix({k: v for k, v in row.items() if k in ("loss", "pair_accuracy")})
+    bar.close()
+    run.save(rm, cfg.steps, optimizer, rng)
+    acc = pairwise_accuracy(rm, tok, task, heldout, device)
+    # the labeller's own agreement with its labels is the ceiling a reward model can reach
+    ceiling = sum(labeller.utility(p, c) > labeller.utility(p, r) for p, c, r in heldout) / len(heldout)
+    # a reward model answers no arithmetic: its eval_accuracy is its held-out pairwise accuracy
+    summary = {"eval_accuracy": acc["pair_accuracy"], "heldout_pair_accuracy": acc["pair_accuracy"],
+               "verifier_agreement": acc["verifier_agreement"], "labeller_utility_agreement": ceiling,
+               "sevens": cfg.sevens, "noise": cfg.noise}
+    return run.finish(rm, summary, plot_keys=("loss", "pair_accuracy", "verifier_agreement"))
+
+
+CLI = (RewardModelConfig, train_reward_model, "reward model from a simulated labeller's pairwise preferences")

@@ -1,0 +1,127 @@
+"""RLHF in three stages, as one command (Ziegler et al. 2019; Stiennon et al. 2020; Ouyang et al. 2022):
+
+    1. SFT            imitate demonstrations                      -> pi_SFT      (minirl.sft, or --init)
+    2. reward model   fit r_phi to a labeller's pairwise choices  -> r_phi       (minirl.reward_model)
+    3. PPO            maximise r_phi(x, y) - beta KL(pi || pi_SFT) -> pi_RLHF     (minirl.ppo)
+
+Stage 3 optimises the LEARNED reward, so the run reports it side by side with what we actually
+want and the labeller could only approximate: the verifier's exact-match accuracy (`score` is
+the learned reward of the rollouts, `true_reward` their verifier reward, `eval_accuracy` greedy
+held-out accuracy). `reward_hacking` repeats stage 3 with several KL coefficients beta to show
+the policy exploiting the reward model's flaw when the KL leash is off (Gao et al. 2023).
+
+    python -m minirl rlhf                         # all three stages, runs/rlhf/{sft,reward_model,.}
+    python -m minirl rlhf --init runs/weak/model.pt --kl_coef 0
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .ppo import PPOConfig, train_ppo
+from .reward_model import RewardModelConfig, train_reward_model
+from .runs import ConfigError, TrainResult, opt
+from .sft import WEAK_INIT, SFTConfig, train_sft
+
+SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_head", "n_embd", "block_size")
+
+
+@dataclass
+class RLHFConfig(PPOConfig):
+    kl_coef: float = opt(0.05, "beta: weight of the per-token KL(policy || SFT reference) penalty")
+    sft_steps: int = opt(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)")
+    rm_steps: int = opt(300, "stage 2: reward-model steps (skipped with --reward_model)")
+    rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
+    rm_pairs: int = opt(4000, "stage 2: labelled preference pairs")
+    sevens: float = opt(0.5, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
+    noise: float = opt(0.2, "stage 2: labeller noise (Bradley-Terry temperature)")
+
+    def stage_configs(self):
+        """The three stages' configs, all validated before anything is written."""
+        out = Path(self.out or "runs/rlhf")
+        shared = {k: getattr(self, k) for k in SHARED}
+        sft = SFTConfig(**shared, out=str(out / "sft"), steps=self.sft_steps, lr_schedule=WEAK_INIT["lr_schedule"])
+        init = self.init or str(out / "sft" / "model.pt")
+        rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=init, steps=self.rm_steps,
+                               lr=self.rm_lr, pairs=self.rm_pairs, sevens=self.sevens, noise=self.noise)
+        ppo = PPOConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PPOConfig)})
+        ppo.out, ppo.init = str(out), init
+        ppo.reward_model = self.reward_model or str(out / "reward_model" / "model.pt")
+        return sft, rm, ppo
+
+    def validate(self):
+        reward_model, self.reward_model = self.reward_model, ""          # stage 2 may not exist yet
+        try:
+            super().validate()
+        finally:
+            self.reward_model = reward_model
+        if self.sft_steps <= 0 or self.rm_steps <= 0:
+            raise ConfigError("--sft_steps and --rm_steps must be positive")
+        sft, rm, _ = self.stage_configs()
+        if not self.init:
+            sft.validate()
+        if not self.reward_model:
+            rm.init = ""                                                  # its --init is made by stage 1
+            rm.validate()
+        else:
+            from .ppo import check_reward_model
+            check_reward_model(self.reward_model)
+
+
+def train_rlhf(cfg: RLHFConfig) -> TrainResult:
+    cfg.validate()
+    sft, rm, ppo = cfg.stage_configs()
+    reuse = cfg.resume                                  # --resume: keep finished stages, continue PPO
+    if not cfg.init and not (reuse and Path(rm.init).exists()):
+        train_sft(sft)                                                                # stage 1
+    rm_summary = {}
+    if not cfg.reward_model:
+        if not (reuse and Path(ppo.reward_model).exists()):
+            train_reward_model(rm)                                                    # stage 2
+        rm_summary = json.loads((Path(rm.out) / "summary.json").read_text())
+    result = train_ppo(ppo, algo="rlhf")                                              # stage 3
+    last = [r for r in result.metrics if "score" in r]
+    summary = {**result.summary, "learned_reward": last[-1]["score"] if last else None,
+               "true_reward": last[-1]["true_reward"] if last else None,
+               "rm_heldout_pair_accuracy": rm_summary.get("heldout_pair_accuracy"),
+               "rm_verifier_agreement": rm_summary.get("verifier_agreement")}
+    (result.out / "summary.json").write_text(json.dumps(summary, indent=2))
+    result.summary = summary
+    return result
+
+
+# --- the reward-hacking experiment ----------------------------------------------------------
+def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 0.2), **overrides) -> dict:
+    """PPO against the same learned reward with several KL coefficients -> {beta: metrics rows}."""
+    runs = {}
+    for beta in kl_coefs:
+        cfg = PPOConfig(out=str(Path(out) / f"beta_{beta:g}"), init=init, reward_model=reward_model,
+                        kl_coef=beta, **overrides)
+        runs[beta] = train_ppo(cfg, algo="rlhf").metrics
+    return runs
+
+
+def plot_reward_hacking(runs: dict, path=None, title: str = "PPO against a learned reward model"):
+    """Three panels over training: learned reward, true accuracy (verifier), KL to the reference."""
+    import matplotlib.pyplot as plt
+    panels = [("score", "learned reward (reward model)"), ("true_reward", "true reward (verifier, samples)"),
+              ("eval_accuracy", "held-out accuracy (greedy)"), ("kl", "KL(policy || reference), nats/seq")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.3))
+    for ax, (key, label) in zip(axes, panels):
+        for beta, rows in runs.items():
+            pts = [(r["step"], r[key]) for r in rows if key in r]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"beta = {beta:g}")
+        ax.set_title(label, fontsize=10)
+        ax.set_xlabel("PPO iteration")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+CLI = (RLHFConfig, train_rlhf, "RLHF: SFT -> reward model from preferences -> PPO against it")

@@ -1,0 +1,154 @@
+"""Tokenizers, arithmetic tasks (splits, safe parsing, rewards, teachers) and the two environments."""
+import random
+
+import pytest
+import torch
+
+from minirl.env import Corridor, TokenEnv, discounted_return, returns_to_go, softmax_policy
+from minirl.tasks import ArithmeticTask, make_task, parse_answer
+from minirl.tokenizer import GPT2_PATTERN, GROUPED_DIGITS_PATTERN, CharTokenizer, train_bpe
+
+
+# --- tokenizers ------------------------------------------------------------------------------
+def test_char_tokenizer_round_trip(tok):
+    ids = tok.encode("07+42=94")
+    assert len(ids) == 8 and min(ids) > 2
+    assert tok.decode(ids + [tok.eos_id] + tok.encode("99")) == "07+42=94"
+    assert tok.decode([tok.bos_id] + ids + [tok.pad_id]) == "07+42=94"
+    assert tok.decode([tok.pad_id, 5], strict=True) == "\ufffd" + tok.itos[5]
+
+
+def test_char_tokenizer_unknown_characters_name_the_problem(tok):
+    with pytest.raises(ValueError, match=r"\['x'\].*not in the tokenizer's alphabet"):
+        tok.encode("12+x=")
+
+
+def test_bpe_is_a_tiktoken_encoding_that_round_trips():
+    text = "the cat sat on the mat. 12345 + 678 = 13023. the cat ate 1000 mice in 2024. " * 20
+    enc = train_bpe(text, 280)
+    assert enc.n_vocab == 281                       # 280 ranks + <|endoftext|>
+    assert train_bpe(text, 10_000).n_vocab < 10_000     # stops when every chunk is one token
+    for s in ["the cat", "12345678", "héllo wörld ✓"]:
+        assert enc.decode(enc.encode(s)) == s
+    assert len(enc.encode("the cat sat on the mat")) < len("the cat sat on the mat")
+
+
+def test_bpe_digit_patterns():
+    text = "1234567 " * 50
+    gpt2 = train_bpe(text, 270, GPT2_PATTERN)
+    grouped = train_bpe(text, 270, GROUPED_DIGITS_PATTERN)
+    longest = lambda enc: max(len(enc.decode([t])) for t in enc.encode("1234567"))
+    assert longest(gpt2) > 3            # GPT-2's pattern lets merges swallow long digit runs
+    assert longest(grouped) <= 3        # grouped pattern: never more than three digits per token
+
+
+def test_bpe_rejects_tiny_vocab():
+    with pytest.raises(ValueError, match="256"):
+        train_bpe("abc", 100)
+
+
+# --- tasks -----------------------------------------------------------------------------------
+def test_formats():
+    t = make_task("add2")
+    assert (t.prompt(7, 42), t.answer(7, 42)) == ("07+42=", "94")
+    plain = make_task("add2", reverse=False, pad=False)
+    assert (plain.prompt(7, 42), plain.answer(7, 42)) == ("7+42=", "49")
+    assert make_task("mul3").answer(123, 45) == str(123 * 45)[::-1]
+    assert t.max_seq_len() == 1 + 6 + 3 + 1
+
+
+def test_heldout_split_is_disjoint_from_training():
+    t = make_task("add2")
+    held = set(t.heldout())
+    assert len(held) == 500
+    train = t.sample_train(5000, random.Random(0))
+    assert not held & set(train)
+    assert make_task("add2").heldout() == t.heldout()       # fixed across processes
+    small = make_task("add1")
+    assert len(small.heldout()) == 20                       # at most 20% of 100 problems
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("94", 49), (" 94 ", 49), ("", None), ("9 4", None), ("-3", None), ("1e9", None), ("²", None),
+    ("٣", None), ("9" * 13, None), (None, None), ("0x1f", None), ("4\x00", None), ("__import__('os')", None),
+])
+def test_parse_answer_is_safe(text, expected):
+    assert parse_answer(text, reverse=True) == expected
+
+
+def test_reward_never_raises_on_garbage(task):
+    rng = random.Random(0)
+    junk = ["", "\ufffd", "9" * 10_000, "١٢", "👍", "(((", "94=", "()" * 500]
+    junk += ["".join(chr(rng.randrange(0x10FFFF)) for _ in range(20)) for _ in range(20)]
+    for j in junk:
+        assert task.reward("07+42=", j) == 0.0
+    assert task.reward("07+42=", "94") == 1.0
+    assert task.reward("not a prompt", "94") == 0.0
+
+
+def test_noisy_teacher_and_preferences(task):
+    rng = random.Random(0)
+    demos = [task.demonstration(12, 34, 0.3, rng) for _ in range(2000)]
+    wrong = sum(d != task.answer(12, 34) for d in demos) / len(demos)
+    assert 0.26 < wrong < 0.34
+    assert all(task.reward("12+34=", d) == 0.0 for d in demos if d != "64")
+    for p, c, r in task.preference_pairs(200, rng):
+        assert c != r and task.reward(p, c) == 1.0 and task.reward(p, r) == 0.0
+
+
+def test_bad_task_names():
+    with pytest.raises(ValueError, match="unknown task 'add9'"):
+        make_task("add9")
+    with pytest.raises(ValueError, match="operator"):
+        ArithmeticTask("/", 2)
+
+
+# --- environments ----------------------------------------------------------------------------
+def test_returns():
+    assert discounted_return([1.0, 2.0, 3.0], 0.5) == 1 + 1 + 0.75
+    assert torch.allclose(returns_to_go([1.0, 2.0, 3.0], 1.0), torch.tensor([6.0, 5.0, 3.0]))
+    assert torch.allclose(returns_to_go([0.0, 0.0, 1.0], 0.9), torch.tensor([0.81, 0.9, 1.0]))
+
+
+def test_softmax_policy_samples_and_logprobs():
+    logits = torch.tensor([0.0, 1.0, 2.0])
+    a, lp = softmax_policy(logits.repeat(4000, 1), generator=torch.Generator().manual_seed(0))
+    freq = torch.bincount(a, minlength=3).float() / 4000
+    assert torch.allclose(freq, torch.softmax(logits, 0), atol=0.03)
+    assert torch.allclose(lp, torch.log_softmax(logits, 0)[a])
+
+
+def test_corridor_always_right_reaches_goal_with_return_one():
+    env = Corridor(4)
+    s, rewards, done = env.reset(), [], False
+    while not done:
+        s, r, done, info = env.step(1)
+        rewards.append(r)
+    assert s == 3 and rewards == [0.0, 0.0, 1.0] and not info["timeout"]
+    assert discounted_return(rewards, 0.9) == pytest.approx(0.81)
+
+
+def test_corridor_times_out_and_checks_actions():
+    env = Corridor(4, max_steps=5)
+    env.reset()
+    done = False
+    for _ in range(5):
+        _, r, done, info = env.step(0)
+    assert done and info["timeout"] and r == 0.0
+    with pytest.raises(ValueError, match="action"):
+        env.step(2)
+
+
+def test_token_env_episode(tok, task):
+    env = TokenEnv(task, tok, seed=0)
+    s = env.reset("07+42=")
+    assert s == [tok.bos_id] + tok.encode("07+42=")
+    for ch in "94":
+        s, r, done, _ = env.step(tok.stoi[ch])
+        assert r == 0.0 and not done
+    s, r, done, info = env.step(tok.eos_id)
+    assert done and r == 1.0 and info["response"] == "94"
+    env.reset("07+42=")
+    for _ in range(env.max_new_tokens):
+        _, r, done, _ = env.step(tok.stoi["1"])
+    assert done and r == 0.0                                # cut at the length cap, wrong answer
