@@ -152,3 +152,12 @@ def test_token_env_episode(tok, task):
     for _ in range(env.max_new_tokens):
         _, r, done, _ = env.step(tok.stoi["1"])
     assert done and r == 0.0                                # cut at the length cap, wrong answer
+
+
+def test_partial_reward(task):
+    assert task.partial_reward("07+42=", "94") == 1.0
+    assert task.partial_reward("07+42=", "95") == 0.5
+    assert task.partial_reward("07+42=", "941") == pytest.approx(2 / 3)
+    assert task.partial_reward("07+42=", "9") == 0.5
+    for junk in ["", "x4", "9" * 50, "٩٤", None]:
+        assert task.partial_reward("07+42=", junk) == 0.0

@@ -1,0 +1,58 @@
+"""Chapter 4 exercises: actor-critic -- TD advantages and the A2C loss.
+
+Read chapters/04-actor-critic.md first. Fill in each function below where it says
+`raise NotImplementedError  # YOUR CODE HERE`; keep the names and signatures. Then grade with
+
+    python -m minirl.grade 4
+
+Only `math` and `torch` are needed. The shared conventions (DESIGN.md):
+
+    mask    (B, T-1)  1.0 on actions (contiguous in each row), 0.0 on prompt and padding
+    rewards (B, T-1)  the reward of each action
+    values  (B, T-1)  values[:, t] = V(s_t), the critic's estimate of the return from the state
+                      *before* action t (for an LLM: the critic's output at position t)
+
+After the last action of a row the episode is over: the value of "the next state" is 0 there.
+The references are minirl.a2c.td_advantages (with n_steps=1) and minirl.a2c.a2c_loss.
+"""
+import math  # noqa: F401  (you may find it useful)
+
+import torch
+
+
+def td_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float):
+    """One-step temporal-difference targets and advantages.
+
+    rewards, values, mask (B, T-1); gamma in [0, 1]. Returns (advantages, returns), both (B, T-1):
+
+        returns[:, t]    = r_t + gamma * V(s_{t+1})      with V(s_{t+1}) = 0 if action t is the last one
+        advantages[:, t] = returns[:, t] - V(s_t)        (the TD error delta_t)
+
+    and both 0 where mask is 0. They are *targets*: compute them from values.detach(), so that
+    neither carries a gradient. Do not modify the inputs.
+
+    Example: rewards [[0, 0, 1]], values [[0.5, 0.6, 0.8]], all actions, gamma 0.9
+             -> returns [[0.54, 0.72, 1.0]], advantages [[0.04, 0.12, 0.2]]
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,
+             mask: torch.Tensor, entropy: torch.Tensor | None = None, value_coef: float = 1.0,
+             entropy_coef: float = 0.0):
+    """The advantage actor-critic loss, to minimise. Every tensor is (B, T-1); means are over the
+    actions (divide by sum(mask)):
+
+        policy_loss = - mean(logprobs * advantages)          advantages: constants (detach)
+        value_loss  = 0.5 * mean((values - returns)^2)       returns: a fixed target (detach!)
+        entropy     = mean(entropy)                          (0 if entropy is None)
+        loss        = policy_loss + value_coef * value_loss - entropy_coef * entropy
+
+    Gradients: the policy term reaches logprobs only; the value term reaches values only, as
+    value_coef * (values - returns) / sum(mask) -- even if the caller built `returns` from
+    `values` with the gradient still attached.
+
+    Returns (loss, stats): loss a scalar tensor; stats a dict of floats with at least
+    "policy_loss", "value_loss" and "entropy".
+    """
+    raise NotImplementedError  # YOUR CODE HERE

@@ -1,0 +1,220 @@
+"""Graders for chapter 4 (exercises/ch04_actor_critic.py): TD advantages and the A2C loss.
+
+Each check takes the function under test and raises AssertionError with a message that says
+what was expected and what came back. See tests/exercises/harness.py for how they are run.
+"""
+from __future__ import annotations
+
+import torch
+
+from minirl import a2c
+
+EXERCISE_FILE = "ch04_actor_critic.py"
+
+
+def _fmt(t, nd: int = 4):
+    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t), nd)
+
+
+def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
+    assert isinstance(got, torch.Tensor), f"{what}: expected a tensor, got {type(got).__name__}"
+    assert got.shape == want.shape, f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+    g = got.detach().double()
+    assert torch.isfinite(g).all() and torch.allclose(g, want.double(), atol=tol, rtol=tol), \
+        f"{what}: expected {_fmt(want)}, got {_fmt(got)}"
+
+
+def _pair(out, what):
+    assert isinstance(out, tuple) and len(out) == 2, f"{what}: return (advantages, returns), got {type(out).__name__}"
+    return out
+
+
+# --------------------------------------------------------------------------- td_advantages
+
+def check_td_hand_value(fn):
+    """rewards [0, 0, 1], values [0.5, 0.6, 0.8], gamma 0.9 -> returns r + 0.9 V(next) = [0.54, 0.72, 1.0]."""
+    adv, ret = _pair(fn(torch.tensor([[0.0, 0.0, 1.0]]), torch.tensor([[0.5, 0.6, 0.8]]), torch.ones(1, 3), 0.9),
+                     "td_advantages")
+    _assert_close(ret, torch.tensor([[0.54, 0.72, 1.0]]), "returns (the TD target r_t + gamma V(s_{t+1}))")
+    _assert_close(adv, torch.tensor([[0.04, 0.12, 0.2]]), "advantages (returns - V(s_t))")
+
+
+def check_td_perfect_critic(fn):
+    """A deterministic episode (reward 1 at the 5th action) and the true values V(s_t) = 0.9^(4-t):
+    every TD error is 0. Values off the mask are junk and must not matter."""
+    g = 0.9
+    r = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]])
+    v = torch.tensor([[3.0, g ** 4, g ** 3, g ** 2, g, 1.0, 7.0]])
+    adv, ret = _pair(fn(r, v, m, g), "td_advantages")
+    _assert_close(adv, torch.zeros(1, 7), "advantages under a perfect critic (prompt/padding must be 0 too)")
+    _assert_close(ret, v * m, "returns under a perfect critic")
+
+
+def check_td_no_bootstrap_after_last_action(fn):
+    """The value at the position after the last action (here 100) belongs to no state of the episode."""
+    r = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
+    v = torch.tensor([[9.0, 0.5, 0.25, 100.0]])
+    adv, ret = _pair(fn(r, v, m, 1.0), "td_advantages")
+    _assert_close(ret, torch.tensor([[0.0, 0.25, 1.0, 0.0]]), "returns with the episode ending at position 2")
+    _assert_close(adv, torch.tensor([[0.0, -0.25, 0.75, 0.0]]), "advantages with the episode ending at position 2")
+
+
+def check_td_detached_and_telescoping(fn):
+    """With gamma 1 the TD errors of an episode sum to (sum of rewards) - V(s_0); nothing carries a
+    gradient back into the values; the inputs are not modified."""
+    g = torch.Generator().manual_seed(1)
+    r, v = torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g).requires_grad_(True)
+    m = torch.ones(3, 5)
+    r0, v0 = r.clone(), v.detach().clone()
+    adv, ret = _pair(fn(r, v, m, 1.0), "td_advantages")
+    _assert_close(adv.sum(1), r.sum(1) - v0[:, 0], "sum over t of the TD errors (gamma 1)")
+    assert not adv.requires_grad and not ret.requires_grad, \
+        "advantages/returns carry a gradient into the critic: compute them from values.detach()"
+    assert torch.equal(r, r0) and torch.equal(v.detach(), v0), "td_advantages modified its inputs in place"
+
+
+def _next_values(values, mask):
+    return torch.cat([values[:, 1:] * mask[:, 1:], torch.zeros_like(values[:, :1])], 1)
+
+
+def td_missing_gamma(rewards, values, mask, gamma):
+    values = values.detach()
+    ret = (rewards + _next_values(values, mask)) * mask
+    return (ret - values) * mask, ret
+
+
+def td_bootstrap_past_end(rewards, values, mask, gamma):  # uses V of the position after EOS
+    values = values.detach()
+    nxt = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], 1)
+    ret = (rewards + gamma * nxt) * mask
+    return (ret - values) * mask, ret
+
+
+def td_mask_ignored(rewards, values, mask, gamma):
+    values = values.detach()
+    ret = rewards + gamma * _next_values(values, mask)
+    return ret - values, ret
+
+
+def td_not_detached(rewards, values, mask, gamma):
+    ret = (rewards + gamma * _next_values(values, mask)) * mask
+    return (ret - values) * mask, ret
+
+
+def td_off_by_one(rewards, values, mask, gamma):  # bootstraps from V(s_t) instead of V(s_{t+1})
+    values = values.detach()
+    ret = (rewards + gamma * values) * mask
+    return (ret - values) * mask, ret
+
+
+# --------------------------------------------------------------------------- a2c_loss
+
+def _loss(out):
+    loss = out[0] if isinstance(out, tuple) else out
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0, \
+        f"a2c_loss must return (scalar loss, stats), got {getattr(loss, 'shape', type(loss).__name__)}"
+    return loss
+
+
+def check_a2c_hand_value(fn):
+    """logprobs [-1, -2], advantages [1, -1], values [0.5, 1], returns [1.5, 1], entropy [0.3, 0.5],
+    value_coef 2, entropy_coef 0.1: -0.5 + 2 * 0.25 - 0.1 * 0.4 = -0.04."""
+    out = fn(torch.tensor([[-1.0, -2.0]]), torch.tensor([[0.5, 1.0]]), torch.tensor([[1.0, -1.0]]),
+             torch.tensor([[1.5, 1.0]]), torch.ones(1, 2), torch.tensor([[0.3, 0.5]]), 2.0, 0.1)
+    _assert_close(_loss(out), torch.tensor(-0.04), "a2c_loss = policy + 2 * 0.5 * MSE - 0.1 * entropy")
+    assert isinstance(out, tuple) and isinstance(out[1], dict), "return (loss, stats) with stats a dict"
+    for key, want in (("policy_loss", -0.5), ("value_loss", 0.25), ("entropy", 0.4)):
+        assert key in out[1] and abs(float(out[1][key]) - want) < 1e-5, f"stats[{key!r}]: expected {want}, got {out[1].get(key)}"
+
+
+def check_a2c_value_gradient_target_detached(fn):
+    """The critic's gradient is value_coef * (V - R) * mask / sum(mask), even when the caller built R
+    (and A) from V with the gradient attached: the target must not be pulled towards V."""
+    m = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
+    r = torch.tensor([[0.0, 0.0, 0.0, 1.0]])
+    v = torch.tensor([[0.1, 0.2, 0.4, 0.7]], requires_grad=True)
+    lp = torch.tensor([[-0.5, -1.0, -1.5, -0.2]], requires_grad=True)
+    ret = r + torch.cat([v[:, 1:] * m[:, 1:], torch.zeros(1, 1)], 1)          # built with gradient
+    adv = (ret - v) * m
+    _loss(fn(lp, v, adv, ret, m, None, 0.5, 0.0)).backward()
+    _assert_close(v.grad, 0.5 * (v - ret).detach() * m / 3, "d loss / d values (is the target detached?)")
+
+
+def check_a2c_policy_gradient_and_mask(fn):
+    """The actor's gradient is -A * mask / sum(mask); masked positions change nothing."""
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    lp = torch.randn(2, 4, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    adv = torch.tensor([[5.0, 1.0, -1.0, 5.0], [0.5, 0.5, -2.0, 1.0]])
+    v = torch.zeros(2, 4, requires_grad=True)
+    ret = torch.tensor([[9.0, 1.0, 0.0, 9.0], [1.0, 1.0, 1.0, 1.0]])
+    loss = _loss(fn(lp, v, adv, ret, m, None, 1.0, 0.0))
+    loss.backward()
+    _assert_close(lp.grad, -adv * m / 6, "d loss / d logprobs (6 actions)")
+    _assert_close(v.grad, -ret * m / 6, "d loss / d values (6 actions)")
+
+
+def check_a2c_entropy_bonus(fn):
+    """The entropy is a bonus: d loss / d entropy = -entropy_coef * mask / sum(mask) (more entropy, lower loss)."""
+    m = torch.tensor([[1.0, 1.0, 0.0]])
+    ent = torch.tensor([[0.5, 1.0, 9.0]], requires_grad=True)
+    z = torch.zeros(1, 3)
+    _loss(fn(z, z, z, z, m, ent, 1.0, 0.2)).backward()
+    assert ent.grad is not None, "no gradient reached the entropy"
+    _assert_close(ent.grad, -0.2 * m / 2, "d loss / d entropy")
+
+
+def _masked_mean(x, m):
+    return (x * m).sum() / m.sum()
+
+
+def a2c_target_not_detached(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0,
+                            entropy_coef=0.0):
+    pl = -_masked_mean(logprobs * advantages.detach(), mask)
+    vl = 0.5 * _masked_mean((values - returns) ** 2, mask)
+    ent = _masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+def a2c_no_half(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0, entropy_coef=0.0):
+    pl = -_masked_mean(logprobs * advantages.detach(), mask)
+    vl = _masked_mean((values - returns.detach()) ** 2, mask)
+    ent = _masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+def a2c_entropy_penalty(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0, entropy_coef=0.0):
+    pl = -_masked_mean(logprobs * advantages.detach(), mask)
+    vl = 0.5 * _masked_mean((values - returns.detach()) ** 2, mask)
+    ent = _masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl + entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+def a2c_mask_ignored(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0, entropy_coef=0.0):
+    pl = -(logprobs * advantages.detach()).mean()
+    vl = 0.5 * ((values - returns.detach()) ** 2).mean()
+    ent = entropy.mean() if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+def a2c_advantage_not_detached(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0,
+                               entropy_coef=0.0):
+    pl = -_masked_mean(logprobs * advantages, mask)
+    vl = 0.5 * _masked_mean((values - returns.detach()) ** 2, mask)
+    ent = _masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+REFERENCE = {"td_advantages": a2c.td_advantages, "a2c_loss": a2c.a2c_loss}
+CHECKS = {
+    "td_advantages": [check_td_hand_value, check_td_perfect_critic, check_td_no_bootstrap_after_last_action,
+                      check_td_detached_and_telescoping],
+    "a2c_loss": [check_a2c_hand_value, check_a2c_value_gradient_target_detached, check_a2c_policy_gradient_and_mask,
+                 check_a2c_entropy_bonus],
+}
+BUGGY = {
+    "td_advantages": [td_missing_gamma, td_bootstrap_past_end, td_mask_ignored, td_not_detached, td_off_by_one],
+    "a2c_loss": [a2c_target_not_detached, a2c_no_half, a2c_entropy_penalty, a2c_mask_ignored,
+                 a2c_advantage_not_detached],
+}

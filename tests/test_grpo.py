@@ -1,0 +1,188 @@
+"""GRPO: group advantages, the clipped loss and its aggregations, training, CLI, bad input."""
+import json
+import math
+
+import pytest
+import torch
+
+from minirl.grpo import GRPOConfig, group_advantages, grpo_loss, train_grpo
+from minirl.runs import ConfigError
+
+
+# --- group_advantages -----------------------------------------------------------------------
+def test_group_advantages_hand_values():
+    # group [1, 0, 0, 0]: mean 0.25, unbiased std sqrt((0.75^2 + 3 * 0.25^2) / 3) = 0.5
+    adv = group_advantages(torch.tensor([1.0, 0, 0, 0, 2, 4, 6, 8]), group_size=4)
+    s2 = math.sqrt((9 + 1 + 1 + 9) / 3)                                     # second group: mean 5
+    expected = [0.75 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001, -0.25 / 0.5001,
+                -3 / (s2 + 1e-4), -1 / (s2 + 1e-4), 1 / (s2 + 1e-4), 3 / (s2 + 1e-4)]
+    assert torch.allclose(adv, torch.tensor(expected), atol=1e-5)
+
+
+def test_group_advantages_scale_none_is_centring_only():
+    adv = group_advantages(torch.tensor([1.0, 0, 0, 0, 2, 4, 6, 8]), group_size=4, scale="none")
+    assert torch.allclose(adv, torch.tensor([0.75, -0.25, -0.25, -0.25, -3, -1, 1, 3]))
+
+
+def test_group_advantages_sum_to_zero_per_group_and_groups_are_consecutive():
+    g = torch.Generator().manual_seed(0)
+    rewards = torch.rand(6 * 5, generator=g)
+    adv = group_advantages(rewards, group_size=5)
+    assert torch.allclose(adv.view(6, 5).sum(dim=1), torch.zeros(6), atol=1e-5)
+    # shuffling inside a group permutes its advantages; other groups are untouched
+    perm = torch.cat([torch.tensor([4, 3, 2, 1, 0]), torch.arange(5, 30)])
+    assert torch.allclose(group_advantages(rewards[perm], 5), adv[perm], atol=1e-6)
+
+
+@pytest.mark.parametrize("value", [0.0, 1.0, 0.3])
+def test_equal_rewards_give_zero_not_nan(value):
+    adv = group_advantages(torch.tensor([value] * 4 + [1.0, 0.0, 1.0, 0.0]), group_size=4)
+    assert not torch.isnan(adv).any()
+    assert torch.equal(adv[:4], torch.zeros(4))
+    assert adv[4] > 0 > adv[5]
+
+
+def test_group_advantages_bad_input():
+    with pytest.raises(ValueError, match="multiple of group_size"):
+        group_advantages(torch.zeros(10), group_size=4)
+    with pytest.raises(ValueError, match="group_size must be >= 2"):
+        group_advantages(torch.zeros(4), group_size=1)
+    with pytest.raises(ValueError, match="scale"):
+        group_advantages(torch.zeros(4), group_size=2, scale="batch")
+
+
+# --- grpo_loss --------------------------------------------------------------------------------
+MASK = torch.tensor([[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], dtype=torch.float)   # 3 actions, then 1
+
+
+def test_loss_types_on_a_hand_example():
+    logp = torch.full((2, 5), -1.0)                      # ratio 1, no KL: per-token loss is -A
+    adv = torch.tensor([1.0, -2.0])
+    values = {t: grpo_loss(logp, logp, None, adv, MASK, 0.2, 0.2, 0.0, t, max_response_len=4)[0].item()
+              for t in ("grpo", "dapo", "dr_grpo")}
+    assert values["grpo"] == pytest.approx((-1 + 2) / 2)          # mean of sequence means
+    assert values["dapo"] == pytest.approx((-3 + 2) / 4)          # token mean over the batch
+    assert values["dr_grpo"] == pytest.approx((-3 + 2) / (2 * 4))  # sum / (B * max length)
+
+
+def test_one_inner_step_equals_reinforce_with_group_baseline():
+    g = torch.Generator().manual_seed(1)
+    rewards = torch.tensor([1.0, 0, 0, 1, 1, 1, 0, 1])
+    adv = group_advantages(rewards, 4)
+    mask = (torch.rand(8, 6, generator=g) > 0.3).float()
+    mask[:, 0] = 1
+    logits = torch.randn(8, 6, generator=g)
+    lp1 = torch.log_softmax(logits.clone().requires_grad_(True), dim=0)
+    leaf1 = lp1.detach().clone().requires_grad_(True)
+    loss, stats = grpo_loss(leaf1, leaf1.detach(), None, adv, mask, 0.2, 0.2, 0.0, "grpo")
+    loss.backward()
+    leaf2 = lp1.detach().clone().requires_grad_(True)
+    reinforce = -((adv[:, None] * leaf2 * mask).sum(1) / mask.sum(1)).mean()
+    reinforce.backward()
+    assert torch.allclose(leaf1.grad, leaf2.grad, atol=1e-7)
+    assert loss.item() == pytest.approx(-(adv[:, None] * mask).sum(1).div(mask.sum(1)).mean().item(), abs=1e-6)
+    assert stats["clip_frac"] == 0 and stats["ratio"] == pytest.approx(1.0)
+
+
+def test_clipping_stops_the_gradient_only_on_the_profitable_side():
+    old = torch.zeros(2, 5)
+    mask = MASK
+    # ratio e^0.5 = 1.65 > 1.2: with A > 0 the clip is active (no gradient), with A < 0 it is not
+    for a, grad_zero in ((1.0, True), (-1.0, False)):
+        logp = torch.full((2, 5), 0.5, requires_grad=True)
+        loss, stats = grpo_loss(logp, old, None, torch.tensor([a, a]), mask, 0.2, 0.2, 0.0, "dapo")
+        loss.backward()
+        assert bool((logp.grad * mask == 0).all()) == grad_zero
+        assert stats["clip_frac"].item() == (1.0 if grad_zero else 0.0)
+    # asymmetric clip (DAPO clip-higher): ratio 1.25 is inside [0.8, 1.28] but outside [0.8, 1.2]
+    logp = torch.full((2, 5), math.log(1.25))
+    _, tight = grpo_loss(logp, old, None, torch.ones(2), mask, 0.2, 0.2, 0.0, "dapo")
+    _, loose = grpo_loss(logp, old, None, torch.ones(2), mask, 0.2, 0.28, 0.0, "dapo")
+    assert tight["clip_frac"] == 1 and loose["clip_frac"] == 0
+
+
+def test_k3_kl_hand_value_and_direction():
+    logp = torch.zeros(2, 5, requires_grad=True)                  # pi(a) = 1 ...
+    ref = torch.full((2, 5), math.log(0.5))                       # ... pi_ref(a) = 0.5
+    loss, stats = grpo_loss(logp, logp.detach(), ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo")
+    k3 = 0.5 + math.log(0.5) * -1 - 1                             # exp(d) - d - 1 with d = log 0.5
+    assert stats["kl"].item() == pytest.approx(k3, abs=1e-6)
+    assert loss.item() == pytest.approx(0.5 * k3, abs=1e-6)
+    loss.backward()
+    assert (logp.grad[MASK.bool()] > 0).all()                     # descent lowers logp towards ref
+
+
+def test_grpo_loss_does_not_modify_inputs_and_bad_input():
+    logp, adv = torch.randn(2, 5), torch.tensor([1.0, -1.0])
+    copies = (logp.clone(), adv.clone(), MASK.clone())
+    grpo_loss(logp, logp - 0.1, logp + 0.1, adv, MASK, 0.2, 0.28, 0.1, "grpo")
+    assert all(torch.equal(a, b) for a, b in zip(copies, (logp, adv, MASK)))
+    with pytest.raises(ValueError, match="loss_type"):
+        grpo_loss(logp, logp, None, adv, MASK, 0.2, 0.2, 0.0, "ppo")
+    with pytest.raises(ValueError, match="beta"):
+        grpo_loss(logp, logp, logp, adv, MASK, 0.2, 0.2, -0.1, "grpo")
+    with pytest.raises(ValueError, match="ref_logprobs"):
+        grpo_loss(logp, logp, None, adv, MASK, 0.2, 0.2, 0.1, "grpo")
+
+
+# --- training -------------------------------------------------------------------------------
+TINY = dict(steps=4, batch_size=4, group_size=4, eval_every=2, log_every=1, progress=False)
+VOLATILE = ("seconds", "step_seconds", "completions_per_s")
+
+
+def test_train_grpo_improves_from_weak_init(weak_init, tmp_path):
+    from minirl.rollout import evaluate
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    before, _ = evaluate(load_model(weak_init)[0], CharTokenizer(), make_task("add2"))
+    r = train_grpo(GRPOConfig(init=weak_init, out=str(tmp_path / "g"), steps=40, batch_size=16, lr=5e-4,
+                              eval_every=20, progress=False))
+    assert r.summary["eval_accuracy"] >= before + 0.08, (before, r.summary["eval_accuracy"])
+    rows = [m for m in r.metrics if "reward_mean" in m]
+    assert rows[-1]["reward_mean"] > rows[0]["reward_mean"]
+    for key in ("zero_adv_groups", "clip_frac", "kl", "step_seconds", "completions_per_s"):
+        assert key in rows[-1]
+    summary = json.loads((tmp_path / "g" / "summary.json").read_text())
+    assert summary["algo"] == "grpo" and 0 <= summary["eval_accuracy"] <= 1
+
+
+def test_train_grpo_is_deterministic_and_uses_reference_and_inner_steps(weak_init, tmp_path):
+    cfg = dict(TINY, init=weak_init, beta=0.1, inner_steps=2, loss_type="dapo", clip_eps_high=0.28)
+    a = train_grpo(GRPOConfig(out=str(tmp_path / "a"), **cfg)).metrics
+    b = train_grpo(GRPOConfig(out=str(tmp_path / "b"), **cfg)).metrics
+    strip = [[{k: v for k, v in m.items() if k not in VOLATILE} for m in ms] for ms in (a, b)]
+    assert strip[0] == strip[1]
+    assert any(m["kl"] > 0 for m in a)                            # the policy moved away from the reference
+
+
+def test_cli_tiny_run(weak_init, tmp_path, capsys):
+    from minirl.__main__ import main
+    out = tmp_path / "cli"
+    rc = main(["grpo", "--init", weak_init, "--out", str(out), "--steps", "2", "--batch_size", "2",
+               "--group_size", "2", "--loss_type", "dr_grpo", "--scale", "none", "--no-progress"])
+    assert rc == 0
+    assert {"config.json", "metrics.jsonl", "model.pt", "summary.json"} <= {p.name for p in out.iterdir()}
+    assert "held-out accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flags,message", [
+    (["--group_size", "1"], "group_size"),
+    (["--beta", "-0.1"], "beta"),
+    (["--loss_type", "ppo"], "loss_type"),
+    (["--clip_eps", "0"], "clip_eps"),
+])
+def test_cli_bad_input_fails_early(flags, message, tmp_path, capsys):
+    from minirl.__main__ import main
+    out = tmp_path / "never"
+    assert main(["grpo", "--out", str(out), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists()
+
+
+def test_config_bad_values_raise_config_error():
+    for bad in (dict(group_size=1), dict(beta=-1.0), dict(loss_type="x"), dict(scale="batch"),
+                dict(inner_steps=0), dict(temperature=0.0)):
+        with pytest.raises(ConfigError):
+            GRPOConfig(**bad).validate()
