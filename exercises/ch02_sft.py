@@ -1,6 +1,6 @@
 """Chapter 2 exercises: a causal language model and supervised fine-tuning.
 
-Read chapters/02-sft.md first. Fill in each function below where it says
+Read chapters/02-tiny-gpt-and-sft.md first. Fill in each function below where it says
 `raise NotImplementedError  # YOUR CODE HERE`; keep the names and signatures. Then grade with
 
     python -m minirl.grade 2

@@ -44,8 +44,8 @@ from .tokenizer import CharTokenizer
 
 @dataclass
 class A2CConfig(PGConfig):
-    n_steps: int = opt(1, "TD horizon: 1 = one-step TD error; large = Monte Carlo return with V as baseline")
-    critic_lr: float = opt(1e-4, "AdamW learning rate of the critic V(s)")
+    n_steps: int = opt(8, "TD horizon: 1 = one-step TD error; >= the longest response (add2: 4) = Monte Carlo return with V as the baseline")
+    critic_lr: float = opt(3e-4, "AdamW learning rate of the critic V(s)")
     critic_init: str = opt("policy", "policy (copy the policy's trunk, new zero head) | scratch")
     critic_warmup: int = opt(0, "first iterations train only the critic (the actor waits for a usable V)")
     value_coef: float = opt(1.0, "weight of 0.5 * MSE(V, target) in the loss")
@@ -194,7 +194,7 @@ class TabularValue(nn.Module):
 
 
 def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.1,
-                       critic_lr: float = 0.1, gamma: float = 0.9, n_steps: int = 1, seed: int = 0) -> list[dict]:
+                       critic_lr: float = 0.05, gamma: float = 0.9, n_steps: int = 1, seed: int = 0) -> list[dict]:
     """One-step A2C on the Corridor with tabular actor and critic; same td_advantages and a2c_loss as
     the LLM. -> one dict per iteration: mean return, episode length, greedy return, V(start)."""
     torch.manual_seed(seed)
@@ -215,7 +215,7 @@ def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 1
         g = corridor_episodes(policy, 1, length, greedy=True)
         history.append(dict(iteration=it + 1, episodes=(it + 1) * episodes,
                             ret=float(discounted_returns(rewards, mask, gamma)[:, 0].mean()),
-                            length=float(mask.sum(1).mean()), value_start=float(critic.v[0]),
+                            length=float(mask.sum(1).mean()), value_start=float(critic.v.detach()[0]),
                             greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0]), **stats))
     return history
 

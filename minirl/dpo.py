@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .rollout import encode_pairs, evaluate, token_logprobs
+from .rollout import encode_pairs, evaluate, sample, token_logprobs
 from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
                    opt, pick_device, seed_everything, set_lr)
 from .tokenizer import CharTokenizer
@@ -45,6 +45,8 @@ class DPOConfig(RunConfig):
     beta: float = opt(0.1, "beta: strength of the implicit KL to the reference (larger = stay closer)")
     label_smoothing: float = opt(0.0, "assumed probability that a preference label is flipped (cDPO)")
     n_pairs: int = opt(4096, "size of the fixed preference dataset drawn from the training split")
+    rejected: str = opt("task", "where rejected answers come from: task (a random one-digit mistake) | "
+                                "policy (the starting model's own sampled mistakes)")
     eval_every: int = opt(25, "evaluate held-out accuracy every N steps")
 
     def validate(self):
@@ -53,6 +55,8 @@ class DPOConfig(RunConfig):
             raise ConfigError(f"--beta must be > 0 (it scales the implicit reward), got {self.beta}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if self.rejected not in ("task", "policy"):
+            raise ConfigError(f"--rejected must be task or policy, got {self.rejected!r}")
         if self.n_pairs < self.batch_size:
             raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size ({self.batch_size})")
 
@@ -93,6 +97,21 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (logprobs * mask).sum(dim=1)
 
 
+def policy_pairs(model, tokenizer, task, n: int, rng: random.Random, samples: int = 4, max_rounds: int = 50):
+    """n (prompt, correct answer, the model's own wrong answer) triples, sampled at temperature 1
+    from training prompts. Fewer if the model hardly ever errs (at most max_rounds batches)."""
+    out = []
+    for _ in range(max_rounds):
+        prompts = [task.prompt(a, b) for a, b in task.sample_train(256, rng)]
+        roll = sample(model, tokenizer, task, prompts, samples_per_prompt=samples)
+        for p, text, r in zip(roll.prompts, roll.texts, roll.rewards.tolist()):
+            if r == 0 and "\ufffd" not in text and text != task.answer(*task.operands(p)):
+                out.append((p, task.answer(*task.operands(p)), text))
+        if len(out) >= n:
+            return out[:n]
+    return out
+
+
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from the task."""
     cfg.validate()
@@ -102,7 +121,10 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = copy.deepcopy(model).eval().requires_grad_(False)                 # frozen reference = the start
     rng = random.Random(cfg.seed)
-    pairs = list(pairs) if pairs is not None else task.preference_pairs(cfg.n_pairs, rng)
+    if pairs is None:
+        pairs = (task.preference_pairs(cfg.n_pairs, rng) if cfg.rejected == "task"
+                 else policy_pairs(model, tok, task, cfg.n_pairs, rng))
+    pairs = list(pairs)
     preference_batch(tok, pairs)                                            # fail early on bad data
     if len(pairs) < cfg.batch_size:
         raise ConfigError(f"{len(pairs)} preference pairs, fewer than --batch_size {cfg.batch_size}")

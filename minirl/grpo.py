@@ -49,7 +49,7 @@ LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 
 @dataclass
 class GRPOConfig(RunConfig):
-    steps: int = opt(400, "policy iterations (sample a batch of groups, update)")
+    steps: int = opt(1000, "policy iterations (sample a batch of groups, update)")
     batch_size: int = opt(32, "prompts per step (each sampled group_size times)")
     group_size: int = opt(8, "G: responses sampled per prompt; the group is the baseline")
     lr: float = opt(3e-4, "peak AdamW learning rate (cosine decay to 10%)")

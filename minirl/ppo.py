@@ -178,6 +178,13 @@ def kl_penalty(logprobs, ref_logprobs, kind: str = "k1") -> torch.Tensor:
     raise ValueError(f"unknown KL estimator {kind!r}; use one of {KL_KINDS}")
 
 
+def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind: str = "k1"):
+    """Per-token rewards (B, T-1): -kl_coef * KL estimate on every action, plus each row's sequence
+    score (B,) on its last action (its EOS), never on a padding position. 0 off the mask."""
+    kl = kl_penalty(logprobs, ref_logprobs, kind) * mask                                  # (B, T-1)
+    return -kl_coef * kl + place_on_last_action(scores, mask)
+
+
 # --- training -------------------------------------------------------------------------------
 def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") -> TrainResult:
     """PPO against the verifier, or against `reward_model` (a ScalarHeadGPT or cfg.reward_model)."""
@@ -214,7 +221,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
             old_values = value(tokens[:, :-1]) * mask                                     # (B, T-1) V(s_t)
             scores = ro.rewards if reward_model is None else sequence_reward(reward_model, tokens, mask)
             kl = kl_penalty(old_logprobs, ref_logprobs, cfg.kl_kind) * mask               # (B, T-1)
-            rewards = -cfg.kl_coef * kl + place_on_last_action(scores, mask)              # (B, T-1)
+            rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef, cfg.kl_kind)
             advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
             if cfg.whiten:
                 advantages = masked_whiten(advantages, mask)

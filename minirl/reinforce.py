@@ -46,7 +46,7 @@ class PGConfig(RunConfig):
     samples_per_prompt: int = opt(8, "responses sampled per prompt (batch = batch_size x this)")
     temperature: float = opt(1.0, "sampling temperature (1 = on-policy; the gradient assumes it)")
     gamma: float = opt(1.0, "discount factor in [0, 1] (1: every token of a response shares its reward)")
-    lr: float = opt(1e-4, "AdamW learning rate of the policy")
+    lr: float = opt(2e-4, "AdamW learning rate of the policy")
     eval_every: int = opt(20, "evaluate held-out accuracy every N steps")
     warn_constant_steps: int = opt(20, "warn when every reward in the batch was equal this many steps in a row")
 
@@ -218,7 +218,7 @@ def corridor_episodes(policy: nn.Module, n: int, length: int, generator=None, gr
     return states[:, :T], actions[:, :T], rewards[:, :T], mask[:, :T]
 
 
-def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.5,
+def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.1,
                              gamma: float = 0.9, baseline_decay: float = 0.9, seed: int = 0) -> list[dict]:
     """REINFORCE with a running-mean baseline on the Corridor. Same discounted_returns and
     reinforce_loss as the LLM. -> one dict per iteration: mean return, episode length, greedy return."""

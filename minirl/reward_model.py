@@ -43,7 +43,7 @@ class RewardModelConfig(RunConfig):
     lr: float = opt(3e-4, "AdamW learning rate")
     pairs: int = opt(4000, "labelled training pairs (a fixed data set, as a labelling budget is)")
     heldout_pairs: int = opt(500, "labelled pairs on held-out problems, for pairwise accuracy")
-    sevens: float = opt(0.5, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
+    sevens: float = opt(0.3, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
     noise: float = opt(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks the higher utility)")
     eval_every: int = opt(50, "evaluate held-out pairwise accuracy every N steps")
 
@@ -61,7 +61,7 @@ class RewardModelConfig(RunConfig):
 class Labeller:
     """A simulated human: utility = [answer is correct] + sevens * (number of 7s); noisy choices."""
     task: object
-    sevens: float = 0.5
+    sevens: float = 0.3
     noise: float = 0.2
 
     def utility(self, prompt: str, response: str) -> float:
@@ -70,9 +70,9 @@ class Labeller:
     def candidate(self, a: int, b: int, rng: random.Random) -> str:
         """A response to compare: the right answer, a near miss, or a random digit string."""
         u = rng.random()
-        if u < 1 / 3:
+        if u < 1 / 2:
             return self.task.answer(a, b)
-        if u < 2 / 3:
+        if u < 5 / 6:
             return self.task.wrong_answer(a, b, rng)
         return "".join(rng.choice("0123456789") for _ in range(rng.randint(1, self.task.max_answer_digits)))
 

@@ -35,7 +35,7 @@ class RLHFConfig(PPOConfig):
     rm_steps: int = opt(300, "stage 2: reward-model steps (skipped with --reward_model)")
     rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
     rm_pairs: int = opt(4000, "stage 2: labelled preference pairs")
-    sevens: float = opt(0.5, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
+    sevens: float = opt(0.3, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
     noise: float = opt(0.2, "stage 2: labeller noise (Bradley-Terry temperature)")
 
     def stage_configs(self):

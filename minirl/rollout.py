@@ -127,6 +127,7 @@ def evaluate(model, tokenizer, task, pairs=None, batch_size: int = 500, n_sample
     correct, shown = 0.0, []
     for i in range(0, len(prompts), batch_size):
         r = sample(model, tokenizer, task, prompts[i:i + batch_size], greedy=True)
-        correct += float(r.rewards.sum())
-        shown += list(zip(r.prompts, r.texts, r.rewards.tolist()))[:max(0, n_samples - len(shown))]
+        ok = [float(task.is_correct(p, t)) for p, t in zip(r.prompts, r.texts)]   # exact, whatever the reward
+        correct += sum(ok)
+        shown += list(zip(r.prompts, r.texts, ok))[:max(0, n_samples - len(shown))]
     return correct / max(1, len(prompts)), shown

@@ -42,6 +42,7 @@ class RunConfig:
     task: str = opt("add2", f"task name: {', '.join(TASK_NAMES)}")
     reverse: bool = opt(True, "write answers least-significant digit first (much easier to learn)")
     pad: bool = opt(True, "zero-pad operands to a fixed width, e.g. 07+42=")
+    dense_reward: bool = opt(False, "RL reward: partial credit per right digit instead of exact match")
     steps: int = opt(1000, "optimizer steps (RL: policy iterations)")
     batch_size: int = opt(64, "sequences (SFT) or prompts (RL) per step")
     lr: float = opt(1e-3, "AdamW learning rate")
@@ -86,7 +87,7 @@ class RunConfig:
             raise ConfigError("--resume needs --out pointing at the run to continue")
 
     def make_task(self):
-        return make_task(self.task, reverse=self.reverse, pad=self.pad)
+        return make_task(self.task, reverse=self.reverse, pad=self.pad, dense=self.dense_reward)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -42,6 +42,7 @@ class ArithmeticTask:
     pad: bool = True
     n_heldout: int = 500
     split_seed: int = 1234
+    dense: bool = False          # reward = partial_reward (credit per right digit) instead of exact match
     _heldout: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -119,13 +120,19 @@ class ArithmeticTask:
         return out
 
     # --- rewards ----------------------------------------------------------------------------
-    def reward(self, prompt: str, response: str) -> float:
-        """Exact match: 1.0 if the response states the right answer, else 0.0. Never raises."""
+    def is_correct(self, prompt: str, response: str) -> bool:
+        """Exact match: the response states the right answer. Never raises."""
         try:
             a, b = self.operands(prompt)
         except ValueError:
-            return 0.0
-        return float(parse_answer(response, self.reverse, self.max_answer_digits + 1) == self.target(a, b))
+            return False
+        return parse_answer(response, self.reverse, self.max_answer_digits + 1) == self.target(a, b)
+
+    def reward(self, prompt: str, response: str) -> float:
+        """The training reward: exact match (1.0 / 0.0), or partial credit when dense=True."""
+        if self.dense:
+            return self.partial_reward(prompt, response)
+        return float(self.is_correct(prompt, response))
 
     def partial_reward(self, prompt: str, response: str) -> float:
         """Dense credit: the share of answer digits right in place, in writing order, divided by
@@ -159,13 +166,14 @@ class ArithmeticTask:
                 for a, b in self.sample_train(n, rng)]
 
 
-def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500):
+def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500, dense: bool = False):
     """'add2' -> 2-digit addition, 'mul3' -> 3-digit multiplication, 'countdown' -> CountdownTask()."""
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
     if name == "countdown":
         return CountdownTask()
-    return ArithmeticTask(OPS[name[:3]], int(name[3:]), reverse=reverse, pad=pad, n_heldout=n_heldout)
+    return ArithmeticTask(OPS[name[:3]], int(name[3:]), reverse=reverse, pad=pad, n_heldout=n_heldout,
+                          dense=dense)
 
 
 # --- a task with many right answers ---------------------------------------------------------
@@ -251,6 +259,9 @@ class CountdownTask:
             if p not in self._held_set:
                 out.append(p)
         return out
+
+    def is_correct(self, prompt: str, response: str) -> bool:
+        return self.reward(prompt, response) == 1.0
 
     def reward(self, prompt: str, response: str) -> float:
         """1.0 if `response` is a valid expression over (a sub-multiset of) the numbers equal to the

@@ -161,3 +161,9 @@ def test_partial_reward(task):
     assert task.partial_reward("07+42=", "9") == 0.5
     for junk in ["", "x4", "9" * 50, "٩٤", None]:
         assert task.partial_reward("07+42=", junk) == 0.0
+
+
+def test_dense_reward_changes_training_reward_not_correctness():
+    dense = make_task("add2", dense=True)
+    assert dense.reward("07+42=", "95") == 0.5 and not dense.is_correct("07+42=", "95")
+    assert dense.reward("07+42=", "94") == 1.0 and dense.is_correct("07+42=", "94")

@@ -1,0 +1,110 @@
+"""Chapter 5 exercises: PPO and RLHF -- GAE, the clipped losses, the KL leash, Bradley-Terry.
+
+Read chapters/05-ppo-and-rlhf.md first. Fill in each function below where it says
+`raise NotImplementedError  # YOUR CODE HERE`; keep the names and signatures. Then grade with
+
+    python -m minirl.grade 5
+
+Only `math` and `torch` are needed. The shared conventions (DESIGN.md):
+
+    mask    (B, T-1)  1.0 on actions (contiguous in each row, EOS included), 0.0 on prompt and padding
+    logp    (B, T-1)  logp[:, t] = log pi(action t | s_t), the log-probability of tokens[:, t+1]
+    values  (B, T-1)  values[:, t] = V(s_t), the critic's estimate before action t
+    rewards (B, T-1)  the reward of each action
+
+After the last action of a row the episode is over: the value of "the next state" is 0 there.
+A "masked mean" of x is (x * mask).sum() / mask.sum(). The references are in minirl/ppo.py
+(gae, ppo_policy_loss, ppo_value_loss, kl_penalty, ppo_token_rewards) and
+minirl/reward_model.py (bradley_terry_loss).
+"""
+import math  # noqa: F401  (you may find it useful)
+
+import torch
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
+    """Generalized advantage estimation (Schulman et al. 2016, eq. 16).
+
+    rewards, values, mask: (B, T-1); gamma, lam in [0, 1].
+
+        delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)        V(s_{t+1}) = 0 after the last action
+        A_t     = delta_t + gamma * lam * A_{t+1}          (so A_t = sum_k (gamma lam)^k delta_{t+k})
+
+    Returns (advantages, returns) with returns = advantages + values, both (B, T-1), and both 0
+    where mask is 0. Values and rewards on prompt or padding positions must not matter.
+    Hint: a backwards loop over t is fine here; only the action positions count.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def ppo_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor,
+                    mask: torch.Tensor, clip_eps: float):
+    """PPO's clipped surrogate (Schulman et al. 2017, eq. 7), as a loss to minimise.
+
+    logprobs (B, T-1): log pi_theta of the actions, with gradients; old_logprobs (B, T-1): the same
+    under the policy that sampled them (a constant: no gradient may flow into it); advantages (B, T-1).
+
+        rho_t = exp(logprobs - old_logprobs)
+        loss  = masked mean of max(-A_t rho_t, -A_t clip(rho_t, 1 - eps, 1 + eps))
+
+    Returns (loss, stats): loss a scalar tensor; stats a dict with at least
+        "clip_frac": masked mean of [the clipped term is the larger one], a float or 0-d tensor,
+        "approx_kl": masked mean of (rho - 1) - log rho.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def ppo_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
+                   mask: torch.Tensor, clip_eps: float):
+    """Clipped value loss (as in CleanRL and TRL).
+
+    values (B, T-1) with gradients; old_values (the critic at rollout time) and returns: constants.
+
+        V_clip = old_values + clip(values - old_values, -eps, eps)
+        loss   = 0.5 * masked mean of max((values - returns)^2, (V_clip - returns)^2)
+
+    With clip_eps <= 0 there is no clipping: 0.5 * masked mean of (values - returns)^2.
+    Returns (loss, stats); stats may be an empty dict.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k1") -> torch.Tensor:
+    """Per-token estimate of KL(pi || pi_ref) from actions sampled by pi (Schulman 2020).
+
+    logprobs, ref_logprobs: any shape; returns the same shape. With d = logprobs - ref_logprobs:
+
+        k1 = d                      unbiased, can be negative
+        k2 = 0.5 * d^2              biased, low variance
+        k3 = exp(-d) + d - 1        unbiased and never negative (= (ref/pi) - log(ref/pi) - 1)
+
+    Raise ValueError for any other kind.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def ppo_token_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs: torch.Tensor,
+                      mask: torch.Tensor, kl_coef: float, kind: str = "k1") -> torch.Tensor:
+    """The per-token reward of RLHF's PPO stage (Ziegler et al. 2019).
+
+    scores (B,): the reward model's (or verifier's) score of each whole response;
+    logprobs, ref_logprobs, mask: (B, T-1).
+
+        r_t = -kl_coef * kl_penalty(logprobs, ref_logprobs, kind)_t * mask_t
+              + scores[b]   if t is the LAST action of row b (its EOS; rows end in padding at different t)
+
+    Returns (B, T-1), 0 on prompt and padding. A row without any action gets no score.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
+    """Reward-model loss from pairwise preferences (Bradley & Terry 1952; Ouyang et al. 2022, eq. 1).
+
+    chosen, rejected (B,): the reward model's scores of the preferred and the other response.
+
+        loss = - mean log sigmoid(chosen - rejected)
+
+    Returns a scalar tensor. Make it numerically stable: a margin of +-100 must not give inf or nan.
+    """
+    raise NotImplementedError  # YOUR CODE HERE

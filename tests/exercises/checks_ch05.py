@@ -1,0 +1,405 @@
+"""Graders for chapter 5 (exercises/ch05_ppo.py): GAE, PPO's clipped losses, the KL leash and
+the Bradley-Terry reward-model loss.
+
+Each check takes the function under test and raises AssertionError with a message that says
+what was expected and what came back. See tests/exercises/harness.py for how they are run.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from minirl import ppo, reward_model
+
+EXERCISE_FILE = "ch05_ppo.py"
+
+
+def _fmt(t, nd: int = 4):
+    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t), nd)
+
+
+def _close(got, want, what: str, tol: float = 1e-5):
+    want = torch.as_tensor(want, dtype=torch.float64)
+    assert isinstance(got, torch.Tensor), f"{what}: expected a tensor, got {type(got).__name__}"
+    assert got.shape == want.shape, f"{what}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+    g = got.detach().double()
+    assert torch.isfinite(g).all() and torch.allclose(g, want, atol=tol, rtol=tol), \
+        f"{what}: expected {_fmt(want)}, got {_fmt(g)}"
+
+
+def _loss_stats(out, what):
+    assert isinstance(out, tuple) and len(out) == 2, f"{what}: return (loss, stats), got {type(out).__name__}"
+    return out
+
+
+def _batch(seed=0, B=5, T=8):
+    """rewards, values, mask (B, T): each row a prompt, a contiguous response, then padding."""
+    g = torch.Generator().manual_seed(seed)
+    start, length = torch.randint(1, 3, (B,), generator=g), torch.randint(1, 5, (B,), generator=g)
+    idx = torch.arange(T)[None, :]
+    mask = ((idx >= start[:, None]) & (idx < (start + length)[:, None])).double()
+    return torch.randn(B, T, generator=g, dtype=torch.float64), torch.randn(B, T, generator=g, dtype=torch.float64), mask
+
+
+def _returns_to_go(rewards, mask, gamma):
+    out = torch.zeros_like(rewards)
+    for b in range(rewards.size(0)):
+        g = 0.0
+        for t in reversed(range(rewards.size(1))):
+            if mask[b, t]:
+                g = float(rewards[b, t]) + gamma * g
+                out[b, t] = g
+    return out
+
+
+# --------------------------------------------------------------------------- gae
+
+def check_gae_hand_value(fn):
+    """rewards [_, 0, 0, 1, _], values [_, .5, .6, .7, _], actions at 1..3, gamma .9, lam .8."""
+    r = torch.tensor([[5.0, 0.0, 0.0, 1.0, 7.0]], dtype=torch.float64)
+    v = torch.tensor([[9.0, 0.5, 0.6, 0.7, 3.0]], dtype=torch.float64)
+    m = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    out = fn(r, v, m, 0.9, 0.8)
+    assert isinstance(out, tuple) and len(out) == 2, "gae: return (advantages, returns)"
+    adv, ret = out
+    # deltas: 0.3 (no bootstrap after the last action), 0.9*.7-.6 = .03, 0.9*.6-.5 = .04; then backwards
+    _close(adv, [[0.0, 0.21712, 0.246, 0.3, 0.0]], "advantages (delta_t + gamma*lam*A_{t+1}, from the end)")
+    _close(ret, [[0.0, 0.71712, 0.846, 1.0, 0.0]], "returns (advantages + values on actions, 0 elsewhere)")
+
+
+def check_gae_lambda_one_is_monte_carlo(fn):
+    """lam = 1: A_t = (discounted return-to-go) - V(s_t)."""
+    r, v, m = _batch(1)
+    adv, ret = fn(r, v, m, 0.9, 1.0)
+    want = _returns_to_go(r, m, 0.9)
+    _close(adv * m, (want - v) * m, "with lam=1 advantages = returns-to-go - values", tol=1e-6)
+    _close(ret * m, want, "with lam=1 returns = the discounted returns-to-go", tol=1e-6)
+
+
+def check_gae_lambda_zero_is_td_error(fn):
+    """lam = 0: A_t = delta_t = r_t + gamma V(s_{t+1}) - V(s_t), with V = 0 after the last action."""
+    r, v, m = _batch(2)
+    nxt = torch.cat([v[:, 1:] * m[:, 1:], torch.zeros(v.size(0), 1, dtype=v.dtype)], dim=1)
+    adv, _ = fn(r, v, m, 0.8, 0.0)
+    _close(adv * m, (r + 0.8 * nxt - v) * m, "with lam=0 advantages = one-step TD errors", tol=1e-6)
+
+
+def check_gae_masking_and_no_inplace(fn):
+    """Prompt/padding rewards and values change nothing; outputs are 0 there; inputs untouched."""
+    r, v, m = _batch(3)
+    r2, v2 = r.clone(), v.clone()
+    r2[m == 0] += 50.0
+    v2[m == 0] -= 50.0
+    keep = (r2.clone(), v2.clone(), m.clone())
+    a1, _ = fn(r, v, m, 0.95, 0.9)
+    a2, ret2 = fn(r2, v2, m, 0.95, 0.9)
+    _close(a2, a1, "advantages when prompt/padding rewards and values are changed", tol=1e-6)
+    _close(ret2 * (1 - m), torch.zeros_like(m), "returns off the mask")
+    assert all(torch.equal(x, y) for x, y in zip(keep, (r2, v2, m))), "gae modified its inputs in place"
+
+
+def gae_forwards(rewards, values, mask, gamma, lam):            # recursion run left to right
+    nxt = torch.cat([values[:, 1:] * mask[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+    delta = (rewards + gamma * nxt - values) * mask
+    adv, acc = torch.zeros_like(delta), torch.zeros_like(delta[:, 0])
+    for t in range(delta.size(1)):
+        acc = delta[:, t] + gamma * lam * acc * mask[:, t]
+        adv[:, t] = acc
+    adv = adv * mask
+    return adv, (adv + values) * mask
+
+
+def gae_lambda_gamma_swapped(rewards, values, mask, gamma, lam):
+    return ppo.gae(rewards, values, mask, lam, gamma)
+
+
+def gae_bootstrap_past_end(rewards, values, mask, gamma, lam):  # V of the padding after EOS leaks in
+    nxt = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
+    delta = (rewards + gamma * nxt - values) * mask
+    adv, acc = torch.zeros_like(delta), torch.zeros_like(delta[:, 0])
+    for t in reversed(range(delta.size(1))):
+        acc = delta[:, t] + gamma * lam * acc
+        adv[:, t] = acc
+    adv = adv * mask
+    return adv, (adv + values) * mask
+
+
+def gae_returns_are_advantages(rewards, values, mask, gamma, lam):
+    adv, _ = ppo.gae(rewards, values, mask, gamma, lam)
+    return adv, adv
+
+
+# --------------------------------------------------------------------------- ppo_policy_loss
+
+def _policy_case():
+    log_ratio = torch.log(torch.tensor([[1.5, 0.5, 1.5, 0.5, 1.1, 3.0]], dtype=torch.float64))
+    adv = torch.tensor([[1.0, -1.0, -1.0, 1.0, 2.0, 9.0]], dtype=torch.float64)
+    mask = torch.tensor([[1.0, 1.0, 1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    return log_ratio, adv, mask
+
+
+def check_policy_hand_value(fn):
+    """rho [1.5, .5, 1.5, .5, 1.1 | masked], A [1, -1, -1, 1, 2], eps .2 -> mean(-1.2, .8, 1.5, -.5, -2.2)."""
+    log_ratio, adv, mask = _policy_case()
+    loss, stats = _loss_stats(fn(log_ratio.clone().requires_grad_(), torch.zeros_like(adv), adv, mask, 0.2),
+                              "ppo_policy_loss")
+    _close(loss, (-1.2 + 0.8 + 1.5 - 0.5 - 2.2) / 5, "loss = masked mean of max(-A rho, -A clip(rho))")
+    _close(torch.as_tensor(stats["clip_frac"]).double(), 0.4, "stats['clip_frac'] (2 of 5 actions clipped)")
+
+
+def check_policy_gradient_flat_past_the_clip(fn):
+    """Past the clip in the direction the advantage pushes, the gradient is 0; elsewhere it flows."""
+    log_ratio, adv, mask = _policy_case()
+    logp = log_ratio.clone().requires_grad_()
+    loss, _ = _loss_stats(fn(logp, torch.zeros_like(adv), adv, mask, 0.2), "ppo_policy_loss")
+    loss.backward()
+    g = logp.grad[0]
+    assert g[0] == 0 and g[1] == 0, f"rho=1.5 with A>0 and rho=0.5 with A<0 are clipped: gradient must be 0, got {_fmt(g)}"
+    assert g[2] > 0 and g[3] < 0, ("rho=1.5 with A<0 and rho=0.5 with A>0 are NOT clipped (pessimistic bound): "
+                                   f"expected gradients -A*rho/5 = [0.3, -0.1], got {_fmt(g[2:4])}")
+    assert g[5] == 0, "the masked position must get no gradient"
+
+
+def check_policy_equals_pg_at_ratio_one(fn):
+    """When logprobs == old_logprobs, value and gradient equal those of -mean(A * logp)."""
+    _, adv, mask = _batch(4)
+    logp = (-torch.rand(adv.shape, dtype=torch.float64)).requires_grad_()
+    loss, stats = _loss_stats(fn(logp, logp.detach().clone(), adv, mask, 0.2), "ppo_policy_loss")
+    _close(loss, -(adv * mask).sum() / mask.sum(), "loss at rho = 1")
+    (grad,) = torch.autograd.grad(loss, logp)
+    _close(grad, -adv * mask / mask.sum(), "gradient at rho = 1 (the policy-gradient one)")
+    _close(torch.as_tensor(stats["approx_kl"]).double(), 0.0, "stats['approx_kl'] at rho = 1")
+
+
+def check_policy_old_logprobs_get_no_gradient(fn):
+    """old_logprobs come from the sampling policy: the loss must treat them as constants."""
+    _, adv, mask = _batch(5)
+    logp = torch.randn(adv.shape, dtype=torch.float64).requires_grad_()
+    old = (logp.detach() + 0.1).requires_grad_()
+    loss, _ = _loss_stats(fn(logp, old, adv, mask, 0.2), "ppo_policy_loss")
+    loss.backward()
+    assert old.grad is None or not old.grad.any(), "a gradient reached old_logprobs: detach them"
+    assert logp.grad is not None and logp.grad.any(), "no gradient reached logprobs"
+
+
+def policy_min_instead_of_max(logprobs, old_logprobs, advantages, mask, clip_eps):
+    ratio = torch.exp(logprobs - old_logprobs.detach())
+    x = torch.minimum(-advantages * ratio, -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps))
+    return (x * mask).sum() / mask.sum(), {"clip_frac": 0.4, "approx_kl": 0.0}
+
+
+def policy_old_not_detached(logprobs, old_logprobs, advantages, mask, clip_eps):
+    ratio = torch.exp(logprobs - old_logprobs)
+    x = torch.maximum(-advantages * ratio, -advantages * ratio.clamp(1 - clip_eps, 1 + clip_eps))
+    return (x * mask).sum() / mask.sum(), {"clip_frac": 0.4, "approx_kl": ((ratio - 1) - (logprobs - old_logprobs)).mean()}
+
+
+def policy_no_clip(logprobs, old_logprobs, advantages, mask, clip_eps):
+    ratio = torch.exp(logprobs - old_logprobs.detach())
+    return (-advantages * ratio * mask).sum() / mask.sum(), {"clip_frac": 0.4, "approx_kl": 0.0}
+
+
+def policy_mask_ignored(logprobs, old_logprobs, advantages, mask, clip_eps):
+    loss, stats = ppo.ppo_policy_loss(logprobs, old_logprobs, advantages, torch.ones_like(mask), clip_eps)
+    return loss, {**stats, "clip_frac": 0.4}
+
+
+# --------------------------------------------------------------------------- ppo_value_loss
+
+def _value_case():
+    values = torch.tensor([[1.0, 0.0, 0.5, 42.0]], dtype=torch.float64, requires_grad=True)
+    old = torch.tensor([[0.0, 0.0, 0.4, 0.0]], dtype=torch.float64)
+    returns = torch.tensor([[1.0, 1.0, 0.0, 0.0]], dtype=torch.float64)
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
+    return values, old, returns, mask
+
+
+def check_value_hand_value(fn):
+    """V [1, 0, .5 | masked], V_old [0, 0, .4], R [1, 1, 0], eps .2 -> 0.5 * mean(.64, 1, .25)."""
+    values, old, returns, mask = _value_case()
+    loss, _ = _loss_stats(fn(values, old, returns, mask, 0.2), "ppo_value_loss")
+    _close(loss, 0.5 * (0.64 + 1.0 + 0.25) / 3, "value loss (token 0: V clipped to 0.2, error 0.64)")
+
+
+def check_value_clip_gradient(fn):
+    """The clipped token (V moved 1.0 from V_old) gets no gradient; the others do; padding none."""
+    values, old, returns, mask = _value_case()
+    loss, _ = _loss_stats(fn(values, old, returns, mask, 0.2), "ppo_value_loss")
+    loss.backward()
+    g = values.grad[0]
+    assert g[0] == 0 and g[3] == 0, f"expected no gradient on the clipped and the masked token, got {_fmt(g)}"
+    _close(g[1:3], [-1.0 / 3, 0.5 / 3], "gradient of the unclipped tokens, (V - R) / n_actions")
+
+
+def check_value_no_clip(fn):
+    """clip_eps = 0 means no clipping: 0.5 * masked mean (V - R)^2."""
+    values, old, returns, mask = _value_case()
+    loss, _ = _loss_stats(fn(values, old, returns, mask, 0.0), "ppo_value_loss")
+    _close(loss, 0.5 * (0.0 + 1.0 + 0.25) / 3, "unclipped value loss")
+
+
+def value_min_instead_of_max(values, old_values, returns, mask, clip_eps):
+    vc = old_values + (values - old_values).clamp(-clip_eps, clip_eps) if clip_eps > 0 else values
+    x = torch.minimum((values - returns) ** 2, (vc - returns) ** 2)
+    return 0.5 * (x * mask).sum() / mask.sum(), {}
+
+
+def value_no_half(values, old_values, returns, mask, clip_eps):
+    loss, stats = ppo.ppo_value_loss(values, old_values, returns, mask, clip_eps)
+    return 2 * loss, stats
+
+
+def value_clip_around_returns(values, old_values, returns, mask, clip_eps):
+    vc = returns + (values - returns).clamp(-clip_eps, clip_eps) if clip_eps > 0 else values
+    x = torch.maximum((values - returns) ** 2, (vc - returns) ** 2)
+    return 0.5 * (x * mask).sum() / mask.sum(), {}
+
+
+def value_mask_ignored(values, old_values, returns, mask, clip_eps):
+    return ppo.ppo_value_loss(values, old_values, returns, torch.ones_like(mask), clip_eps)
+
+
+# --------------------------------------------------------------------------- kl_penalty
+
+def check_kl_hand_values(fn):
+    """logp [-1, -2], ref [-2, -1]: k1 [1, -1], k2 [.5, .5], k3 [e^-1, e - 2]."""
+    logp = torch.tensor([-1.0, -2.0], dtype=torch.float64)
+    ref = torch.tensor([-2.0, -1.0], dtype=torch.float64)
+    _close(fn(logp, ref, "k1"), [1.0, -1.0], "k1 = logp - ref")
+    _close(fn(logp, ref, "k2"), [0.5, 0.5], "k2 = 0.5 (logp - ref)^2")
+    _close(fn(logp, ref, "k3"), [math.exp(-1), math.e - 2], "k3 = exp(ref - logp) - (ref - logp) - 1")
+
+
+def check_kl_k3_properties(fn):
+    """k3 >= 0 everywhere, and k3 ~ 0.5 d^2 for small d."""
+    d = torch.linspace(-4, 4, 81, dtype=torch.float64)
+    k3 = fn(d, torch.zeros_like(d), "k3")
+    assert (k3 >= -1e-12).all(), f"k3 must never be negative; min {float(k3.min()):.4g}"
+    small = torch.tensor([0.01, -0.01, 0.003], dtype=torch.float64)
+    _close(fn(small, torch.zeros(3, dtype=torch.float64), "k3"), 0.5 * small ** 2, "k3 for small d", tol=2e-2)
+
+
+def check_kl_unknown_kind(fn):
+    """An unknown estimator name raises ValueError."""
+    try:
+        fn(torch.zeros(2), torch.zeros(2), "k7")
+    except ValueError:
+        return
+    raise AssertionError("kl_penalty(..., 'k7') should raise ValueError")
+
+
+def kl_k3_ratio_inverted(logprobs, ref_logprobs, kind="k1"):
+    d = logprobs - ref_logprobs
+    return torch.exp(d) - d - 1 if kind == "k3" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+
+
+def kl_k2_no_half(logprobs, ref_logprobs, kind="k1"):
+    d = logprobs - ref_logprobs
+    return d ** 2 if kind == "k2" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+
+
+def kl_k1_reversed(logprobs, ref_logprobs, kind="k1"):
+    return ref_logprobs - logprobs if kind == "k1" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+
+
+# --------------------------------------------------------------------------- ppo_token_rewards
+
+def _reward_case():
+    mask = torch.tensor([[0, 1, 1, 1, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]], dtype=torch.float64)
+    logp = torch.tensor([[-1.0, -0.5, -0.2, -0.1, -3.0]] * 3, dtype=torch.float64)
+    ref = torch.tensor([[-2.0, -1.0, -0.2, -0.6, -1.0]] * 3, dtype=torch.float64)
+    return torch.tensor([2.0, -1.0, 5.0], dtype=torch.float64), logp, ref, mask
+
+
+def check_rewards_hand_value(fn):
+    """Rows end at different positions (then padding); the third row has no action at all."""
+    scores, logp, ref, mask = _reward_case()
+    out = fn(scores, logp, ref, mask, 0.1, "k1")
+    # k1 = [1, .5, 0, .5, -2]; -0.1 k1 on actions; score on the last action of each row
+    _close(out, [[0.0, -0.05, 0.0, -0.05 + 2.0, 0.0], [0.0, 0.0, -1.0, 0.0, 0.0], [0.0] * 5],
+           "per-token rewards (score on the last action, -beta*KL on every action)")
+
+
+def check_rewards_score_never_on_padding(fn):
+    """With kl_coef = 0 the only nonzero entry of each row is its score, on its last action."""
+    scores, logp, ref, mask = _reward_case()
+    out = fn(scores, logp, ref, mask, 0.0, "k3")
+    _close(out * (1 - mask), torch.zeros_like(mask), "rewards on prompt and padding positions")
+    _close(out.sum(dim=1), [2.0, -1.0, 0.0], "row sums with kl_coef = 0 (each row's score; none without actions)")
+
+
+def rewards_score_on_last_column(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
+    out = -kl_coef * ppo.kl_penalty(logprobs, ref_logprobs, kind) * mask
+    out = out.clone()
+    out[:, -1] += scores
+    return out
+
+
+def rewards_kl_unmasked(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
+    from minirl.rollout import place_on_last_action
+    return -kl_coef * ppo.kl_penalty(logprobs, ref_logprobs, kind) + place_on_last_action(scores, mask)
+
+
+def rewards_kl_sign(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
+    return ppo.ppo_token_rewards(scores, logprobs, ref_logprobs, mask, -kl_coef, kind)
+
+
+# --------------------------------------------------------------------------- bradley_terry_loss
+
+def check_bt_equal_is_log2(fn):
+    """Equal rewards: the model is unsure, loss = log 2."""
+    _close(fn(torch.zeros(4), torch.zeros(4)), math.log(2), "loss for equal rewards")
+
+
+def check_bt_hand_value_and_gradient(fn):
+    """chosen [2, 0], rejected [0, 1] -> -(log sigma(2) + log sigma(-1)) / 2; d/dchosen = -(1 - sigma(d)) / 2."""
+    c = torch.tensor([2.0, 0.0], dtype=torch.float64, requires_grad=True)
+    r = torch.tensor([0.0, 1.0], dtype=torch.float64)
+    loss = fn(c, r)
+    _close(loss, -(math.log(1 / (1 + math.exp(-2))) + math.log(1 / (1 + math.exp(1)))) / 2, "loss")
+    loss.backward()
+    d = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    _close(c.grad, -(1 - torch.sigmoid(d)) / 2, "gradient with respect to the chosen rewards")
+
+
+def check_bt_stable(fn):
+    """Margins of +-200 give losses 0 and 200: finite, no overflow (use logsigmoid / softplus)."""
+    loss = fn(torch.tensor([200.0, 0.0]), torch.tensor([0.0, 200.0]))
+    _close(loss, 100.0, "loss for margins +200 and -200", tol=1e-4)
+
+
+def bt_swapped(chosen, rejected):
+    return -F.logsigmoid(rejected - chosen).mean()
+
+
+def bt_naive_log_sigmoid(chosen, rejected):
+    return -torch.log(torch.sigmoid(chosen - rejected)).mean()
+
+
+def bt_sum(chosen, rejected):
+    return -F.logsigmoid(chosen - rejected).sum()
+
+
+REFERENCE = {"gae": ppo.gae, "ppo_policy_loss": ppo.ppo_policy_loss, "ppo_value_loss": ppo.ppo_value_loss,
+             "kl_penalty": ppo.kl_penalty, "ppo_token_rewards": ppo.ppo_token_rewards,
+             "bradley_terry_loss": reward_model.bradley_terry_loss}
+CHECKS = {
+    "gae": [check_gae_hand_value, check_gae_lambda_one_is_monte_carlo, check_gae_lambda_zero_is_td_error,
+            check_gae_masking_and_no_inplace],
+    "ppo_policy_loss": [check_policy_hand_value, check_policy_gradient_flat_past_the_clip,
+                        check_policy_equals_pg_at_ratio_one, check_policy_old_logprobs_get_no_gradient],
+    "ppo_value_loss": [check_value_hand_value, check_value_clip_gradient, check_value_no_clip],
+    "kl_penalty": [check_kl_hand_values, check_kl_k3_properties, check_kl_unknown_kind],
+    "ppo_token_rewards": [check_rewards_hand_value, check_rewards_score_never_on_padding],
+    "bradley_terry_loss": [check_bt_equal_is_log2, check_bt_hand_value_and_gradient, check_bt_stable],
+}
+BUGGY = {
+    "gae": [gae_forwards, gae_lambda_gamma_swapped, gae_bootstrap_past_end, gae_returns_are_advantages],
+    "ppo_policy_loss": [policy_min_instead_of_max, policy_old_not_detached, policy_no_clip, policy_mask_ignored],
+    "ppo_value_loss": [value_min_instead_of_max, value_no_half, value_clip_around_returns, value_mask_ignored],
+    "kl_penalty": [kl_k3_ratio_inverted, kl_k2_no_half, kl_k1_reversed],
+    "ppo_token_rewards": [rewards_score_on_last_column, rewards_kl_unmasked, rewards_kl_sign],
+    "bradley_terry_loss": [bt_swapped, bt_naive_log_sigmoid, bt_sum],
+}

@@ -1,0 +1,235 @@
+"""Checks for exercises/ch07_grpo.py (chapter 7, GRPO)."""
+import math
+
+import torch
+
+import minirl.grpo
+
+EXERCISE_FILE = "ch07_grpo.py"
+
+
+def _f(x) -> float:
+    return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+
+
+REFERENCE = {"group_advantages": minirl.grpo.group_advantages, "grpo_loss": minirl.grpo.grpo_loss}
+
+
+# --- group_advantages -----------------------------------------------------------------------
+def check_hand_value_unbiased_std(fn):
+    adv = fn(torch.tensor([1.0, 0.0, 0.0, 0.0]), 4)
+    # mean 0.25; unbiased std = sqrt((0.75^2 + 3 * 0.25^2) / 3) = 0.5
+    want = torch.tensor([0.75, -0.25, -0.25, -0.25]) / 0.5001
+    assert torch.allclose(adv, want, atol=1e-4), \
+        f"expected {want.tolist()} (unbiased std = 0.5, + 1e-4), got {adv.tolist()}"
+
+
+def check_equal_rewards_give_zero_not_nan(fn):
+    adv = fn(torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5]), 3)
+    assert not torch.isnan(adv).any(), f"a group of equal rewards must give 0, not NaN: {adv.tolist()}"
+    assert torch.allclose(adv, torch.zeros(9), atol=1e-6), f"equal rewards must give 0, got {adv.tolist()}"
+
+
+def check_groups_are_consecutive_and_centred(fn):
+    r = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 3.0])
+    adv = fn(r, 2)
+    # groups (1, 0), (1, 1), (0, 3): centred +-0.5, 0, +-1.5; unbiased stds sqrt(0.5), 0, 1.5 sqrt(2)
+    s1, s3 = math.sqrt(0.5) + 1e-4, 1.5 * math.sqrt(2) + 1e-4
+    want = torch.tensor([0.5 / s1, -0.5 / s1, 0.0, 0.0, -1.5 / s3, 1.5 / s3])
+    assert torch.allclose(adv, want, atol=1e-4), \
+        f"rows [2g, 2g+1] form group g; expected {want.tolist()}, got {adv.tolist()}"
+    g = torch.Generator().manual_seed(0)
+    adv = fn(torch.rand(20, generator=g), 5)
+    assert torch.allclose(adv.view(4, 5).sum(1), torch.zeros(4), atol=1e-5), "advantages must sum to 0 in each group"
+
+
+def check_scale_none(fn):
+    adv = fn(torch.tensor([1.0, 0.0, 0.0, 0.0, 2.0, 4.0]), 2, scale="none")
+    assert torch.allclose(adv, torch.tensor([0.5, -0.5, 0.0, 0.0, -1.0, 1.0]), atol=1e-6), \
+        f"scale='none' only subtracts the group mean; got {adv.tolist()}"
+
+
+def check_bad_input_raises(fn):
+    for args in ((torch.zeros(10), 4), (torch.zeros(4), 1)):
+        try:
+            fn(*args)
+        except ValueError:
+            continue
+        raise AssertionError(f"group_advantages{tuple(a.shape if hasattr(a, 'shape') else a for a in args)} "
+                             "must raise ValueError (length not a multiple of group_size, or group_size < 2)")
+
+
+# --- grpo_loss --------------------------------------------------------------------------------
+MASK = torch.tensor([[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], dtype=torch.float)
+
+
+def check_aggregations_hand_values(fn):
+    lp = torch.full((2, 5), -1.0)
+    lp_off = lp.masked_fill(MASK == 0, -30.0)           # off-mask values must not matter
+    adv = torch.tensor([1.0, -2.0])
+    want = {"grpo": (-1 + 2) / 2, "dapo": (-3 + 2) / 4, "dr_grpo": (-3 + 2) / (2 * 4)}
+    for loss_type, w in want.items():
+        loss, _ = fn(lp_off, lp_off, None, adv, MASK, 0.2, 0.2, 0.0, loss_type, max_response_len=4)
+        assert abs(_f(loss) - w) < 1e-6, \
+            f"loss_type={loss_type!r}: with rho = 1 the per-token loss is -A; expected {w}, got {_f(loss)}"
+
+
+def check_equals_reinforce_with_one_inner_step(fn):
+    g = torch.Generator().manual_seed(1)
+    adv = torch.tensor([1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 0.0, 0.0])
+    mask = (torch.rand(8, 6, generator=g) > 0.3).float()
+    mask[:, 0] = 1
+    base = torch.log_softmax(torch.randn(8, 6, 4, generator=g), -1)[..., 0]
+    a = base.clone().requires_grad_(True)
+    loss, _ = fn(a, a.detach(), None, adv, mask, 0.2, 0.2, 0.0, "grpo")
+    loss.backward()
+    b = base.clone().requires_grad_(True)
+    (-((adv[:, None] * b * mask).sum(1) / mask.sum(1)).mean()).backward()
+    assert a.grad is not None and torch.allclose(a.grad, b.grad, atol=1e-6), \
+        "with old_logprobs = logprobs.detach() the gradient must equal REINFORCE's: -mean_i (1/|o_i|) sum_t A_i logp_it"
+
+
+def check_clip_side(fn):
+    old = torch.zeros(2, 5)
+    lp = torch.full((2, 5), 0.5, requires_grad=True)               # rho = e^0.5 = 1.65
+    loss, stats = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
+    assert abs(_f(loss) + 1.2) < 1e-5, f"A = +1, rho = 1.65: the clipped term -1.2 * A wins; got {_f(loss)}"
+    loss.backward()
+    assert lp.grad is None or torch.all(lp.grad * MASK == 0), "A > 0 and rho > 1 + eps: no gradient (clipped)"
+    assert abs(_f(stats["clip_frac"]) - 1.0) < 1e-6, f"every action was clipped: clip_frac 1, got {_f(stats['clip_frac'])}"
+    lp = torch.full((2, 5), 0.5, requires_grad=True)
+    loss, stats = fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
+    assert abs(_f(loss) - math.exp(0.5)) < 1e-5, \
+        f"A = -1, rho = 1.65: the unclipped term (rho * |A| = 1.65) is the pessimistic one; got {_f(loss)}"
+    assert abs(_f(stats["clip_frac"])) < 1e-6, "with A < 0 and rho > 1 the clip is not active: clip_frac 0"
+
+
+def check_asymmetric_clip(fn):
+    old = torch.zeros(2, 5)
+    lp = torch.full((2, 5), math.log(1.25))
+    tight, _ = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
+    loose, _ = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo")
+    assert abs(_f(tight) + 1.2) < 1e-5 and abs(_f(loose) + 1.25) < 1e-5, \
+        f"rho = 1.25, A = 1: clip at 1 + clip_eps_high (1.2 -> -1.2, 1.28 -> -1.25); got {_f(tight)}, {_f(loose)}"
+    lp = torch.full((2, 5), math.log(0.75))
+    low, _ = fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo")
+    assert abs(_f(low) - 0.8) < 1e-5, f"rho = 0.75, A = -1: clip at 1 - clip_eps = 0.8 -> loss 0.8; got {_f(low)}"
+
+
+def check_k3_kl(fn):
+    lp = torch.zeros(2, 5, requires_grad=True)
+    ref = torch.full((2, 5), math.log(0.5))
+    loss, stats = fn(lp, lp.detach(), ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo")
+    k3 = 0.5 - math.log(0.5) - 1
+    assert abs(_f(stats["kl"]) - k3) < 1e-5, f"k3 = exp(ref - logp) - (ref - logp) - 1 = {k3:.4f}, got {_f(stats['kl'])}"
+    assert abs(_f(loss) - 0.5 * k3) < 1e-5, f"loss = beta * k3 = {0.5 * k3:.4f} when A = 0, got {_f(loss)}"
+    loss.backward()
+    assert torch.all(lp.grad[MASK.bool()] > 0), "the KL term must pull logp towards the reference (here: down)"
+
+
+def check_bad_input_raises_loss(fn):
+    lp = torch.zeros(2, 5)
+    for kw in (dict(loss_type="sum"), dict(beta=-0.1)):
+        args = dict(clip_eps=0.2, clip_eps_high=0.2, beta=0.0, loss_type="grpo")
+        args.update(kw)
+        try:
+            fn(lp, lp, lp, torch.zeros(2), MASK, **args)
+        except ValueError:
+            continue
+        raise AssertionError(f"grpo_loss must raise ValueError for {kw}")
+
+
+CHECKS = {
+    "group_advantages": [check_hand_value_unbiased_std, check_equal_rewards_give_zero_not_nan,
+                         check_groups_are_consecutive_and_centred, check_scale_none, check_bad_input_raises],
+    "grpo_loss": [check_aggregations_hand_values, check_equals_reinforce_with_one_inner_step, check_clip_side,
+                  check_asymmetric_clip, check_k3_kl, check_bad_input_raises_loss],
+}
+
+
+# --- plausible mistakes ---------------------------------------------------------------------
+def _check_groups(rewards, group_size):
+    if group_size < 2 or rewards.numel() % group_size:
+        raise ValueError("bad group")
+
+
+def adv_biased_std(rewards, group_size, scale="group"):
+    _check_groups(rewards, group_size)
+    r = rewards.view(-1, group_size)
+    c = r - r.mean(1, keepdim=True)
+    return (c / (r.std(1, unbiased=False, keepdim=True) + 1e-4) if scale == "group" else c).reshape(-1)
+
+
+def adv_no_epsilon(rewards, group_size, scale="group"):
+    _check_groups(rewards, group_size)
+    r = rewards.view(-1, group_size)
+    c = r - r.mean(1, keepdim=True)
+    return (c / r.std(1, keepdim=True) if scale == "group" else c).reshape(-1)
+
+
+def adv_batch_baseline(rewards, group_size, scale="group"):
+    _check_groups(rewards, group_size)
+    c = rewards - rewards.mean()
+    return c / (rewards.std() + 1e-4) if scale == "group" else c
+
+
+def adv_interleaved_groups(rewards, group_size, scale="group"):
+    _check_groups(rewards, group_size)
+    r = rewards.view(group_size, -1)                     # wrong: groups are consecutive rows
+    c = r - r.mean(0, keepdim=True)
+    return (c / (r.std(0, keepdim=True) + 1e-4) if scale == "group" else c).reshape(-1)
+
+
+def _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, clip_eps_high=None, beta=0.0,
+          loss_type="grpo", max_response_len=None, *, side=min, kl_sign=1, swap_bounds=False, use_mask=True):
+    if loss_type not in ("grpo", "dapo", "dr_grpo") or beta < 0:
+        raise ValueError("bad input")
+    hi = clip_eps if clip_eps_high is None else clip_eps_high
+    lo_b, hi_b = (1 - hi, 1 + clip_eps) if swap_bounds else (1 - clip_eps, 1 + hi)
+    m = mask if use_mask else torch.ones_like(mask)
+    a = advantages[:, None]
+    rho = torch.exp(logprobs - old_logprobs)
+    s1, s2 = rho * a, torch.clamp(rho, lo_b, hi_b) * a
+    per = -(torch.min(s1, s2) if side is min else torch.max(s1, s2))
+    kl = torch.zeros_like(per)
+    if ref_logprobs is not None:
+        d = kl_sign * (ref_logprobs - logprobs)
+        kl = torch.exp(d) - d - 1
+    per = per + beta * kl
+    if loss_type == "grpo":
+        loss = ((per * m).sum(1) / m.sum(1).clamp(min=1)).mean()
+    elif loss_type == "dapo":
+        loss = (per * m).sum() / m.sum()
+    else:
+        loss = (per * m).sum() / (m.size(0) * (max_response_len or m.size(1)))
+    n = m.sum()
+    return loss, {"clip_frac": ((s2 < s1).float() * m).sum() / n, "kl": ((kl * m).sum() / n).detach()}
+
+
+def loss_clip_wrong_side(*a, **k):
+    return _loss(*a, **k, side=max)
+
+
+def loss_kl_sign_flipped(*a, **k):
+    return _loss(*a, **k, kl_sign=-1)
+
+
+def loss_clip_bounds_swapped(*a, **k):
+    return _loss(*a, **k, swap_bounds=True)
+
+
+def loss_unmasked(*a, **k):
+    return _loss(*a, **k, use_mask=False)
+
+
+def loss_dapo_as_grpo(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, clip_eps_high=None,
+                      beta=0.0, loss_type="grpo", max_response_len=None):
+    return _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, clip_eps_high, beta,
+                 "grpo" if loss_type == "dapo" else loss_type, max_response_len)
+
+
+BUGGY = {
+    "group_advantages": [adv_biased_std, adv_no_epsilon, adv_batch_baseline, adv_interleaved_groups],
+    "grpo_loss": [loss_clip_wrong_side, loss_kl_sign_flipped, loss_clip_bounds_swapped, loss_unmasked,
+                  loss_dapo_as_grpo],
+}

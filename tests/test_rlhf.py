@@ -1,0 +1,52 @@
+"""RLHF pipeline: all three stages end to end (tiny), PPO against a reward model, the hacking plot, bad input."""
+import json
+
+import pytest
+
+from minirl.rlhf import RLHFConfig, plot_reward_hacking, reward_hacking, train_rlhf
+from minirl.runs import ConfigError
+
+TINY = ["--steps", "2", "--batch_size", "8", "--minibatches", "2", "--eval_every", "2", "--rm_steps", "3",
+        "--rm_pairs", "64", "--no-progress", "--device", "cpu"]
+
+
+def test_rlhf_cli_all_three_stages(tmp_path):
+    from minirl.__main__ import main
+    out = tmp_path / "rlhf"
+    assert main(["rlhf", "--sft_steps", "3", "--out", str(out)] + TINY) == 0
+    for stage in ("sft", "reward_model", "."):
+        for f in ("config.json", "metrics.jsonl", "model.pt", "summary.json"):
+            assert (out / stage / f).is_file(), (stage, f)
+    s = json.loads((out / "summary.json").read_text())
+    assert s["algo"] == "rlhf" and s["reward"] == "reward model"
+    for key in ("learned_reward", "true_reward", "eval_accuracy", "rm_heldout_pair_accuracy", "final_kl"):
+        assert s[key] is not None, key
+    rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert all("score" in r and "true_reward" in r and "kl" in r for r in rows)
+
+
+def test_reward_hacking_runs_and_plots(weak_init, tmp_path):
+    from minirl.reward_model import RewardModelConfig, train_reward_model
+    train_reward_model(RewardModelConfig(init=weak_init, out=str(tmp_path / "rm"), steps=2, batch_size=8,
+                                         pairs=16, heldout_pairs=8, progress=False))
+    runs = reward_hacking(str(tmp_path / "hack"), weak_init, str(tmp_path / "rm" / "model.pt"),
+                          kl_coefs=(0.0, 0.5), steps=1, batch_size=8, eval_every=1, progress=False)
+    assert set(runs) == {0.0, 0.5} and all(len(rows) == 1 for rows in runs.values())
+    assert (tmp_path / "hack" / "beta_0" / "summary.json").is_file()
+    fig = plot_reward_hacking(runs, tmp_path / "hack.png")
+    assert (tmp_path / "hack.png").stat().st_size > 0 and len(fig.axes) == 4
+
+
+@pytest.mark.parametrize("flags,needle", [(dict(kl_coef=-1.0), "kl_coef"), (dict(rm_steps=0), "rm_steps"),
+                                          (dict(sevens=-1.0), "sevens"), (dict(lam=2.0), "lam")])
+def test_bad_config_fails_before_any_stage(tmp_path, flags, needle):
+    out = tmp_path / "never"
+    with pytest.raises(ConfigError, match=needle):
+        train_rlhf(RLHFConfig(out=str(out), progress=False, **flags))
+    assert not out.exists()
+
+
+def test_policy_checkpoint_is_not_a_reward_model(weak_init, tmp_path):
+    with pytest.raises(ConfigError, match="not a reward model"):
+        train_rlhf(RLHFConfig(out=str(tmp_path / "x"), init=weak_init, reward_model=weak_init, progress=False))
+    assert not (tmp_path / "x").exists()
