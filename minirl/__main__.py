@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
 import typing
 
@@ -25,6 +26,7 @@ TRAINERS = {
     "rlhf": "minirl.rlhf",
     "dpo": "minirl.dpo",
     "grpo": "minirl.grpo",
+    "compare": "minirl.compare",
 }
 OTHER = {"eval": "held-out accuracy of a checkpoint, with a few samples",
          "sample": "complete prompts with a checkpoint",
@@ -65,6 +67,7 @@ def build_parser(trainers: dict) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=desc, description=desc,
                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         add_config_flags(p, config_cls)
+        p.add_argument("--preset", default=None, help="a named set of defaults, e.g. gpu (see runs.PRESETS)")
     p = sub.add_parser("eval", help=OTHER["eval"])
     p.add_argument("--init", required=True, help="checkpoint to evaluate (a model.pt)")
     p.add_argument("--task", default=None, help="task (default: the one the checkpoint was trained on)")
@@ -134,6 +137,16 @@ def main(argv=None):
     trainers = available_trainers()
     parser = build_parser(trainers)
     args = parser.parse_args(argv)
+    if getattr(args, "preset", None):         # re-parse with the preset's values as the defaults
+        from .runs import preset_defaults
+        try:
+            names = {f.name for f in dataclasses.fields(trainers[args.command][0])}
+            parser._subparsers._group_actions[0].choices[args.command].set_defaults(
+                **preset_defaults(args.preset, args.command, names))
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
@@ -147,11 +160,12 @@ def main(argv=None):
             run_demo(args.out, quick=args.quick)
         else:
             config_cls, train, _ = trainers[args.command]
-            cfg = config_cls(**{k: v for k, v in vars(args).items() if k != "command"})
+            cfg = config_cls(**{k: v for k, v in vars(args).items() if k not in ("command", "preset")})
             result = train(cfg)
             s = result.summary
-            print(f"{args.command}: held-out accuracy {s['eval_accuracy']:.1%} after {s['steps']} steps "
-                  f"in {s['wall_seconds']:.1f}s -> {result.out}/")
+            if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
+                    print(f"{args.command}: held-out accuracy {s['eval_accuracy']:.1%} after {s['steps']} steps "
+                      f"in {s['wall_seconds']:.1f}s -> {result.out}/")
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

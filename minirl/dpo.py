@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .rollout import encode_pairs, evaluate, sample, token_logprobs
+from .rollout import encode_pairs, evaluate, token_logprobs
 from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
                    opt, pick_device, seed_everything, set_lr)
 from .tokenizer import CharTokenizer
@@ -45,8 +45,7 @@ class DPOConfig(RunConfig):
     beta: float = opt(0.1, "beta: strength of the implicit KL to the reference (larger = stay closer)")
     label_smoothing: float = opt(0.0, "assumed probability that a preference label is flipped (cDPO)")
     n_pairs: int = opt(4096, "size of the fixed preference dataset drawn from the training split")
-    rejected: str = opt("task", "where rejected answers come from: task (a random one-digit mistake) | "
-                                "policy (the starting model's own sampled mistakes)")
+    rpo_alpha: float = opt(0.0, "weight of an NLL term on the chosen answers (RPO, Pang et al. 2024; 0 = pure DPO)")
     eval_every: int = opt(25, "evaluate held-out accuracy every N steps")
 
     def validate(self):
@@ -55,8 +54,8 @@ class DPOConfig(RunConfig):
             raise ConfigError(f"--beta must be > 0 (it scales the implicit reward), got {self.beta}")
         if not 0.0 <= self.label_smoothing < 0.5:
             raise ConfigError(f"--label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if self.rejected not in ("task", "policy"):
-            raise ConfigError(f"--rejected must be task or policy, got {self.rejected!r}")
+        if self.rpo_alpha < 0:
+            raise ConfigError(f"--rpo_alpha must be >= 0, got {self.rpo_alpha}")
         if self.n_pairs < self.batch_size:
             raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size ({self.batch_size})")
 
@@ -97,21 +96,6 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (logprobs * mask).sum(dim=1)
 
 
-def policy_pairs(model, tokenizer, task, n: int, rng: random.Random, samples: int = 4, max_rounds: int = 50):
-    """n (prompt, correct answer, the model's own wrong answer) triples, sampled at temperature 1
-    from training prompts. Fewer if the model hardly ever errs (at most max_rounds batches)."""
-    out = []
-    for _ in range(max_rounds):
-        prompts = [task.prompt(a, b) for a, b in task.sample_train(256, rng)]
-        roll = sample(model, tokenizer, task, prompts, samples_per_prompt=samples)
-        for p, text, r in zip(roll.prompts, roll.texts, roll.rewards.tolist()):
-            if r == 0 and "\ufffd" not in text and text != task.answer(*task.operands(p)):
-                out.append((p, task.answer(*task.operands(p)), text))
-        if len(out) >= n:
-            return out[:n]
-    return out
-
-
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from the task."""
     cfg.validate()
@@ -121,10 +105,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = copy.deepcopy(model).eval().requires_grad_(False)                 # frozen reference = the start
     rng = random.Random(cfg.seed)
-    if pairs is None:
-        pairs = (task.preference_pairs(cfg.n_pairs, rng) if cfg.rejected == "task"
-                 else policy_pairs(model, tok, task, cfg.n_pairs, rng))
-    pairs = list(pairs)
+    pairs = list(pairs) if pairs is not None else task.preference_pairs(cfg.n_pairs, rng)
     preference_batch(tok, pairs)                                            # fail early on bad data
     if len(pairs) < cfg.batch_size:
         raise ConfigError(f"{len(pairs)} preference pairs, fewer than --batch_size {cfg.batch_size}")
@@ -137,17 +118,20 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         batch = rng.sample(pairs, cfg.batch_size)
         tokens, mask = preference_batch(tok, batch, device)                 # (2B, T), (2B, T-1)
         B = len(batch)
-        logp = sequence_logprob(token_logprobs(model, tokens), mask)        # (2B,)
+        tok_logp = token_logprobs(model, tokens)                            # (2B, T-1)
+        logp = sequence_logprob(tok_logp, mask)                             # (2B,)
         with torch.no_grad():
             ref_logp = sequence_logprob(token_logprobs(ref, tokens), mask)  # (2B,)
-        loss, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_logp[:B], ref_logp[B:],
-                                              cfg.beta, cfg.label_smoothing)
+        dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_logp[:B], ref_logp[B:],
+                                             cfg.beta, cfg.label_smoothing)
+        nll = -(tok_logp[:B] * mask[:B]).sum() / mask[:B].sum()             # chosen answers only
+        loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo
         loss.backward()
         lr = set_lr(optimizer, cfg, step)
         gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
         row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = dict(loss=loss.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
+            row = dict(loss=dpo.item(), chosen_nll=nll.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
                        preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
                        chosen_reward=chosen_r.mean().item(), rejected_reward=rejected_r.mean().item(),
                        grad_norm=gnorm, lr=lr)

@@ -123,6 +123,8 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Causal language model: tokens (B, T) -> next-token logits (B, T, V)."""
 
+    amp_dtype: torch.dtype | None = None   # set to torch.bfloat16 for autocast (runs.configure_model)
+
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.config = config
@@ -154,12 +156,15 @@ class GPT(nn.Module):
             raise ValueError(f"sequence of length {start + T} exceeds block_size="
                              f"{self.config.block_size}; use a larger --block_size or shorter sequences")
         pos = torch.arange(start, start + T, device=idx.device)
-        x = self.drop(self.wte(idx) + self.wpe(pos))                      # (B, T, C)
-        for i, block in enumerate(self.blocks):
-            x = block(x, cache, i)
+        # mixed precision (GPU): matmuls in bfloat16, weights and LayerNorms in float32
+        with torch.autocast(idx.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                            enabled=self.amp_dtype is not None):
+            x = self.drop(self.wte(idx) + self.wpe(pos))                  # (B, T, C)
+            for i, block in enumerate(self.blocks):
+                x = block(x, cache, i)
         if cache is not None:
             cache.pos += T
-        return self.ln_f(x)
+        return self.ln_f(x.float())
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.hidden(idx, cache) @ self.wte.weight.T                # (B, T, V), tied weights
@@ -185,6 +190,7 @@ class ScalarHeadGPT(GPT):
     def from_policy(cls, policy: GPT) -> "ScalarHeadGPT":
         model = cls(policy.config).to(next(policy.parameters()).device)
         model.load_state_dict(policy.state_dict(), strict=False)         # trunk only; head stays 0
+        model.amp_dtype = policy.amp_dtype
         return model
 
 
@@ -214,7 +220,8 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
     start = int(prompt_lens.min())
     was_training = model.training
     model.eval()
-    cache = KVCache(model.config, B, total, device, next(model.parameters()).dtype) if use_cache else None
+    dtype = model.amp_dtype or next(model.parameters()).dtype
+    cache = KVCache(model.config, B, total, device, dtype) if use_cache else None
     for t in range(start, total):                      # predict token t from tokens[:, :t]
         if cache is not None:
             logits = model(tokens[:, cache.pos:t], cache)[:, -1]           # (B, V)

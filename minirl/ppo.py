@@ -51,6 +51,7 @@ class PPOConfig(RunConfig):
     samples_per_prompt: int = opt(2, "responses sampled per prompt (rollout size = batch_size x this)")
     lr: float = opt(3e-4, "policy learning rate")
     value_lr: float = opt(1e-3, "value model learning rate")
+    warmup: int = opt(10, "iterations of linear learning-rate warmup (Adam's first steps are large)")
     epochs: int = opt(2, "passes over each rollout")
     minibatches: int = opt(2, "minibatches per epoch (must divide the rollout size)")
     clip_eps: float = opt(0.2, "policy ratio clip epsilon")
@@ -84,6 +85,8 @@ class PPOConfig(RunConfig):
             raise ConfigError(f"--kl_coef (beta) must be >= 0 (0 = no KL leash), got {self.kl_coef}")
         if self.kl_kind not in KL_KINDS:
             raise ConfigError(f"--kl_kind must be one of {', '.join(KL_KINDS)}, got {self.kl_kind!r}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be >= 0 iterations, got {self.warmup}")
         if self.target_kl < 0 or not self.temperature > 0 or not self.value_lr > 0:
             raise ConfigError("--target_kl must be >= 0, --temperature and --value_lr > 0")
         if self.reward_model:
@@ -228,9 +231,10 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         t1 = time.perf_counter()
         # --- update: several epochs of minibatch steps on this one rollout ---------------------
         policy.train(), value.train()
-        lr = set_lr(opt_pi, cfg, step)
-        for group in opt_v.param_groups:
-            group["lr"] = cfg.value_lr * lr / cfg.lr
+        lr = set_lr(opt_pi, cfg, step) * min(1.0, (step + 1) / max(1, cfg.warmup))
+        for opt_, lr_ in ((opt_pi, lr), (opt_v, cfg.value_lr * lr / cfg.lr)):
+            for group in opt_.param_groups:
+                group["lr"] = lr_
         stats, epochs_done = [], 0
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, device=tokens.device)

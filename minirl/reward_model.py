@@ -38,7 +38,7 @@ from .tokenizer import CharTokenizer
 
 @dataclass
 class RewardModelConfig(RunConfig):
-    steps: int = opt(300, "optimizer steps")
+    steps: int = opt(400, "optimizer steps")
     batch_size: int = opt(64, "preference pairs per step")
     lr: float = opt(3e-4, "AdamW learning rate")
     pairs: int = opt(4000, "labelled training pairs (a fixed data set, as a labelling budget is)")

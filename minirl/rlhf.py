@@ -32,7 +32,7 @@ SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_
 class RLHFConfig(PPOConfig):
     kl_coef: float = opt(0.05, "beta: weight of the per-token KL(policy || SFT reference) penalty")
     sft_steps: int = opt(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)")
-    rm_steps: int = opt(300, "stage 2: reward-model steps (skipped with --reward_model)")
+    rm_steps: int = opt(400, "stage 2: reward-model steps (skipped with --reward_model)")
     rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
     rm_pairs: int = opt(4000, "stage 2: labelled preference pairs")
     sevens: float = opt(0.3, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")

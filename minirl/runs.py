@@ -61,6 +61,8 @@ class RunConfig:
     n_head: int = opt(4, "attention heads (new models only)")
     n_embd: int = opt(128, "model width (new models only)")
     block_size: int = opt(32, "maximum sequence length (new models only)")
+    dtype: str = opt("auto", "auto (bf16 autocast on a CUDA GPU that supports it, else float32) | float32 | bfloat16")
+    compile: bool = opt(False, "torch.compile the policy's forward (GPU; slower start, faster steps)")
 
     def validate(self):
         """Raise ConfigError naming the bad value and the fix. Subclasses extend this."""
@@ -73,6 +75,8 @@ class RunConfig:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError("--weight_decay and --grad_clip must be >= 0 (0 turns clipping off)")
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"--dtype must be auto, float32 or bfloat16, got {self.dtype!r}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise ConfigError(f"--lr_schedule must be cosine or constant, got {self.lr_schedule!r}")
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
@@ -93,6 +97,26 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+# Named flag sets for bigger runs: `python -m minirl sft --preset gpu` (explicit flags still win).
+# "gpu": a ~25M-parameter GPT (8 layers x 512) on 3-digit addition, sized for one GPU.
+PRESETS = {
+    "gpu": {
+        "*": dict(task="add3", dtype="auto", eval_every=100, log_every=20),
+        "sft": dict(n_layer=8, n_head=8, n_embd=512, block_size=32, batch_size=256, steps=4000, lr=6e-4),
+        "grpo": dict(batch_size=128, steps=800, lr=1e-4),
+        "ppo": dict(batch_size=128, steps=400),
+    },
+}
+
+
+def preset_defaults(preset: str, command: str, fields) -> dict:
+    """The flag defaults a preset sets for one command (only flags that command has)."""
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = {**PRESETS[preset].get("*", {}), **PRESETS[preset].get(command, {})}
+    return {k: v for k, v in values.items() if k in fields}
+
+
 # --- seeding and devices --------------------------------------------------------------------
 def seed_everything(seed: int):
     random.seed(seed)
@@ -103,11 +127,91 @@ def seed_everything(seed: int):
 
 def pick_device(name: str = "auto") -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu, or install "
-                          "the CUDA build of torch (README, 'Installing for a GPU')")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu, or install "
+                              "the CUDA build of torch (README, 'Installing for a GPU')")
+        torch.backends.cuda.matmul.allow_tf32 = True      # TF32 tensor cores for any float32 matmul
+        torch.backends.cudnn.allow_tf32 = True
+        if name == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
+            name = f"cuda:{int(os.environ['LOCAL_RANK'])}"
     return torch.device(name)
+
+
+def amp_dtype(cfg_dtype: str, device: torch.device):
+    """The autocast dtype for --dtype on this device (None = plain float32)."""
+    if cfg_dtype == "float32" or (cfg_dtype == "auto" and device.type != "cuda"):
+        return None
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        if cfg_dtype == "auto":
+            return None
+        raise ConfigError(f"--dtype bfloat16, but {torch.cuda.get_device_name(device)} has no bf16 support; "
+                          "use --dtype float32")
+    return torch.bfloat16
+
+
+def configure_model(model, cfg: "RunConfig", device: torch.device):
+    """Apply --dtype (autocast) and --compile to a model about to be trained on `device`."""
+    model.amp_dtype = amp_dtype(cfg.dtype, device)
+    if cfg.compile:
+        model.forward = torch.compile(model.forward, dynamic=True)
+    return model
+
+
+# --- several processes (torchrun) -----------------------------------------------------------
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world_size). Under `torchrun --nproc_per_node N`, joins the process group (NCCL on
+    GPUs, gloo on CPUs); a plain `python -m minirl` run is rank 0 of 1."""
+    import torch.distributed as dist
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def all_reduce_sum(x: torch.Tensor, world: int) -> torch.Tensor:
+    """Sum of x over all processes (x itself when there is one)."""
+    if world > 1:
+        import torch.distributed as dist
+        x = x.clone()
+        dist.all_reduce(x)
+    return x
+
+
+def shard(batch: list, rank: int, world: int) -> list:
+    """This process's contiguous share of a global batch (every process builds the same one)."""
+    if len(batch) % world:
+        raise ConfigError(f"world size {world} does not divide the batch of {len(batch)}; "
+                          f"use a --batch_size that is a multiple of {world}")
+    n = len(batch) // world
+    return batch[rank * n:(rank + 1) * n]
+
+
+# --- throughput -------------------------------------------------------------------------------
+# Peak dense bf16 tensor-core FLOP/s from the vendors' datasheets (SXM parts where there are two).
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
+                   "A10G": 70e12, "A10": 125e12, "4090": 165e12, "3090": 71e12}
+
+
+def peak_flops(device: torch.device) -> float | None:
+    """Peak bf16 FLOP/s of this GPU (MINIRL_PEAK_FLOPS overrides), None on a CPU or an unknown GPU."""
+    if os.environ.get("MINIRL_PEAK_FLOPS"):
+        return float(os.environ["MINIRL_PEAK_FLOPS"])
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((v for k, v in PEAK_BF16_FLOPS.items() if k in name), None)
+
+
+def train_flops_per_token(model, seq_len: int) -> float:
+    """Forward + backward FLOPs per token: 6 N + 12 L C T (Kaplan et al. 2020; PaLM appendix B),
+    N = parameters without the position table, L layers, C width, T the sequence length."""
+    c = model.config
+    n = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
+    return 6 * n + 12 * c.n_layer * c.n_embd * seq_len
 
 
 # --- checkpoints ----------------------------------------------------------------------------
@@ -174,10 +278,11 @@ class Run:
     """Everything a trainer writes. Create it only after the config and --init have been checked,
     so that a bad flag never leaves a half-made run folder behind."""
 
-    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task):
+    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0):
         self.algo, self.cfg, self.tok, self.task = algo, cfg, tokenizer, task
         self.out = Path(cfg.out or f"runs/{algo}")
         self.device = pick_device(cfg.device)
+        self.is_main = rank == 0           # with several processes only rank 0 writes
         self.start_step = 0
         self.metrics: list[dict] = []
         self.resume_state = None
@@ -190,11 +295,13 @@ class Run:
             if (self.out / "metrics.jsonl").exists():
                 with open(self.out / "metrics.jsonl") as f:
                     self.metrics = [m for m in map(json.loads, f) if m["step"] <= self.start_step]
+        self.t0 = time.perf_counter() - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0)
+        if not self.is_main:
+            return
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps({"algo": algo, **cfg.to_dict()}, indent=2))
         with open(self.out / "metrics.jsonl", "w") as f:
             f.writelines(json.dumps(m) + "\n" for m in self.metrics)
-        self.t0 = time.perf_counter() - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0)
 
     @property
     def seconds(self) -> float:
@@ -204,6 +311,8 @@ class Run:
         row = {"step": step, **{k: (round(float(v), 6) if isinstance(v, (float, int, torch.Tensor, np.floating))
                                     else v) for k, v in metrics.items()}}
         self.metrics.append(row)
+        if not self.is_main:
+            return row
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         return row
@@ -211,9 +320,12 @@ class Run:
     def progress(self):
         from tqdm.auto import tqdm
         return tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step, total=self.cfg.steps,
-                    desc=self.algo, disable=not self.cfg.progress, dynamic_ncols=True, leave=True)
+                    desc=self.algo, disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
+                    leave=True)
 
     def save(self, model, step: int, optimizer=None, rng: random.Random | None = None, **extra):
+        if not self.is_main:
+            return
         state = {"algo": self.algo, "step": step, "config": self.cfg.to_dict(), **extra}
         if optimizer is not None:
             state["optimizer"] = optimizer.state_dict()
@@ -241,6 +353,9 @@ class Run:
                    "params": sum(p.numel() for p in model.parameters()), **summary}
         if self.device.type == "cuda":
             summary["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            summary["gpu"] = torch.cuda.get_device_name(self.device)
+        if not self.is_main:
+            return TrainResult(model, self.metrics, summary, self.out)
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         from .plotting import plot_metrics
         plot_metrics(self.metrics, self.out / "curves.png", keys=plot_keys, title=f"{self.algo} on {self.task.name}")
@@ -248,8 +363,9 @@ class Run:
 
 
 def make_optimizer(model, cfg: RunConfig):
+    on_cuda = next(model.parameters()).device.type == "cuda"
     return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             betas=(0.9, 0.99))
+                             betas=(0.9, 0.99), fused=on_cuda)       # one fused kernel per step on a GPU
 
 
 def set_lr(optimizer, cfg: RunConfig, step: int) -> float:
@@ -276,6 +392,7 @@ def new_policy(cfg: RunConfig, tokenizer, task, device) -> GPT:
     """The policy a run starts from: --init's weights, or a fresh GPT of the configured size."""
     if cfg.init:
         model, _ = load_model(cfg.init, tokenizer, task, device, kind="GPT")
-        return model
-    return GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                         n_head=cfg.n_head, n_embd=cfg.n_embd)).to(device)
+    else:
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
+                              n_head=cfg.n_head, n_embd=cfg.n_embd)).to(device)
+    return configure_model(model, cfg, device)

@@ -74,3 +74,35 @@ def test_demo_quick(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert "after SFT" in r.stdout and "after GRPO" in r.stdout
     assert (tmp_path / "demo" / "curves.png").is_file()
+
+
+def test_preset_sets_defaults_and_explicit_flags_win(monkeypatch):
+    import minirl.__main__ as cli
+    cls, _, desc = available_trainers()["sft"]
+    seen = {}
+
+    def fake_train(cfg):
+        seen["cfg"] = cfg
+        raise SystemExit(0)
+    monkeypatch.setattr(cli, "available_trainers", lambda: {"sft": (cls, fake_train, desc)})
+    with pytest.raises(SystemExit):
+        cli.main(["sft", "--preset", "gpu", "--steps", "7"])
+    cfg = seen["cfg"]
+    assert (cfg.task, cfg.n_layer, cfg.n_embd, cfg.steps) == ("add3", 8, 512, 7)
+    assert cli.main(["sft", "--preset", "tpu"]) == 2
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = run("sft", "--device", "cuda", "--out", str(tmp_path / "x"))
+    assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr and not (tmp_path / "x").exists()
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    from minirl.sft import SFTConfig, train_sft
+    r = train_sft(SFTConfig(steps=3, eval_every=3, log_every=1, n_layer=1, n_embd=32, dtype="bfloat16",
+                            out=str(tmp_path / "bf16"), progress=False))
+    assert r.model.amp_dtype is not None
+    assert all(m["loss"] == m["loss"] for m in r.metrics if "loss" in m)      # finite, no NaN

@@ -52,7 +52,8 @@ def test_preference_batch_layout_and_identical_pairs(tok):
 
 
 def test_bad_config_and_bad_loss_input():
-    for bad in (dict(beta=0.0), dict(beta=-1.0), dict(label_smoothing=0.5), dict(n_pairs=8, batch_size=64)):
+    for bad in (dict(beta=0.0), dict(beta=-1.0), dict(label_smoothing=0.5), dict(n_pairs=8, batch_size=64),
+                dict(rpo_alpha=-1.0)):
         with pytest.raises(ConfigError):
             DPOConfig(**bad).validate()
     x = torch.zeros(2)
@@ -67,18 +68,20 @@ def test_identical_pairs_fail_before_any_file_is_written(weak_init, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
-def test_train_dpo_improves_from_weak_init(weak_init, tmp_path):
+def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_path):
+    """DPO fits its objective (ranks the pairs); with the RPO NLL term it also generates better.
+    (Pure DPO on these pairs need not raise held-out accuracy: chapter 6, likelihood displacement.)"""
     from minirl.rollout import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer
     before, _ = evaluate(load_model(weak_init)[0], CharTokenizer(), make_task("add2"))
-    r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=30, batch_size=32, lr=3e-4,
-                            eval_every=15, progress=False))
+    r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=30, batch_size=32, lr=1e-4,
+                            rpo_alpha=1.0, eval_every=15, progress=False))
     rows = [m for m in r.metrics if "loss" in m]
     assert rows[-1]["loss"] < math.log(2) and rows[-1]["reward_margin"] > 0
     assert rows[-1]["preference_accuracy"] > 0.7
-    assert r.summary["eval_accuracy"] >= before + 0.05, (before, r.summary["eval_accuracy"])
+    assert r.summary["eval_accuracy"] >= before + 0.1, (before, r.summary["eval_accuracy"])
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["algo"] == "dpo"
 
 
