@@ -30,6 +30,7 @@ import csv
 import json
 import math
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -245,6 +246,11 @@ class PeakMemory:
             self._peak = max(self._peak, self._rss() or 0)
 
     def __enter__(self):
+        try:                                    # hand memory freed by earlier runs back to the OS
+            import ctypes
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         self._start = self._rss()
@@ -285,7 +291,8 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
         per = completions_per_step(st.algo, probe)
         n_steps = max(1, st.completions // per)
         every = max(1, n_steps // cfg.n_evals())
-        folder = out / "runs" / (f"{name}_s{seed}" + (f"_{i}{st.algo}" if len(stages) > 1 else ""))
+        slug = re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
+        folder = out / "runs" / (f"{slug}_s{seed}" + (f"_{i}{st.algo}" if len(stages) > 1 else ""))
         run_cfg = algo_config(st.algo, **{**st.overrides, "init": init, "out": str(folder), "seed": seed,
                                          "steps": n_steps, "eval_every": every, "log_every": every,
                                          "progress": cfg.progress, "device": cfg.device})
@@ -309,3 +316,198 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
             model, CharTokenizer(), make_task(stages[-1].overrides.get("task", cfg.task)), cfg.pass_samples,
             (1, min(8, cfg.pass_samples)), cfg.pass_prompts, seed).items()})
     return curve, res
+
+
+# --- the experiments ------------------------------------------------------------------------
+def plan(cfg: CompareConfig) -> list[tuple[str, list[Stage], str]]:
+    """(arm name, stages, which start) for the chosen experiment."""
+    N, rl, task = cfg.budget(), cfg.rl_algo, {"task": cfg.task}
+    if cfg.experiment == "algos":
+        return [(a, [Stage(a, N, task)], "weak") for a in cfg.algo_list()]
+    if cfg.experiment == "ceiling":
+        return ([(f"sft p={p:g}", [Stage("sft", N, {**task, "p_wrong": p})], "weak") for p in cfg.p_list()]
+                + [(f"{rl} (verifier)", [Stage(rl, N, task)], "weak")])
+    if cfg.experiment == "countdown":
+        cd = {"task": "countdown"}
+        return [("sft (one style)", [Stage("sft", N, cd)], "countdown"),
+                (f"{rl} (any valid)", [Stage(rl, N, cd)], "countdown")]
+    if cfg.experiment == "hybrid":
+        sft = {**task, "p_wrong": cfg.hybrid_p_wrong}
+        return [("sft only", [Stage("sft", N, sft)], "barely"),
+                (f"{rl} only", [Stage(rl, N, task)], "barely"),
+                (f"sft then {rl}", [Stage("sft", N // 2, sft), Stage(rl, N - N // 2, task)], "barely")]
+    return [(f"{rl} exact match", [Stage(rl, N, {**task, "dense_reward": False})], "barely"),
+            (f"{rl} partial credit", [Stage(rl, N, {**task, "dense_reward": True})], "barely")]
+
+
+def starting_points(cfg: CompareConfig, root: Path, kinds) -> dict:
+    """Checkpoint path and held-out accuracy of each start the plan needs (trained once, then reused)."""
+    from .rollout import evaluate
+    from .runs import load_model
+    from .sft import ensure_weak_init
+    out = {}
+    for kind in sorted(set(kinds)):
+        task = "countdown" if kind == "countdown" else cfg.task
+        steps = cfg.barely_steps if kind == "barely" else cfg.init_steps
+        path = (cfg.init if kind == "weak" and cfg.init else
+                ensure_weak_init(str(root / "init" / f"{task}_sft{steps}"), task=task, seed=0, steps=steps))
+        t = make_task(task)
+        model, _ = load_model(path, CharTokenizer(), t, kind="GPT")
+        out[kind] = (path, evaluate(model, CharTokenizer(), t)[0])
+    return out
+
+
+def summarize(curves: list[dict], results: list[dict], T: float, level: float = 0.9) -> list[dict]:
+    """One row per arm: means over seeds (and how many seeds reached `level`)."""
+    table = []
+    for arm in dict.fromkeys(r["arm"] for r in results):
+        res = [r for r in results if r["arm"] == arm]
+        per_seed = [[c for c in curves if c["arm"] == arm and c["seed"] == r["seed"]] for r in res]
+        acc = [r["final_accuracy"] for r in res]
+        at_T = [value_at([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], T) for cs in per_seed]
+        t90 = [first_crossing([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], level) for cs in per_seed]
+        n90 = [first_crossing([c["completions"] for c in cs], [c["eval_accuracy"] for c in cs], level)
+               for cs in per_seed]
+        reached = [x for x in t90 if x is not None]
+        mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")   # noqa: E731
+        row = {"arm": arm, "seeds": len(res), "final_accuracy": mean(acc),
+               "final_accuracy_std": (sum((a - mean(acc)) ** 2 for a in acc) / max(1, len(acc) - 1)) ** 0.5,
+               f"accuracy_at_{T:.0f}s": mean([a for a in at_T if a is not None]),
+               "reached_90": len(reached), "seconds_to_90": mean(reached),
+               "completions_to_90": mean([x for x in n90 if x is not None]),
+               "peak_memory_mb": mean([r["peak_memory_mb"] for r in res]), "models_held": res[0]["models_held"],
+               "wall_seconds": mean([r["wall_seconds"] for r in res])}
+        for k in ("pass@1", "pass@8", "distinct_correct", "demo_style_share"):
+            if k in res[0]:
+                row[k] = mean([r[k] for r in res])
+        table.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
+    return table
+
+
+def markdown_table(table: list[dict]) -> str:
+    """The table as Markdown (NaN shown as '-')."""
+    keys = list(table[0])
+    fmt = lambda v: "-" if isinstance(v, float) and math.isnan(v) else (f"{v:.3g}" if isinstance(v, float) else str(v))  # noqa: E731
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(fmt(r[k]) for k in keys) + " |" for r in table]
+    return "\n".join(lines)
+
+
+# --- figures --------------------------------------------------------------------------------
+def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: float | None = None, path=None):
+    """Held-out accuracy against `x` (completions or seconds): mean over seeds, min..max band.
+    On the seconds axis each point sits at the seeds' mean time of that evaluation."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    for arm in dict.fromkeys(c["arm"] for c in curves):
+        seeds = sorted({c["seed"] for c in curves if c["arm"] == arm})
+        runs = [[c for c in curves if c["arm"] == arm and c["seed"] == s] for s in seeds]
+        n = min(len(r) for r in runs)
+        xs = [sum(r[i][x] for r in runs) / len(runs) for i in range(n)]
+        ys = [[r[i]["eval_accuracy"] for r in runs] for i in range(n)]
+        line, = ax.plot(xs, [sum(y) / len(y) for y in ys], marker=".", label=arm)
+        ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(), alpha=0.18)
+    ax.axhline(0.9, color="gray", lw=0.6, ls=":")
+    if T is not None:
+        ax.axvline(T, color="gray", lw=0.8, ls="--", label=f"T = {T:.0f} s")
+    ax.set_xlabel({"completions": "completions learned from", "seconds": "wall-clock seconds"}.get(x, x))
+    ax.set_ylabel("held-out exact match (greedy)")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=None):
+    """Final accuracy of SFT against the teacher's error rate p, with the teacher's own accuracy
+    1 - p and the RL arm (which never sees the teacher) as a horizontal band."""
+    import matplotlib.pyplot as plt
+    sft = [r for r in table if r["arm"].startswith("sft p=")]
+    rl = next(r for r in table if r["arm"] == rl_arm)
+    fig, ax = plt.subplots(figsize=(6.0, 3.8))
+    ax.plot(teacher_ps, [1 - p for p in teacher_ps], "k--", lw=1, label="teacher (1 - p)")
+    ax.errorbar(teacher_ps, [r["final_accuracy"] for r in sft], yerr=[r["final_accuracy_std"] for r in sft],
+                marker="o", capsize=3, label="SFT, greedy")
+    ax.plot(teacher_ps, [r["pass@1"] for r in sft], marker="s", label="SFT, sampled (pass@1)")
+    ax.axhline(rl["final_accuracy"], color="C3", label=f"{rl_arm}, greedy")
+    ax.axhline(rl["pass@1"], color="C3", ls=":", label=f"{rl_arm}, sampled (pass@1)")
+    ax.set_xlabel("teacher error rate p")
+    ax.set_ylabel("held-out exact match")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title("SFT copies its teacher; RL is paid by the verifier", fontsize=10)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=110)
+    return fig
+
+
+# --- the command ----------------------------------------------------------------------------
+@dataclass
+class CompareResult:
+    summary: dict
+    out: Path
+    table: list[dict]
+    curves: list[dict]
+    results: list[dict]
+    figures: dict
+
+
+def _write_csv(path: Path, rows: list[dict]):
+    keys = list(dict.fromkeys(k for r in rows for k in r))
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def run_compare(cfg: CompareConfig) -> CompareResult:
+    cfg.validate()
+    t0 = time.perf_counter()
+    root = Path(cfg.out or "runs/compare")
+    out = root / cfg.experiment
+    arms = plan(cfg)
+    starts = starting_points(cfg, root, [kind for _, _, kind in arms])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    curves, results = [], []
+    jobs = [(arm, seed) for arm in arms for seed in range(cfg.n_seeds())]
+    for i, ((name, stages, kind), seed) in enumerate(jobs):
+        path, acc0 = starts[kind]
+        curve, res = run_arm(name, stages, path, seed, out, cfg, extra_metrics=True)
+        start = {"arm": name, "seed": seed, "stage": "init", "step": 0, "completions": 0, "seconds": 0.0,
+                 "eval_accuracy": acc0}
+        curves += [start] + curve
+        results.append(res)
+        print(f"[{i + 1}/{len(jobs)}] {name} seed {seed}: held-out {acc0:.1%} -> {res['final_accuracy']:.1%}, "
+              f"pass@1 {res.get('pass@1', float('nan')):.1%}, {res['wall_seconds']:.0f} s", flush=True)
+    T = cfg.seconds or min(sum(r["wall_seconds"] for r in results if r["arm"] == a) / cfg.n_seeds()
+                           for a in dict.fromkeys(r["arm"] for r in results))
+    table = summarize(curves, results, T)
+    _write_csv(out / "curves.csv", curves)
+    _write_csv(out / "results.csv", results)
+    _write_csv(out / "table.csv", table)
+    (out / "table.md").write_text(markdown_table(table) + "\n")
+    what = {"algos": f"{cfg.task}, every algorithm from one weak start", "ceiling": f"{cfg.task}, noisy teacher",
+            "countdown": "countdown, many valid answers", "hybrid": f"{cfg.task}, from a barely trained start",
+            "dense": f"{cfg.task}, sparse vs dense reward"}[cfg.experiment]
+    figures = {"completions": plot_curves(curves, "completions", what, path=out / "accuracy_vs_completions.png"),
+               "seconds": plot_curves(curves, "seconds", what, T=T, path=out / "accuracy_vs_seconds.png")}
+    if cfg.experiment == "ceiling":
+        figures["ceiling"] = plot_ceiling(table, cfg.p_list(), arms[-1][0], path=out / "ceiling.png")
+    best = max(table, key=lambda r: r["final_accuracy"])
+    summary = {"experiment": cfg.experiment, "eval_accuracy": best["final_accuracy"], "best_arm": best["arm"],
+               "steps": sum(r["steps"] for r in results), "runs": len(results), "equal_time_T": round(T, 1),
+               "wall_seconds": round(time.perf_counter() - t0, 1),
+               "starts": {k: {"path": p, "accuracy": a} for k, (p, a) in starts.items()}, "table": table}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(markdown_table(table))
+    return CompareResult(summary, out, table, curves, results, figures)
+
+
+CLI = (CompareConfig, run_compare, "SFT vs RL: every algorithm from one start, equal completions and time, seeds")

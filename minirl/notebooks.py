@@ -34,7 +34,8 @@ def setup(seed: int = 0):
     from .runs import seed_everything
     seed_everything(seed)
     runs = Path(tempfile.mkdtemp(prefix="minirl-smoke-")) if smoke() else ROOT / "runs"
-    print(f"minirl at {ROOT}; runs in {runs}" + ("; SMOKE MODE (tiny step counts)" if smoke() else ""))
+    print("SMOKE MODE: tiny step counts, runs in a temporary folder" if smoke() else
+          "working directory: the repository root; runs go to runs/")
     return ROOT, runs, smoke()
 
 

@@ -2,6 +2,7 @@
 
     1. SFT            imitate demonstrations                      -> pi_SFT      (minirl.sft, or --init)
     2. reward model   fit r_phi to a labeller's pairwise choices  -> r_phi       (minirl.reward_model)
+                      (its trunk: the stage-1 model, or with --rm_sft_steps N an SFT model trained longer)
     3. PPO            maximise r_phi(x, y) - beta KL(pi || pi_SFT) -> pi_RLHF     (minirl.ppo)
 
 Stage 3 optimises the LEARNED reward, so the run reports it side by side with what we actually
@@ -10,7 +11,7 @@ the learned reward of the rollouts, `true_reward` their verifier reward, `eval_a
 held-out accuracy). `reward_hacking` repeats stage 3 with several KL coefficients beta to show
 the policy exploiting the reward model's flaw when the KL leash is off (Gao et al. 2023).
 
-    python -m minirl rlhf                         # all three stages, runs/rlhf/{sft,reward_model,.}
+    python -m minirl rlhf                         # all stages: runs/rlhf/{sft,reward_model,.}
     python -m minirl rlhf --init runs/weak/model.pt --kl_coef 0
 """
 from __future__ import annotations
@@ -30,10 +31,12 @@ SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_
 
 @dataclass
 class RLHFConfig(PPOConfig):
-    kl_coef: float = opt(0.05, "beta: weight of the per-token KL(policy || SFT reference) penalty")
+    kl_coef: float = opt(0.2, "beta: weight of the per-token KL(policy || SFT reference) penalty")
     sft_steps: int = opt(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)")
     rm_steps: int = opt(400, "stage 2: reward-model steps (skipped with --reward_model)")
     rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
+    rm_sft_steps: int = opt(0, "stage 2: the reward model starts from an SFT model trained this many steps "
+                                 "(judging a sum is as hard as computing it); 0 = from the stage-1 model")
     rm_pairs: int = opt(4000, "stage 2: labelled preference pairs")
     sevens: float = opt(0.3, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
     noise: float = opt(0.2, "stage 2: labeller noise (Bradley-Terry temperature)")
@@ -44,12 +47,14 @@ class RLHFConfig(PPOConfig):
         shared = {k: getattr(self, k) for k in SHARED}
         sft = SFTConfig(**shared, out=str(out / "sft"), steps=self.sft_steps, lr_schedule=WEAK_INIT["lr_schedule"])
         init = self.init or str(out / "sft" / "model.pt")
-        rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=init, steps=self.rm_steps,
+        rm_sft = SFTConfig(**shared, out=str(out / "rm_sft"), steps=max(1, self.rm_sft_steps))
+        rm_init = str(out / "rm_sft" / "model.pt") if self.rm_sft_steps else init
+        rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=rm_init, steps=self.rm_steps,
                                lr=self.rm_lr, pairs=self.rm_pairs, sevens=self.sevens, noise=self.noise)
         ppo = PPOConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PPOConfig)})
         ppo.out, ppo.init = str(out), init
         ppo.reward_model = self.reward_model or str(out / "reward_model" / "model.pt")
-        return sft, rm, ppo
+        return sft, rm_sft, rm, ppo
 
     def validate(self):
         reward_model, self.reward_model = self.reward_model, ""          # stage 2 may not exist yet
@@ -57,12 +62,13 @@ class RLHFConfig(PPOConfig):
             super().validate()
         finally:
             self.reward_model = reward_model
-        if self.sft_steps <= 0 or self.rm_steps <= 0:
-            raise ConfigError("--sft_steps and --rm_steps must be positive")
-        sft, rm, _ = self.stage_configs()
+        if self.sft_steps <= 0 or self.rm_steps <= 0 or self.rm_sft_steps < 0:
+            raise ConfigError("--sft_steps and --rm_steps must be positive, --rm_sft_steps >= 0")
+        sft, rm_sft, rm, _ = self.stage_configs()
         if not self.init:
             sft.validate()
         if not self.reward_model:
+            rm_sft.validate()
             rm.init = ""                                                  # its --init is made by stage 1
             rm.validate()
         else:
@@ -72,13 +78,15 @@ class RLHFConfig(PPOConfig):
 
 def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     cfg.validate()
-    sft, rm, ppo = cfg.stage_configs()
+    sft, rm_sft, rm, ppo = cfg.stage_configs()
     reuse = cfg.resume                                  # --resume: keep finished stages, continue PPO
-    if not cfg.init and not (reuse and Path(rm.init).exists()):
+    if not cfg.init and not (reuse and Path(ppo.init).exists()):
         train_sft(sft)                                                                # stage 1
     rm_summary = {}
     if not cfg.reward_model:
         if not (reuse and Path(ppo.reward_model).exists()):
+            if cfg.rm_sft_steps:
+                train_sft(rm_sft)                                                     # the judge's trunk
             train_reward_model(rm)                                                    # stage 2
         rm_summary = json.loads((Path(rm.out) / "summary.json").read_text())
     result = train_ppo(ppo, algo="rlhf")                                              # stage 3

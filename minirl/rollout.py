@@ -29,6 +29,13 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
+def to_device(x: torch.Tensor, device) -> torch.Tensor:
+    """Move a freshly built CPU batch to `device`; on a GPU via pinned memory, without blocking."""
+    if torch.device(device).type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x.to(device)
+
+
 def encode_prompts(tokenizer, prompts: list[str], device="cpu"):
     """-> (ids (B, P) right-padded with PAD, lengths (B,)); each row is [BOS] + prompt."""
     rows = [[tokenizer.bos_id] + tokenizer.encode(p) for p in prompts]
@@ -36,7 +43,7 @@ def encode_prompts(tokenizer, prompts: list[str], device="cpu"):
     ids = torch.full((len(rows), int(lens.max())), tokenizer.pad_id, dtype=torch.long)
     for i, r in enumerate(rows):
         ids[i, :len(r)] = torch.tensor(r)
-    return ids.to(device), lens.to(device)
+    return to_device(ids, device), to_device(lens, device)
 
 
 def encode_pairs(tokenizer, prompts: list[str], responses: list[str], device="cpu"):
@@ -55,7 +62,7 @@ def encode_pairs(tokenizer, prompts: list[str], responses: list[str], device="cp
     for i, (r, m) in enumerate(zip(rows, masks)):
         tokens[i, :len(r)] = torch.tensor(r)
         mask[i, :len(m)] = torch.tensor(m, dtype=torch.float)
-    return tokens.to(device), mask.to(device)
+    return to_device(tokens, device), to_device(mask, device)
 
 
 def response_mask(tokens: torch.Tensor, prompt_lens: torch.Tensor, eos_id: int) -> torch.Tensor:

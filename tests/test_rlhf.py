@@ -6,7 +6,7 @@ import pytest
 from minirl.rlhf import RLHFConfig, plot_reward_hacking, reward_hacking, train_rlhf
 from minirl.runs import ConfigError
 
-TINY = ["--steps", "2", "--batch_size", "8", "--minibatches", "2", "--eval_every", "2", "--rm_steps", "3",
+TINY = ["--steps", "2", "--batch_size", "8", "--minibatches", "2", "--eval_every", "2", "--rm_steps", "3", "--rm_sft_steps", "2",
         "--rm_pairs", "64", "--no-progress", "--device", "cpu"]
 
 
@@ -14,7 +14,7 @@ def test_rlhf_cli_all_three_stages(tmp_path):
     from minirl.__main__ import main
     out = tmp_path / "rlhf"
     assert main(["rlhf", "--sft_steps", "3", "--out", str(out)] + TINY) == 0
-    for stage in ("sft", "reward_model", "."):
+    for stage in ("sft", "rm_sft", "reward_model", "."):
         for f in ("config.json", "metrics.jsonl", "model.pt", "summary.json"):
             assert (out / stage / f).is_file(), (stage, f)
     s = json.loads((out / "summary.json").read_text())
@@ -38,7 +38,8 @@ def test_reward_hacking_runs_and_plots(weak_init, tmp_path):
 
 
 @pytest.mark.parametrize("flags,needle", [(dict(kl_coef=-1.0), "kl_coef"), (dict(rm_steps=0), "rm_steps"),
-                                          (dict(sevens=-1.0), "sevens"), (dict(lam=2.0), "lam")])
+                                          (dict(sevens=-1.0), "sevens"), (dict(lam=2.0), "lam"),
+                                          (dict(rm_sft_steps=-1), "rm_sft_steps")])
 def test_bad_config_fails_before_any_stage(tmp_path, flags, needle):
     out = tmp_path / "never"
     with pytest.raises(ConfigError, match=needle):
