@@ -8,7 +8,7 @@ bootstrapped estimate; the one-step temporal-difference (TD) error
 
 is an estimate of the advantage A(s_t, a_t) = Q(s_t, a_t) - V(s_t): unbiased when V = V^pi,
 and of much lower variance than G_t - b because it looks one reward ahead, not to the episode's
-end. The n-step version trades back some of that bias for variance (Mnih et al. 2016, eq. for R):
+end. The n-step return (the target of A3C, Mnih et al. 2016) trades back some of that bias for variance:
 
     G^(n)_t = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n}),   A_t = G^(n)_t - V(s_t)
 

@@ -59,8 +59,8 @@ class CompareConfig:
     evals: int = opt(12, "held-out evaluations per run")
     quick: bool = opt(False, "a much smaller run: completions / 8, 2 seeds, 6 evaluations")
     rl_algo: str = opt("grpo", "the RL algorithm of the ceiling, countdown, hybrid and dense experiments")
-    p_wrong: str = opt("0,0.1,0.3,0.5", "ceiling: the noisy teacher's error rates")
-    hybrid_p_wrong: float = opt(0.0, "hybrid: the teacher's error rate for the SFT phases")
+    p_wrong: str = opt("0,0.3,0.5", "ceiling: the noisy teacher's error rates")
+    hybrid_p_wrong: float = opt(0.3, "hybrid: the teacher's error rate for the SFT phases")
     init: str = opt("", "the common starting checkpoint (default: train a weak SFT model in OUT/init)")
     init_steps: int = opt(200, "SFT steps of the default weak start")
     barely_steps: int = opt(60, "SFT steps of the barely trained start (hybrid, dense)")
@@ -325,8 +325,12 @@ def plan(cfg: CompareConfig) -> list[tuple[str, list[Stage], str]]:
     if cfg.experiment == "algos":
         return [(a, [Stage(a, N, task)], "weak") for a in cfg.algo_list()]
     if cfg.experiment == "ceiling":
-        return ([(f"sft p={p:g}", [Stage("sft", N, {**task, "p_wrong": p})], "weak") for p in cfg.p_list()]
-                + [(f"{rl} (verifier)", [Stage(rl, N, task)], "weak")])
+        ps = cfg.p_list()
+        q = 0.3 if 0.3 in ps else max(ps)              # the SFT -> RL arm uses this teacher
+        return ([(f"sft p={p:g}", [Stage("sft", N, {**task, "p_wrong": p})], "weak") for p in ps]
+                + [(f"{rl} (verifier)", [Stage(rl, N, task)], "weak"),
+                   (f"sft p={q:g} then {rl}", [Stage("sft", N // 2, {**task, "p_wrong": q}),
+                                                Stage(rl, N - N // 2, task)], "weak")])
     if cfg.experiment == "countdown":
         cd = {"task": "countdown"}
         return [("sft (one style)", [Stage("sft", N, cd)], "countdown"),
@@ -377,8 +381,8 @@ def summarize(curves: list[dict], results: list[dict], T: float, level: float = 
                "completions_to_90": mean([x for x in n90 if x is not None]),
                "peak_memory_mb": mean([r["peak_memory_mb"] for r in res]), "models_held": res[0]["models_held"],
                "wall_seconds": mean([r["wall_seconds"] for r in res])}
-        for k in ("pass@1", "pass@8", "distinct_correct", "demo_style_share"):
-            if k in res[0]:
+        for k in res[0]:
+            if k.startswith("pass@") or k in ("distinct_correct", "demo_style_share"):
                 row[k] = mean([r[k] for r in res])
         table.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()})
     return table
@@ -419,6 +423,7 @@ def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: 
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
+    plt.close(fig)                      # returned for display(fig); not left open in pyplot's state
     return fig
 
 
@@ -426,8 +431,9 @@ def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=N
     """Final accuracy of SFT against the teacher's error rate p, with the teacher's own accuracy
     1 - p and the RL arm (which never sees the teacher) as a horizontal band."""
     import matplotlib.pyplot as plt
-    sft = [r for r in table if r["arm"].startswith("sft p=")]
+    sft = [r for r in table if r["arm"].startswith("sft p=") and " then " not in r["arm"]]
     rl = next(r for r in table if r["arm"] == rl_arm)
+    both = [r for r in table if " then " in r["arm"]]
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     ax.plot(teacher_ps, [1 - p for p in teacher_ps], "k--", lw=1, label="teacher (1 - p)")
     ax.errorbar(teacher_ps, [r["final_accuracy"] for r in sft], yerr=[r["final_accuracy_std"] for r in sft],
@@ -435,6 +441,10 @@ def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=N
     ax.plot(teacher_ps, [r["pass@1"] for r in sft], marker="s", label="SFT, sampled (pass@1)")
     ax.axhline(rl["final_accuracy"], color="C3", label=f"{rl_arm}, greedy")
     ax.axhline(rl["pass@1"], color="C3", ls=":", label=f"{rl_arm}, sampled (pass@1)")
+    for r in both:
+        q = float(r["arm"].split()[1][len("p="):])                    # "sft p=0.3 then grpo" -> 0.3
+        ax.plot([q, q],
+                [r["final_accuracy"], r["pass@1"]], "D", color="C2", ms=7, label=f"{r['arm']}: greedy, pass@1")
     ax.set_xlabel("teacher error rate p")
     ax.set_ylabel("held-out exact match")
     ax.set_ylim(-0.02, 1.02)
@@ -444,6 +454,7 @@ def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=N
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=110)
+    plt.close(fig)                      # returned for display(fig); not left open in pyplot's state
     return fig
 
 
@@ -499,7 +510,7 @@ def run_compare(cfg: CompareConfig) -> CompareResult:
     figures = {"completions": plot_curves(curves, "completions", what, path=out / "accuracy_vs_completions.png"),
                "seconds": plot_curves(curves, "seconds", what, T=T, path=out / "accuracy_vs_seconds.png")}
     if cfg.experiment == "ceiling":
-        figures["ceiling"] = plot_ceiling(table, cfg.p_list(), arms[-1][0], path=out / "ceiling.png")
+        figures["ceiling"] = plot_ceiling(table, cfg.p_list(), arms[-2][0], path=out / "ceiling.png")
     best = max(table, key=lambda r: r["final_accuracy"])
     summary = {"experiment": cfg.experiment, "eval_accuracy": best["final_accuracy"], "best_arm": best["arm"],
                "steps": sum(r["steps"] for r in results), "runs": len(results), "equal_time_T": round(T, 1),

@@ -21,6 +21,8 @@ assumed flipped with probability eps:
 
 DPO needs: preference pairs and a frozen reference. It does not need: a reward model, a critic,
 or any sampling from the policy during training (it is offline: the pairs are fixed data).
+Nothing in the loss keeps log pi(chosen) from falling too ("likelihood displacement"); --rpo_alpha
+adds the per-token NLL of the chosen answers (RPO, Pang et al. 2024; TRL's `rpo_alpha`).
 """
 from __future__ import annotations
 

@@ -169,6 +169,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     rng = random.Random(cfg.seed)
     run.restore(model, optimizer, rng)
     G, max_len = cfg.group_size, task.max_answer_digits + 1
+    step_times = []
     model.train()
     bar = run.progress()
     for step in bar:
@@ -190,6 +191,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             loss.backward()
             gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
         dt = time.perf_counter() - t0
+        step_times.append(dt)
         row = {}
         if (step + 1) % cfg.log_every == 0:
             zero = (roll.rewards.view(-1, G).max(1).values == roll.rewards.view(-1, G).min(1).values)
@@ -206,10 +208,10 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     bar.close()
     run.save(model, cfg.steps, optimizer, rng)
     acc, samples = evaluate(model, tok, task, n_samples=8)
-    timed = [m["step_seconds"] for m in run.metrics if "step_seconds" in m]
+    median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")   # s per step
     summary = {"eval_accuracy": acc, "samples": samples, "group_size": G, "loss_type": cfg.loss_type,
-               "median_step_seconds": sorted(timed)[len(timed) // 2] if timed else None,
-               "completions_per_s": round(cfg.batch_size * G / sorted(timed)[len(timed) // 2], 1) if timed else None}
+               "median_step_seconds": round(median, 4),
+               "completions_per_s": round(cfg.batch_size * G / median, 1)}
     return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl"))
 
 

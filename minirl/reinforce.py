@@ -3,8 +3,8 @@
 For a policy pi_theta and an episode (s_0, a_0, r_0, ..., s_{T-1}, a_{T-1}, r_{T-1}), the gradient
 of the expected return J(theta) = E[G_0] is, by the log-derivative trick grad p = p grad log p,
 
-    grad J = E[ sum_t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]           (Williams 1992, eq. 11;
-    G_t    = sum_{k >= 0} gamma^k r_{t+k}        (the return-to-go)              Sutton & Barto 13.4)
+    grad J = E[ sum_t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]        (Williams 1992;
+    G_t    = sum_{k >= 0} gamma^k r_{t+k}        (the return-to-go)           Sutton & Barto 2018, 13.3-13.4)
 
 Only rewards that come after an action can be credited to it, hence G_t rather than G_0. The
 baseline b may be anything that does not depend on the action a_t: since

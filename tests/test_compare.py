@@ -143,7 +143,7 @@ def test_compare_smoke_run(tmp_path, weak_init):
         first = [c for c in r.curves if c["arm"] == arm and c["completions"] == 0]
         assert len({c["eval_accuracy"] for c in first}) == 1 and len(first) == 2
         assert max(c["completions"] for c in r.curves if c["arm"] == arm) == 1024
-    assert all(0 <= row["pass@1"] <= row["pass@8"] <= 1 for row in r.table)
+    assert all(0 <= row["pass@1"] <= row["pass@4"] <= 1 for row in r.table)
     seed0 = [c["eval_accuracy"] for c in r.curves if c["arm"] == "sft" and c["seed"] == 0]
     again = run_compare(CompareConfig(**{**cfg.to_dict(), "algos": "sft", "seeds": 1, "out": str(tmp_path / "b")}))
     assert [c["eval_accuracy"] for c in again.curves] == seed0       # same seed, same curve (CPU)
