@@ -4,12 +4,14 @@ runs/compare/tables.md.
 
     .venv/bin/python benchmarks/compare_experiments.py                    # all five, in order
     .venv/bin/python benchmarks/compare_experiments.py ceiling countdown  # some of them
+    .venv/bin/python benchmarks/compare_experiments.py --jobs 3 ceiling   # 3 runs side by side
 
 Each experiment is exactly the command line printed before it runs; results land in
 runs/compare/<experiment>/ (curves.csv, results.csv, table.csv, table.md, PNGs). Finished
 experiments are not re-run (delete their folder to redo one). Run with OMP_NUM_THREADS=1; two
-experiments can run side by side on a 2-core machine (separate invocations), at the price of
-slower wall-clock numbers.
+experiments, or with --jobs several runs of one, can run side by side, at the price of slower
+(shared-CPU) wall-clock numbers: the `algos` experiment, whose seconds the chapter compares, is
+best run alone with --jobs 1.
 """
 from __future__ import annotations
 
@@ -32,13 +34,18 @@ FIGURES = {"accuracy_vs_completions.png": "completions", "accuracy_vs_seconds.pn
            "ceiling.png": "teacher"}
 
 
-def main(names):
+def main(args):
+    jobs = 1
+    if "--jobs" in args:
+        i = args.index("--jobs")
+        jobs, args = int(args[i + 1]), args[:i] + args[i + 2:]
+    names = args
     import torch
     from minirl.compare import CompareConfig, run_compare
     torch.set_num_threads(1)
     out = ROOT / "runs" / "compare"
     for name in names or list(EXPERIMENTS):
-        flags = {"experiment": name, **EXPERIMENTS[name], "out": str(out)}
+        flags = {"experiment": name, **EXPERIMENTS[name], "out": str(out), "jobs": jobs}
         folder = out / name
         if not (folder / "summary.json").exists():
             print("python -m minirl compare " + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)

@@ -69,6 +69,8 @@ class CompareConfig:
     out: str = opt("", "output folder (default runs/compare)")
     device: str = opt("auto", "auto | cpu | cuda")
     progress: bool = opt(False, "show each run's progress bar")
+    jobs: int = opt(1, "runs side by side in worker processes (they then share the CPU: keep 1 to compare seconds)")
+    reuse: bool = opt(True, "reuse finished runs found in OUT with the same config instead of training them again")
 
     def validate(self):
         if self.experiment not in EXPERIMENTS:
@@ -79,7 +81,7 @@ class CompareConfig:
         names = self.algo_list()
         if self.rl_algo not in RL_ALGOS:
             raise ConfigError(f"--rl_algo must be one of {', '.join(RL_ALGOS)}, got {self.rl_algo!r}")
-        for name in ("seeds", "completions", "evals", "init_steps", "barely_steps", "pass_samples", "pass_prompts"):
+        for name in ("seeds", "jobs", "completions", "evals", "init_steps", "barely_steps", "pass_samples", "pass_prompts"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"--{name} must be a positive integer, got {getattr(self, name)}")
         if self.seconds < 0:
@@ -296,16 +298,24 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
         run_cfg = algo_config(st.algo, **{**st.overrides, "init": init, "out": str(folder), "seed": seed,
                                          "steps": n_steps, "eval_every": every, "log_every": every,
                                          "progress": cfg.progress, "device": cfg.device})
-        with PeakMemory(device) as mem:
-            result = _train(st.algo, run_cfg)
+        result = _finished(folder, st.algo, run_cfg) if cfg.reuse else None
+        if result is None:
+            t0 = time.perf_counter()
+            with PeakMemory(device) as mem:
+                result = _train(st.algo, run_cfg)
+            result.summary.update(compare_seconds=time.perf_counter() - t0, compare_peak_mb=mem.mb)
+            (folder / "summary.json").write_text(json.dumps(result.summary, indent=2))
+        elapsed = result.summary.get("compare_seconds", result.summary["wall_seconds"])
+        mb = result.summary.get("compare_peak_mb")
+        setup = max(0.0, elapsed - result.summary["wall_seconds"])   # before the run's clock: DPO pairs, RLHF's RM
         for r in result.metrics:
             if "eval_accuracy" in r:
                 curve.append({"arm": name, "seed": seed, "stage": st.algo, "step": steps + r["step"],
-                              "completions": done + r["step"] * per, "seconds": round(seconds + r["seconds"], 3),
-                              "eval_accuracy": r["eval_accuracy"]})
+                              "completions": done + r["step"] * per,
+                              "seconds": round(seconds + setup + r["seconds"], 3), "eval_accuracy": r["eval_accuracy"]})
         done, steps = done + n_steps * per, steps + n_steps
-        seconds += result.summary["wall_seconds"]
-        peak = max(peak, mem.mb) if mem.mb is not None else float("nan")
+        seconds += elapsed
+        peak = max(peak, mb) if mb is not None else float("nan")
         held = max(held, models_held(st.algo, run_cfg))
         init, model = str(folder / "model.pt"), result.model
     res = {"arm": name, "seed": seed, "final_accuracy": curve[-1]["eval_accuracy"], "wall_seconds": round(seconds, 2),
@@ -316,6 +326,26 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
             model, CharTokenizer(), make_task(stages[-1].overrides.get("task", cfg.task)), cfg.pass_samples,
             (1, min(8, cfg.pass_samples)), cfg.pass_prompts, seed).items()})
     return curve, res
+
+
+def _finished(folder: Path, algo: str, run_cfg):
+    """The result of a run already in `folder` with exactly this config, or None."""
+    from .runs import TrainResult, load_model
+    try:
+        same = json.loads((folder / "config.json").read_text()) == {"algo": algo, **run_cfg.to_dict()}
+        summary = json.loads((folder / "summary.json").read_text())
+        metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    except (OSError, ValueError):
+        return None
+    if not same or summary.get("steps") != run_cfg.steps:
+        return None
+    model, _ = load_model(folder / "model.pt", kind="GPT")
+    return TrainResult(model, metrics, summary, folder)
+
+
+def _job(args):
+    """One (arm, seed) in a worker process (--jobs > 1)."""
+    return run_arm(*args, extra_metrics=True)
 
 
 # --- the experiments ------------------------------------------------------------------------
@@ -488,15 +518,24 @@ def run_compare(cfg: CompareConfig) -> CompareResult:
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     curves, results = [], []
     jobs = [(arm, seed) for arm in arms for seed in range(cfg.n_seeds())]
-    for i, ((name, stages, kind), seed) in enumerate(jobs):
-        path, acc0 = starts[kind]
-        curve, res = run_arm(name, stages, path, seed, out, cfg, extra_metrics=True)
+    args = [(name, stages, starts[kind][0], seed, out, cfg) for (name, stages, kind), seed in jobs]
+    if cfg.jobs > 1:
+        import multiprocessing
+        pool = multiprocessing.get_context("spawn").Pool(min(cfg.jobs, len(args)))
+        outcomes = pool.imap(_job, args)
+    else:
+        outcomes = (_job(a) for a in args)
+    for i, (((name, stages, kind), seed), (curve, res)) in enumerate(zip(jobs, outcomes)):
+        acc0 = starts[kind][1]
         start = {"arm": name, "seed": seed, "stage": "init", "step": 0, "completions": 0, "seconds": 0.0,
                  "eval_accuracy": acc0}
         curves += [start] + curve
         results.append(res)
         print(f"[{i + 1}/{len(jobs)}] {name} seed {seed}: held-out {acc0:.1%} -> {res['final_accuracy']:.1%}, "
               f"pass@1 {res.get('pass@1', float('nan')):.1%}, {res['wall_seconds']:.0f} s", flush=True)
+    if cfg.jobs > 1:
+        pool.close()
+        pool.join()
     T = cfg.seconds or min(sum(r["wall_seconds"] for r in results if r["arm"] == a) / cfg.n_seeds()
                            for a in dict.fromkeys(r["arm"] for r in results))
     table = summarize(curves, results, T)

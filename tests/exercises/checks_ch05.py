@@ -146,7 +146,10 @@ def check_policy_hand_value(fn):
     loss, stats = _loss_stats(fn(log_ratio.clone().requires_grad_(), torch.zeros_like(adv), adv, mask, 0.2),
                               "ppo_policy_loss")
     _close(loss, (-1.2 + 0.8 + 1.5 - 0.5 - 2.2) / 5, "loss = masked mean of max(-A rho, -A clip(rho))")
-    _close(torch.as_tensor(stats["clip_frac"]).double(), 0.4, "stats['clip_frac'] (2 of 5 actions clipped)")
+    cf = float(torch.as_tensor(stats["clip_frac"]))
+    # TRL counts actions where the clipped term wins (2 of 5); CleanRL counts ratios outside [1-eps, 1+eps] (4 of 5)
+    assert abs(cf - 0.4) < 1e-5 or abs(cf - 0.8) < 1e-5, \
+        f"stats['clip_frac']: expected 0.4 (clipped term active on 2 of 5 actions) or 0.8 (4 of 5 ratios outside the clip range), got {cf:.4g}"
 
 
 def check_policy_gradient_flat_past_the_clip(fn):
