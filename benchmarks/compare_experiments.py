@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 # flags of each experiment (everything else: CompareConfig defaults)
 EXPERIMENTS = {
-    "algos": {},
+    "algos": {"completions": 16384},
     "ceiling": {},
     "countdown": {"completions": 24576},
     "hybrid": {"completions": 16384},

@@ -517,7 +517,8 @@ def run_compare(cfg: CompareConfig) -> CompareResult:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
     curves, results = [], []
-    jobs = [(arm, seed) for arm in arms for seed in range(cfg.n_seeds())]
+    jobs = [(arm, seed) for seed in range(cfg.n_seeds()) for arm in arms]   # seed-major: any drift in
+    # the machine's load (or thermal state) is spread over every arm, not dumped on the last ones
     args = [(name, stages, starts[kind][0], seed, out, cfg) for (name, stages, kind), seed in jobs]
     if cfg.jobs > 1:
         import multiprocessing

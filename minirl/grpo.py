@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import torch
 
 from .rollout import evaluate, sample, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
-                   pick_device, opt, seed_everything, set_lr)
+from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, init_distributed,
+                   make_optimizer, new_policy, opt, pick_device, seed_everything, set_lr, shard)
 from .tokenizer import CharTokenizer
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
@@ -155,26 +155,52 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
+def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: int, world: int = 1):
+    """cfg.inner_steps gradient steps on one rollout. `policy` may be DistributedDataParallel-wrapped;
+    then `roll` is this process's share of whole groups, and the loss is weighted so that DDP's
+    gradient average equals the one-process gradient on the global batch. -> (loss, stats, grad norm)"""
+    model = getattr(policy, "module", policy)
+    for _ in range(cfg.inner_steps):
+        logp = token_logprobs(policy, roll.tokens)                          # (B, T-1)
+        old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs
+        loss, stats = grpo_loss(logp, old, ref_lp, adv, roll.mask, cfg.clip_eps, cfg.clip_eps_high,
+                                cfg.beta, cfg.loss_type, max_len)
+        if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
+            loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
+        loss.backward()
+        gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
+    return all_reduce_sum(loss.detach(), world).item() / world, stats, gnorm
+
+
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
+    """Run GRPO; under `torchrun --nproc_per_node N` each process samples whole groups for 1/N of
+    the prompts (so group means and stds are exactly those of one process)."""
     cfg.validate()
     seed_everything(cfg.seed)
     tok, task = CharTokenizer(), cfg.make_task()
     device = pick_device(cfg.device)
+    rank, world = init_distributed(device)
+    if cfg.batch_size % world:
+        raise ConfigError(f"world size {world} does not divide --batch_size {cfg.batch_size} prompts; "
+                          f"use a multiple of {world}")
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = None
     if cfg.beta > 0:                                                        # frozen copy of the start
         ref = copy.deepcopy(model).eval().requires_grad_(False)
-    run = Run("grpo", cfg, tok, task)
+    run = Run("grpo", cfg, tok, task, rank)
     optimizer = make_optimizer(model, cfg)
-    rng = random.Random(cfg.seed)
+    rng = random.Random(cfg.seed)             # the same stream everywhere: the same global prompts
     run.restore(model, optimizer, rng)
+    if world > 1:
+        torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
+    policy = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     G, max_len = cfg.group_size, task.max_answer_digits + 1
     step_times = []
     model.train()
     bar = run.progress()
     for step in bar:
         t0 = time.perf_counter()
-        pairs = task.sample_train(cfg.batch_size, rng)
+        pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
         roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature)
         adv = group_advantages(roll.rewards, G, cfg.scale)                  # (B,)
@@ -183,22 +209,19 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             with torch.no_grad():
                 ref_lp = token_logprobs(ref, roll.tokens)                   # (B, T-1)
         lr = set_lr(optimizer, cfg, step)
-        for _ in range(cfg.inner_steps):
-            logp = token_logprobs(model, roll.tokens)                       # (B, T-1)
-            old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs
-            loss, stats = grpo_loss(logp, old, ref_lp, adv, roll.mask, cfg.clip_eps, cfg.clip_eps_high,
-                                    cfg.beta, cfg.loss_type, max_len)
-            loss.backward()
-            gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
+        loss, stats, gnorm = grpo_update(policy, optimizer, roll, adv, ref_lp, cfg, max_len, world)
         dt = time.perf_counter() - t0
         step_times.append(dt)
         row = {}
         if (step + 1) % cfg.log_every == 0:
-            zero = (roll.rewards.view(-1, G).max(1).values == roll.rewards.view(-1, G).min(1).values)
-            row = dict(loss=loss.item(), reward_mean=roll.rewards.mean().item(),
-                       zero_adv_groups=zero.float().mean().item(), clip_frac=stats["clip_frac"].item(),
+            r = roll.rewards.view(-1, G)
+            n = torch.tensor(float(len(roll.rewards)), device=r.device)
+            zero = (r.max(1).values == r.min(1).values).float().sum() * G   # rows in zero-signal groups
+            totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
+            row = dict(loss=loss, reward_mean=(totals[0] / totals[2]).item(),
+                       zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
                        kl=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
-                       grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=len(roll.texts) / dt)
+                       grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(model, tok, task)
             model.train()
@@ -210,7 +233,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     acc, samples = evaluate(model, tok, task, n_samples=8)
     median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")   # s per step
     summary = {"eval_accuracy": acc, "samples": samples, "group_size": G, "loss_type": cfg.loss_type,
-               "median_step_seconds": round(median, 4),
+               "median_step_seconds": round(median, 4), "world_size": world,
                "completions_per_s": round(cfg.batch_size * G / median, 1)}
     return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl"))
 

@@ -136,7 +136,7 @@ def test_compare_smoke_run(tmp_path, weak_init):
     assert r.out == out and set(r.summary) >= {"eval_accuracy", "steps", "wall_seconds"}
     assert r.summary["steps"] == 2 * (1024 // 64 + 1024 // 256)
     rows = list(csv.DictReader(open(out / "results.csv")))
-    assert [(x["arm"], x["seed"]) for x in rows] == [("sft", "0"), ("sft", "1"), ("grpo", "0"), ("grpo", "1")]
+    assert [(x["arm"], x["seed"]) for x in rows] == [("sft", "0"), ("grpo", "0"), ("sft", "1"), ("grpo", "1")]
     assert all(int(x["completions"]) == 1024 for x in rows)          # the same budget for every arm
     assert {x["arm"]: x["models_held"] for x in rows} == {"sft": "1", "grpo": "1"}
     for arm in ("sft", "grpo"):                                      # every curve starts at the shared init
