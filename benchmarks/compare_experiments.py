@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 # flags of each experiment (everything else: CompareConfig defaults)
 EXPERIMENTS = {
     "algos": {"completions": 16384},
-    "ceiling": {},
+    "ceiling": {"completions": 49152},
     "countdown": {"completions": 24576},
     "hybrid": {"completions": 16384},
     "dense": {"completions": 49152, "barely_steps": 150},

