@@ -68,6 +68,7 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
     if rank == 0:
         torch.save({"state": model.state_dict(), "loss": loss, "gnorm": gnorm, "adv": adv}, out_path)
     if world > 1:
+        dist.barrier()                    # both ranks done before the group is torn down
         dist.destroy_process_group()
 
 
