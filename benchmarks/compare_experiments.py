@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 # flags of each experiment (everything else: CompareConfig defaults)
 EXPERIMENTS = {
-    "algos": {"completions": 16384},
+    "algos": {},                        # the defaults of `python -m minirl compare`
     "ceiling": {"completions": 49152},
     "countdown": {"completions": 24576},
     "hybrid": {"completions": 16384},

@@ -2,7 +2,7 @@
 and against seconds. Writes runs/pg_curves/summary.json and chapters/figures/ch04_reinforce_vs_a2c.png.
 
     .venv/bin/python benchmarks/pg_curves.py                 # defaults of both commands, seeds 0 1 2
-    .venv/bin/python benchmarks/pg_curves.py --jobs 2        # two runs at a time (one thread each)
+    .venv/bin/python benchmarks/pg_curves.py --jobs 2        # two runs at a time (one thread each: slower seconds)
 
 Every run is `python -m minirl reinforce|a2c --init runs/weak/model.pt --seed S` with default flags,
 plus one-step-TD A2C (--n_steps 1) to show the bias of bootstrapping from an untrained critic.
@@ -23,12 +23,12 @@ sys.path.insert(0, str(ROOT))
 VARIANTS = {"reinforce": ["reinforce"], "a2c": ["a2c"], "a2c_td1": ["a2c", "--n_steps", "1"]}
 
 
-def run_one(name, seed, init, out, extra):
+def run_one(name, seed, init, out, extra, threads):
     folder = out / f"{name}_s{seed}"
     if not (folder / "summary.json").exists():
         cmd = [sys.executable, "-m", "minirl", *VARIANTS[name], "--init", init, "--seed", str(seed),
                "--out", str(folder), "--no-progress", *extra]
-        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, **({"OMP_NUM_THREADS": "1"} if threads == 1 else {})})
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     return name, seed, rows, json.loads((folder / "summary.json").read_text())
 
@@ -47,7 +47,7 @@ def main():
     out = ROOT / args.out
     jobs = [(v, s) for v in args.variants for s in (args.seeds[:args.td1_seeds] if v == "a2c_td1" else args.seeds)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: run_one(j[0], j[1], init, out, args.extra), jobs))
+        results = list(pool.map(lambda j: run_one(j[0], j[1], init, out, args.extra, 1 if args.jobs > 1 else 0), jobs))
     from minirl.rollout import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task

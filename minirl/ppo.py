@@ -46,7 +46,7 @@ KL_KINDS = ("k1", "k2", "k3")
 
 @dataclass
 class PPOConfig(RunConfig):
-    steps: int = opt(150, "PPO iterations (one rollout + several epochs of updates each)")
+    steps: int = opt(300, "PPO iterations (one rollout + several epochs of updates each)")
     batch_size: int = opt(64, "prompts per rollout")
     samples_per_prompt: int = opt(2, "responses sampled per prompt (rollout size = batch_size x this)")
     lr: float = opt(3e-4, "policy learning rate")

@@ -9,46 +9,63 @@ labels by maximum likelihood (InstructGPT, Ouyang et al. 2022, eq. 1):
 
 Only differences of r_phi are identified: adding a constant changes nothing.
 
-r_phi is a ScalarHeadGPT started from the policy's trunk (as InstructGPT starts from the SFT
-model). Its reward for a whole response is its output at the LAST response token, the EOS: the
-only position whose causal context contains the entire prompt and response. (A mean over
-response positions would reward each prefix separately; the last token is what InstructGPT
-and TRL's reward trainer use.)
+r_phi is a ScalarHeadGPT started from a trained GPT's trunk (`--init`; InstructGPT starts its reward
+model from the SFT model). The trunk must be able to do the task: a judge built on a model that adds
+at 30% ranks the policy's answers little better than chance. `sample_auc` measures exactly that, on
+the samples of the policy PPO will train (`--sampler`).
+
+Its reward for a whole response is its output at the LAST response token, the EOS: the only
+position whose causal context contains the entire prompt and response. (A mean over response
+positions would reward each prefix separately; the last token is what InstructGPT and TRL's
+reward trainer use.)
 
 The labeller here is simulated, and flawed on purpose, as real ones are: it prefers correct
 answers, but it also has a soft spot for the digit 7 (each 7 is worth `sevens` of a correct
 answer), and its choices are noisy (Bradley-Terry with temperature `noise`). The reward model
-learns both the useful preference and the flaw; chapter 5 shows PPO finding the flaw.
+learns both the useful preference and the flaw, plus flaws of its own; chapter 5 shows PPO
+finding them when the KL leash is off.
 """
 from __future__ import annotations
 
 import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
 from .model import ScalarHeadGPT
-from .rollout import encode_pairs, place_on_last_action
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
+from .rollout import encode_pairs, place_on_last_action, sample
+from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, load_model, make_optimizer, new_policy,
                    opt, pick_device, seed_everything, set_lr)
 from .tokenizer import CharTokenizer
 
 
 @dataclass
 class RewardModelConfig(RunConfig):
-    steps: int = opt(400, "optimizer steps")
+    steps: int = opt(3000, "optimizer steps")
     batch_size: int = opt(64, "preference pairs per step")
     lr: float = opt(3e-4, "AdamW learning rate")
-    pairs: int = opt(4000, "labelled training pairs (a fixed data set, as a labelling budget is)")
+    pairs: int = opt(40000, "labelled training pairs (a fixed data set, as a labelling budget is)")
     heldout_pairs: int = opt(500, "labelled pairs on held-out problems, for pairwise accuracy")
-    sevens: float = opt(0.3, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
+    sevens: float = opt(0.1, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
     noise: float = opt(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks the higher utility)")
     eval_every: int = opt(50, "evaluate held-out pairwise accuracy every N steps")
+    sampler: str = opt("", "the policy checkpoint RLHF will train: report how well the reward model ranks its "
+                           "samples (sample_auc), and mix them into the pairs with --sampled_share")
+    sampled_share: float = opt(0.0, "share of compared responses that are --sampler's own samples (InstructGPT "
+                                    "labels its SFT model's outputs); the rest are synthetic")
 
     def validate(self):
         super().validate()
+        if not 0 <= self.sampled_share < 1:
+            raise ConfigError(f"--sampled_share must be in [0, 1) (the rest are synthetic), got {self.sampled_share}")
+        if self.sampled_share > 0 and not self.sampler:
+            raise ConfigError("--sampled_share needs --sampler (the policy whose samples are compared)")
+        if self.sampler and not Path(self.sampler).is_file():
+            raise ConfigError(f"--sampler {self.sampler}: no such checkpoint; train one with "
+                              f"`python -m minirl sft --out DIR` and pass DIR/model.pt")
         if self.pairs < self.batch_size or self.heldout_pairs < 1:
             raise ConfigError(f"--pairs ({self.pairs}) must be >= --batch_size ({self.batch_size}) "
                               f"and --heldout_pairs >= 1")
@@ -67,8 +84,11 @@ class Labeller:
     def utility(self, prompt: str, response: str) -> float:
         return self.task.reward(prompt, response) + self.sevens * response.count("7")
 
-    def candidate(self, a: int, b: int, rng: random.Random) -> str:
-        """A response to compare: the right answer, a near miss, or a random digit string."""
+    def candidate(self, a: int, b: int, rng: random.Random, sampled=(), share: float = 0.0) -> str:
+        """A response to compare: with probability `share` one of the policy's `sampled` responses,
+        else the right answer, a near miss, or a random digit string."""
+        if sampled and rng.random() < share:
+            return rng.choice(sampled)
         u = rng.random()
         if u < 1 / 2:
             return self.task.answer(a, b)
@@ -82,15 +102,28 @@ class Labeller:
         p1 = (d > 0) + 0.5 * (d == 0) if self.noise == 0 else 1 / (1 + math.exp(-d / self.noise))
         return (y1, y2) if rng.random() < p1 else (y2, y1)
 
-    def pairs(self, problems, rng: random.Random) -> list[tuple[str, str, str]]:
+    def pairs(self, problems, rng: random.Random, sampled=None, share: float = 0.0) -> list[tuple[str, str, str]]:
+        """One labelled (prompt, chosen, rejected) per problem; sampled[i]: the policy's responses to problem i."""
         out = []
-        for a, b in problems:
-            y1 = self.candidate(a, b, rng)
-            y2 = self.candidate(a, b, rng)
+        for i, (a, b) in enumerate(problems):
+            pool = sampled[i] if sampled is not None else ()
+            y1 = self.candidate(a, b, rng, pool, share)
+            y2 = self.candidate(a, b, rng, pool, share)
             while y2 == y1:
-                y2 = self.candidate(a, b, rng)
+                y2 = self.candidate(a, b, rng, pool, share)
             out.append((self.task.prompt(a, b), *self.label(self.task.prompt(a, b), y1, y2, rng)))
         return out
+
+
+@torch.no_grad()
+def policy_samples(policy, tok, task, problems, k: int = 2, chunk: int = 1024) -> list[list[str]]:
+    """k sampled responses (temperature 1) of `policy` to each problem; any with a special token dropped."""
+    out = []
+    for i in range(0, len(problems), chunk):
+        prompts = [task.prompt(a, b) for a, b in problems[i:i + chunk]]
+        texts = sample(policy, tok, task, prompts, k).texts
+        out += [[t for t in texts[j * k:(j + 1) * k] if all(c in tok.stoi for c in t)] for j in range(len(prompts))]
+    return out
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -128,6 +161,19 @@ def pairwise_accuracy(reward_model, tok, task, pairs, device) -> dict:
             "verifier_agreement": picks_correct[one].mean().item() if one.any() else float("nan")}
 
 
+@torch.no_grad()
+def sample_auc(reward_model, policy, tok, task, k: int = 4) -> float | None:
+    """How well the reward model ranks the answers PPO will actually see: k samples of `policy` per
+    held-out prompt, then P(a correct sample scores above a wrong one) over all such pairs (the AUC)."""
+    ro = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()], k)
+    score = sequence_reward(reward_model.eval(), ro.tokens, ro.mask)                    # (N,)
+    ok = torch.tensor([task.is_correct(p, t) for p, t in zip(ro.prompts, ro.texts)], device=score.device)
+    right, wrong = score[ok][:, None], score[~ok][None, :]                              # (R, 1), (1, W)
+    if right.numel() == 0 or wrong.numel() == 0:
+        return None
+    return ((right > wrong).float() + 0.5 * (right == wrong).float()).mean().item()     # ties count a half
+
+
 def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     cfg.validate()
     seed_everything(cfg.seed)
@@ -139,8 +185,15 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     optimizer = make_optimizer(rm, cfg)
     rng = random.Random(cfg.seed)
     labeller = Labeller(task, cfg.sevens, cfg.noise)
-    train = labeller.pairs(task.sample_train(cfg.pairs, rng), rng)
-    heldout = labeller.pairs([task.heldout()[i % len(task.heldout())] for i in range(cfg.heldout_pairs)], rng)
+    problems = task.sample_train(cfg.pairs, rng)
+    held = [task.heldout()[i % len(task.heldout())] for i in range(cfg.heldout_pairs)]
+    policy, pools = None, (None, None)
+    if cfg.sampler:
+        policy = load_model(cfg.sampler, tok, task, device, kind="GPT")[0].eval()
+    if cfg.sampled_share > 0:                           # the policy's own answers, labelled like the rest
+        pools = (policy_samples(policy, tok, task, problems), policy_samples(policy, tok, task, held))
+    train = labeller.pairs(problems, rng, pools[0], cfg.sampled_share)
+    heldout = labeller.pairs(held, rng, pools[1], cfg.sampled_share)
     run.restore(rm, optimizer, rng)
     rm.train()
     bar = run.progress()
@@ -163,12 +216,17 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     bar.close()
     run.save(rm, cfg.steps, optimizer, rng)
     acc = pairwise_accuracy(rm, tok, task, heldout, device)
-    # the labeller's own agreement with its labels is the ceiling a reward model can reach
+    if policy is not None:
+        acc["sample_auc"] = sample_auc(rm, policy, tok, task)
+    # share of held-out pairs that the labeller's noiseless utility ranks strictly the way it labelled them,
+    # and of ties (coin flips): no judge can expect to beat agreement + ties / 2 (the Bayes-optimal one)
     ceiling = sum(labeller.utility(p, c) > labeller.utility(p, r) for p, c, r in heldout) / len(heldout)
+    ties = sum(labeller.utility(p, c) == labeller.utility(p, r) for p, c, r in heldout) / len(heldout)
     # a reward model answers no arithmetic: its eval_accuracy is its held-out pairwise accuracy
     summary = {"eval_accuracy": acc["pair_accuracy"], "heldout_pair_accuracy": acc["pair_accuracy"],
                "verifier_agreement": acc["verifier_agreement"], "labeller_utility_agreement": ceiling,
-               "sevens": cfg.sevens, "noise": cfg.noise}
+               "labeller_utility_ties": ties,
+               "sevens": cfg.sevens, "noise": cfg.noise, "sample_auc": acc.get("sample_auc")}
     return run.finish(rm, summary, plot_keys=("loss", "pair_accuracy", "verifier_agreement"))
 
 

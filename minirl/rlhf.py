@@ -2,7 +2,8 @@
 
     1. SFT            imitate demonstrations                      -> pi_SFT      (minirl.sft, or --init)
     2. reward model   fit r_phi to a labeller's pairwise choices  -> r_phi       (minirl.reward_model)
-                      (its trunk: the stage-1 model, or with --rm_sft_steps N an SFT model trained longer)
+                      (its trunk: an SFT model trained --rm_sft_steps, by default to full strength:
+                      judging a sum is as hard as computing it; --rm_sft_steps 0 = the stage-1 model)
     3. PPO            maximise r_phi(x, y) - beta KL(pi || pi_SFT) -> pi_RLHF     (minirl.ppo)
 
 Stage 3 optimises the LEARNED reward, so the run reports it side by side with what we actually
@@ -32,13 +33,14 @@ SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_
 @dataclass
 class RLHFConfig(PPOConfig):
     kl_coef: float = opt(0.2, "beta: weight of the per-token KL(policy || SFT reference) penalty")
+    steps: int = opt(150, "stage 3: PPO iterations against the reward model")
     sft_steps: int = opt(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)")
-    rm_steps: int = opt(400, "stage 2: reward-model steps (skipped with --reward_model)")
+    rm_steps: int = opt(3000, "stage 2: reward-model steps (skipped with --reward_model)")
     rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
-    rm_sft_steps: int = opt(0, "stage 2: the reward model starts from an SFT model trained this many steps "
-                                 "(judging a sum is as hard as computing it); 0 = from the stage-1 model")
-    rm_pairs: int = opt(4000, "stage 2: labelled preference pairs")
-    sevens: float = opt(0.3, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
+    rm_sft_steps: int = opt(1000, "stage 2: the reward model starts from an SFT model trained this many steps "
+                                    "(judging a sum is as hard as computing it); 0 = from the stage-1 model")
+    rm_pairs: int = opt(40000, "stage 2: labelled preference pairs")
+    sevens: float = opt(0.1, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
     noise: float = opt(0.2, "stage 2: labeller noise (Bradley-Terry temperature)")
 
     def stage_configs(self):
@@ -50,7 +52,8 @@ class RLHFConfig(PPOConfig):
         rm_sft = SFTConfig(**shared, out=str(out / "rm_sft"), steps=max(1, self.rm_sft_steps))
         rm_init = str(out / "rm_sft" / "model.pt") if self.rm_sft_steps else init
         rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=rm_init, steps=self.rm_steps,
-                               lr=self.rm_lr, pairs=self.rm_pairs, sevens=self.sevens, noise=self.noise)
+                               lr=self.rm_lr, pairs=self.rm_pairs, sevens=self.sevens, noise=self.noise,
+                               sampler=init)
         ppo = PPOConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PPOConfig)})
         ppo.out, ppo.init = str(out), init
         ppo.reward_model = self.reward_model or str(out / "reward_model" / "model.pt")
@@ -69,7 +72,7 @@ class RLHFConfig(PPOConfig):
             sft.validate()
         if not self.reward_model:
             rm_sft.validate()
-            rm.init = ""                                                  # its --init is made by stage 1
+            rm.init = rm.sampler = ""                                     # made by stage 1
             rm.validate()
         else:
             from .ppo import check_reward_model
@@ -94,7 +97,8 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     summary = {**result.summary, "learned_reward": last[-1]["score"] if last else None,
                "true_reward": last[-1]["true_reward"] if last else None,
                "rm_heldout_pair_accuracy": rm_summary.get("heldout_pair_accuracy"),
-               "rm_verifier_agreement": rm_summary.get("verifier_agreement")}
+               "rm_verifier_agreement": rm_summary.get("verifier_agreement"),
+               "rm_sample_auc": rm_summary.get("sample_auc")}
     (result.out / "summary.json").write_text(json.dumps(summary, indent=2))
     result.summary = summary
     return result

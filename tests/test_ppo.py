@@ -229,3 +229,13 @@ def test_reward_model_of_another_vocabulary_or_kind_is_rejected(weak_init, tmp_p
     with pytest.raises(ConfigError, match="not a reward model"):        # a policy is not a reward model
         train_ppo(PPOConfig(init=weak_init, reward_model=weak_init, out=str(tmp_path / "y"), progress=False))
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_resume_continues_to_the_same_place(weak_init, tmp_path):
+    """Policy, value model, reference, both optimizers and the RNGs all come back from model.pt."""
+    kw = dict(TINY, batch_size=8, init=weak_init, eval_every=2, lr_schedule="constant")
+    full = train_ppo(PPOConfig(**kw, steps=4, out=str(tmp_path / "full")))
+    train_ppo(PPOConfig(**kw, steps=2, out=str(tmp_path / "part")))
+    resumed = train_ppo(PPOConfig(**kw, steps=4, out=str(tmp_path / "part"), resume=True))
+    strip = [[{k: v for k, v in m.items() if k not in TIMING} for m in r.metrics] for r in (full, resumed)]
+    assert len(strip[0]) == 4 and strip[0] == strip[1]

@@ -6,8 +6,8 @@ import random
 import pytest
 import torch
 
-from minirl.reward_model import (Labeller, RewardModelConfig, bradley_terry_loss, sequence_reward,
-                                 train_reward_model)
+from minirl.reward_model import (Labeller, RewardModelConfig, bradley_terry_loss, policy_samples, sample_auc,
+                                 sequence_reward, train_reward_model)
 from minirl.runs import ConfigError
 
 
@@ -62,7 +62,8 @@ def test_reward_model_learns_the_labellers_preferences(weak_init, tmp_path):
     s = res.summary
     chance_3sd = 0.5 + 3 * (0.25 / 300) ** 0.5                  # 0.587: 3 standard deviations above a coin flip
     assert s["heldout_pair_accuracy"] > chance_3sd, s
-    assert s["heldout_pair_accuracy"] <= s["labeller_utility_agreement"] + 0.05
+    bayes = s["labeller_utility_agreement"] + s["labeller_utility_ties"] / 2     # the best any judge can expect
+    assert s["heldout_pair_accuracy"] <= bayes + 3 * (0.25 / 300) ** 0.5
     assert 0.5 <= s["verifier_agreement"] <= 1
     assert json.loads((tmp_path / "rm" / "summary.json").read_text())["algo"] == "reward-model"
     ckpt = torch.load(tmp_path / "rm" / "model.pt", weights_only=False)
@@ -76,8 +77,62 @@ def test_reward_model_cli_runs(weak_init, tmp_path):
     assert (tmp_path / "cli" / "metrics.jsonl").is_file()
 
 
+def test_labeller_mixes_in_the_policys_own_samples(task):
+    lab, rng = Labeller(task, sevens=0.1, noise=0.2), random.Random(0)
+    assert lab.candidate(3, 4, rng, [""], share=0.999999) == ""            # "" is never a synthetic candidate
+    assert all(lab.candidate(3, 4, rng, [""], share=0.0) != "" for _ in range(200))
+    problems = task.sample_train(2000, rng)
+    pairs = lab.pairs(problems, rng, sampled=[[""]] * len(problems), share=0.5)
+    from_policy = sum((c == "") + (r == "") for _, c, r in pairs) / (2 * len(pairs))
+    # y1 is "" half the time; y2 then must differ, so it is "" only after a synthetic y1: 3/8 in all
+    assert abs(from_policy - 0.375) < 0.03, from_policy
+
+
+def test_policy_samples_shape_and_alphabet(weak_init, tok, task):
+    from minirl.runs import load_model
+    policy = load_model(weak_init, tok, task, kind="GPT")[0].eval()
+    got = policy_samples(policy, tok, task, task.heldout()[:10], k=3, chunk=4)
+    assert len(got) == 10 and all(len(s) <= 3 for s in got)
+    assert all(ch in tok.stoi for s in got for t in s for ch in t)
+
+
+class JudgeFromTheVerifier(torch.nn.Module):
+    """A stand-in reward model that outputs sign * (verifier reward) at every position."""
+
+    def __init__(self, tok, task, sign):
+        super().__init__()
+        self.tok, self.task, self.sign = tok, task, sign
+
+    def forward(self, tokens):
+        out = []
+        for row in tokens.tolist():
+            text = self.tok.decode(row[1:], strict=True)        # "12+34=64" (after BOS): prompt, response
+            prompt, response = text.split("=", 1)
+            out.append(self.sign * self.task.reward(prompt + "=", response))
+        return torch.tensor(out)[:, None].expand(tokens.shape)
+
+
+def test_sample_auc_is_one_for_the_verifier_and_a_half_for_a_constant(weak_init, tok, task):
+    from minirl.runs import load_model
+    policy = load_model(weak_init, tok, task, kind="GPT")[0].eval()
+    torch.manual_seed(0)
+    assert sample_auc(JudgeFromTheVerifier(tok, task, 1.0), policy, tok, task) == 1.0
+    assert sample_auc(JudgeFromTheVerifier(tok, task, -1.0), policy, tok, task) == 0.0
+    assert sample_auc(JudgeFromTheVerifier(tok, task, 0.0), policy, tok, task) == 0.5   # ties count a half
+
+
+def test_reward_model_with_a_sampler_reports_sample_auc(weak_init, tmp_path):
+    res = train_reward_model(RewardModelConfig(init=weak_init, sampler=weak_init, sampled_share=0.5, steps=2,
+                                               batch_size=8, pairs=16, heldout_pairs=8, out=str(tmp_path / "rm"),
+                                               progress=False, device="cpu"))
+    assert 0.0 <= res.summary["sample_auc"] <= 1.0
+
+
 @pytest.mark.parametrize("flags,needle", [(dict(pairs=10), "pairs"), (dict(sevens=-1.0), "sevens"),
-                                          (dict(noise=-0.1), "noise"), (dict(heldout_pairs=0), "heldout_pairs")])
+                                          (dict(noise=-0.1), "noise"), (dict(heldout_pairs=0), "heldout_pairs"),
+                                          (dict(sampled_share=0.5), "needs --sampler"),
+                                          (dict(sampled_share=1.0, sampler="x.pt"), "sampled_share"),
+                                          (dict(sampler="missing.pt"), "missing.pt")])
 def test_bad_config(tmp_path, flags, needle):
     with pytest.raises(ConfigError, match=needle):
         train_reward_model(RewardModelConfig(out=str(tmp_path / "never"), progress=False, **flags))

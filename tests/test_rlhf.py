@@ -51,3 +51,18 @@ def test_policy_checkpoint_is_not_a_reward_model(weak_init, tmp_path):
     with pytest.raises(ConfigError, match="not a reward model"):
         train_rlhf(RLHFConfig(out=str(tmp_path / "x"), init=weak_init, reward_model=weak_init, progress=False))
     assert not (tmp_path / "x").exists()
+
+
+def test_resume_keeps_finished_stages_and_continues_ppo(tmp_path):
+    from minirl.__main__ import main
+    timing = ("seconds", "rollout_seconds", "update_seconds")
+    args = ["rlhf", "--sft_steps", "3", "--lr_schedule", "constant"] + TINY[2:]
+    assert main(args + ["--steps", "4", "--out", str(tmp_path / "full")]) == 0
+    assert main(args + ["--steps", "2", "--out", str(tmp_path / "part")]) == 0
+    stages = [tmp_path / "part" / s / "model.pt" for s in ("sft", "rm_sft", "reward_model")]
+    stamps = [p.stat().st_mtime_ns for p in stages]
+    assert main(args + ["--steps", "4", "--out", str(tmp_path / "part"), "--resume"]) == 0
+    assert [p.stat().st_mtime_ns for p in stages] == stamps               # stages 1 and 2 were not redone
+    rows = [[{k: v for k, v in json.loads(line).items() if k not in timing}
+             for line in open(tmp_path / d / "metrics.jsonl")] for d in ("full", "part")]
+    assert len(rows[0]) == 4 and rows[0] == rows[1]
