@@ -83,15 +83,23 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     cfg.validate()
     sft, rm_sft, rm, ppo = cfg.stage_configs()
     reuse = cfg.resume                                  # --resume: keep finished stages, continue PPO
+    say = print if cfg.progress else (lambda *a: None)
     if not cfg.init and not (reuse and Path(ppo.init).exists()):
+        say("stage 1/3: SFT -> the policy to align")
         train_sft(sft)                                                                # stage 1
     rm_summary = {}
     if not cfg.reward_model:
         if not (reuse and Path(ppo.reward_model).exists()):
             if cfg.rm_sft_steps:
+                say("stage 2/3: SFT -> the judge's trunk (judging a sum is as hard as computing it)")
                 train_sft(rm_sft)                                                     # the judge's trunk
+            say("stage 2/3: reward model from the labeller's pairwise choices")
             train_reward_model(rm)                                                    # stage 2
         rm_summary = json.loads((Path(rm.out) / "summary.json").read_text())
+        say("  judge: verifier agreement {:.1%}, sample AUC {}".format(
+            rm_summary["verifier_agreement"], "n/a" if rm_summary.get("sample_auc") is None
+            else f"{rm_summary['sample_auc']:.3f}"))
+    say(f"stage 3/3: PPO against the learned reward, KL coefficient beta = {cfg.kl_coef:g}")
     result = train_ppo(ppo, algo="rlhf")                                              # stage 3
     last = [r for r in result.metrics if "score" in r]
     summary = {**result.summary, "learned_reward": last[-1]["score"] if last else None,
@@ -101,6 +109,9 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
                "rm_sample_auc": rm_summary.get("sample_auc")}
     (result.out / "summary.json").write_text(json.dumps(summary, indent=2))
     result.summary = summary
+    if last:
+        say(f"  last rollout: learned reward {summary['learned_reward']:+.2f}, true reward (verifier) "
+            f"{summary['true_reward']:.2f}, KL to the reference {summary['final_kl']:.2f} nats")
     return result
 
 
