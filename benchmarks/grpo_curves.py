@@ -3,6 +3,7 @@ accuracy, final accuracy, seconds per step, completions per second, and one figu
 
     python benchmarks/grpo_curves.py                 # writes runs/grpo_curves/ and chapters/figures/ch07_seeds.png
     python benchmarks/grpo_curves.py --seeds 0 --steps 200
+    python benchmarks/grpo_curves.py --plot_only     # redraw both figures (also ch07_groups.png) from the runs
 
 Each seed trains its own weak start (python -m minirl sft --steps 200 --lr_schedule constant --seed N)
 and then runs `python -m minirl grpo --init <it>` with every other flag at its default.
@@ -57,25 +58,53 @@ def plot(results: list[dict], path: Path):
     fig.savefig(path, dpi=110, bbox_inches="tight")
 
 
+def plot_groups(out: Path, seeds, path: Path):
+    """Mean sampled reward, share of all-equal groups and held-out accuracy over steps, per seed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
+    for seed in seeds:
+        rows = [json.loads(line) for line in (out / f"grpo{seed}" / "metrics.jsonl").read_text().splitlines()]
+        for a, key in zip(ax, ("reward_mean", "zero_adv_groups", "eval_accuracy")):
+            pts = [(r["step"], r[key]) for r in rows if key in r]
+            a.plot(*zip(*pts), label=f"seed {seed}")
+    for a, title in zip(ax, ("mean sampled reward (temperature 1)", "share of groups with all rewards equal",
+                             "held-out accuracy (greedy)")):
+        a.set(title=title, xlabel="step", ylim=(0, 1.02))
+        a.grid(alpha=0.3)
+    ax[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=None, help="override the default number of GRPO steps")
     p.add_argument("--out", default=str(ROOT / "runs" / "grpo_curves"))
     p.add_argument("--figure", default=str(ROOT / "chapters" / "figures" / "ch07_seeds.png"))
+    p.add_argument("--groups_figure", default=str(ROOT / "chapters" / "figures" / "ch07_groups.png"),
+                   help="what the groups see, for the first two seeds ('' = none)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--plot_only", action="store_true", help="redraw the figures from the runs in --out")
     args = p.parse_args(argv)
     import torch
     torch.set_num_threads(args.threads)
     out = Path(args.out)
-    results = []
-    for seed in args.seeds:
-        r = run_seed(seed, out, args.steps)
-        results.append(r)
-        print(json.dumps({k: v for k, v in r.items() if k != "curve"}))
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    if args.plot_only:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        results = []
+        for seed in args.seeds:
+            r = run_seed(seed, out, args.steps)
+            results.append(r)
+            print(json.dumps({k: v for k, v in r.items() if k != "curve"}))
+        (out / "results.json").write_text(json.dumps(results, indent=1))
     if args.figure:
         plot(results, Path(args.figure))
+    if args.groups_figure:
+        plot_groups(out, [r["seed"] for r in results][:2], Path(args.groups_figure))
 
 
 if __name__ == "__main__":
