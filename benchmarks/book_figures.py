@@ -1,0 +1,92 @@
+"""Figures of the book that no notebook draws: each one trains its runs (or reuses finished ones) and
+draws from their metrics.jsonl.
+
+    .venv/bin/python benchmarks/book_figures.py sft_formats   # chapters/figures/ch02_sft_seeds.png
+    .venv/bin/python benchmarks/book_figures.py dpo_nll       # chapters/figures/ch06_dpo_vs_nll.png
+
+sft_formats  `python -m minirl sft [--no-reverse] --seed S` for S = 0, 1, 2: reversed vs plain answers
+             (runs/sft_rev, runs/sft_plain, with _s1 and _s2 for seeds 1 and 2)
+dpo_nll      `python -m minirl dpo --init runs/weak/model.pt` with and without `--rpo_alpha 1`
+             (runs/dpo_q, runs/dpo_nll_q)
+A run folder that already holds a summary.json is reused: delete it to train it again. Results
+depend on the thread count (OMP_NUM_THREADS); the chapters say which one their numbers come from.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+FIGURES = ROOT / "chapters" / "figures"
+
+
+def run(folder: str, *flags: str) -> list[dict]:
+    """Train `python -m minirl <flags> --out runs/<folder>` unless it is finished; its metrics rows."""
+    out = ROOT / "runs" / folder
+    if not (out / "summary.json").is_file():
+        subprocess.run([sys.executable, "-m", "minirl", *flags, "--out", str(out), "--no-progress"],
+                       check=True, cwd=ROOT)
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def curve(rows, key):
+    pts = [(r["step"], r[key]) for r in rows if key in r]
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def sft_formats(plt):
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for fmt, flags, color in (("reversed", [], "tab:blue"), ("plain", ["--no-reverse"], "tab:orange")):
+        for seed, ls in zip((0, 1, 2), ("-", "--", ":")):
+            name = ("sft_rev" if fmt == "reversed" else "sft_plain") + ("" if seed == 0 else f"_s{seed}")
+            rows = run(name, "sft", *flags, "--seed", str(seed), "--eval_every", "25")
+            ax.plot(*curve(rows, "eval_accuracy"), ls=ls, color=color, label=f"{fmt} answer, seed {seed}")
+    ax.set(xlabel="step (batch 64)", ylabel="held-out exact match", ylim=(-0.02, 1.02),
+           title="SFT on add2: reversed vs plain answer, three seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig, "ch02_sft_seeds.png"
+
+
+def dpo_nll(plt):
+    from minirl.sft import ensure_weak_init
+    init = ensure_weak_init(str(ROOT / "runs" / "weak"))
+    start = json.loads((Path(init).parent / "summary.json").read_text())["eval_accuracy"]
+    fig, ax = plt.subplots(1, 2, figsize=(12, 3.6))
+    for label, folder, extra in (("DPO", "dpo_q", []), ("DPO + NLL (rpo_alpha=1)", "dpo_nll_q", ["--rpo_alpha", "1"])):
+        rows = run(folder, "dpo", "--init", init, *extra)
+        steps, acc = curve(rows, "eval_accuracy")
+        ax[0].plot([0] + steps, [start] + acc, marker=".", label=label)
+        ax[1].plot(*curve(rows, "chosen_reward"), label=label)
+    ax[0].set(xlabel="step", ylabel="held-out exact match", ylim=(0, 1.02))
+    ax[1].set(xlabel="step", title="implicit reward of the chosen answers")
+    ax[1].axhline(0, color="gray", lw=0.8)
+    for a in ax:
+        a.grid(alpha=0.3)
+        a.legend()
+    fig.tight_layout()
+    return fig, "ch06_dpo_vs_nll.png"
+
+
+def main(argv=None):
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("figures", nargs="*", help="sft_formats and/or dpo_nll (default: both)")
+    args = p.parse_args(argv)
+    bad = set(args.figures) - {"sft_formats", "dpo_nll"}
+    if bad:
+        p.error(f"unknown figure(s) {', '.join(sorted(bad))}; choose sft_formats and/or dpo_nll")
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    for name in args.figures or ["sft_formats", "dpo_nll"]:
+        fig, file = {"sft_formats": sft_formats, "dpo_nll": dpo_nll}[name](plt)
+        fig.savefig(FIGURES / file, dpi=110, bbox_inches="tight")
+        print(f"wrote {FIGURES / file}")
+
+
+if __name__ == "__main__":
+    main()
