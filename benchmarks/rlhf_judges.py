@@ -1,7 +1,7 @@
 """How good must the reward model be? PPO against two judges of different quality, with and without
 the KL leash. Writes runs/rlhf_judges/ and chapters/figures/ch05_judges.png.
 
-    .venv/bin/python benchmarks/rlhf_judges.py            # about 10 minutes on a 2-core CPU
+    .venv/bin/python benchmarks/rlhf_judges.py            # two judges x three betas
 
 Both judges share one trunk (an SFT model trained for the default 1,000 steps, 100% on add2) and
 one labeller (correct = 1, each digit 7 = 0.1, noise 0.2); they differ only in how long they
@@ -31,10 +31,14 @@ def done(folder: Path) -> bool:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.2])
+    p.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.05, 0.2])
     p.add_argument("--out", default=str(ROOT / "runs" / "rlhf_judges"))
     p.add_argument("--figure", default=str(ROOT / "chapters" / "figures" / "ch05_judges.png"))
+    p.add_argument("--ppo_threads", type=int, default=1,
+                   help="torch threads of the PPO runs (the judges use the default); the chapter's runs used 1")
     args = p.parse_args(argv)
+    import torch
+
     from minirl.ppo import PPOConfig, train_ppo
     from minirl.reward_model import RewardModelConfig, train_reward_model
     from minirl.sft import SFTConfig, ensure_weak_init, train_sft
@@ -52,8 +56,11 @@ def main(argv=None):
         for beta in args.betas:
             folder = out / f"ppo_{name}_b{beta:g}"
             if not done(folder):
+                threads = torch.get_num_threads()
+                torch.set_num_threads(args.ppo_threads)
                 train_ppo(PPOConfig(init=weak, reward_model=str(out / f"rm_{name}" / "model.pt"), kl_coef=beta,
                                     steps=150, eval_every=10, out=str(folder), progress=False), algo="rlhf")
+                torch.set_num_threads(threads)
             rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
             results[(name, beta)] = rows
             last = rows[-1]
@@ -70,10 +77,12 @@ def main(argv=None):
               ("kl", "KL(policy || reference), nats/response")]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     styles = {"half": "--", "full": "-"}
+    colors = ["tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple"]
     for ax, (key, title) in zip(axes, panels):
         for (name, beta), rows in results.items():
             pts = [(r["step"], r[key]) for r in rows if key in r]
-            ax.plot(*zip(*pts), ls=styles[name], label=f"{LABELS[name]}, beta = {beta:g}")
+            ax.plot(*zip(*pts), ls=styles[name], color=colors[args.betas.index(beta) % len(colors)],
+                    label=f"{LABELS[name]}, beta = {beta:g}")
         ax.set(title=title, xlabel="PPO iteration")
         ax.grid(alpha=0.3)
     start = json.loads((Path(weak).parent / "summary.json").read_text())["eval_accuracy"]
