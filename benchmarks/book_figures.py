@@ -14,22 +14,19 @@ depend on the thread count (OMP_NUM_THREADS); the chapters say which one their n
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cli_run  # noqa: E402
 FIGURES = ROOT / "chapters" / "figures"
 
 
 def run(folder: str, *flags: str) -> list[dict]:
     """Train `python -m minirl <flags> --out runs/<folder>` unless it is finished; its metrics rows."""
-    out = ROOT / "runs" / folder
-    if not (out / "summary.json").is_file():
-        subprocess.run([sys.executable, "-m", "minirl", *flags, "--out", str(out), "--no-progress"],
-                       check=True, cwd=ROOT)
-    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    return cli_run(ROOT / "runs" / folder, *flags)[0]
 
 
 def curve(rows, key):

@@ -63,9 +63,11 @@ def plot_groups(out: Path, seeds, path: Path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from minirl.runs import read_metrics
     fig, ax = plt.subplots(1, 3, figsize=(13, 3.4))
     for seed in seeds:
-        rows = [json.loads(line) for line in (out / f"grpo{seed}" / "metrics.jsonl").read_text().splitlines()]
+        rows = read_metrics(out / f"grpo{seed}")
         for a, key in zip(ax, ("reward_mean", "zero_adv_groups", "eval_accuracy")):
             pts = [(r["step"], r[key]) for r in rows if key in r]
             a.plot(*zip(*pts), label=f"seed {seed}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,17 +18,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import cli_run  # noqa: E402
+
 VARIANTS = {"reinforce": ["reinforce"], "a2c": ["a2c"], "a2c_td1": ["a2c", "--n_steps", "1"]}
 
 
 def run_one(name, seed, init, out, extra, threads):
-    folder = out / f"{name}_s{seed}"
-    if not (folder / "summary.json").exists():
-        cmd = [sys.executable, "-m", "minirl", *VARIANTS[name], "--init", init, "--seed", str(seed),
-               "--out", str(folder), "--no-progress", *extra]
-        subprocess.run(cmd, check=True, cwd=ROOT, env={**os.environ, **({"OMP_NUM_THREADS": "1"} if threads == 1 else {})})
-    rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
-    return name, seed, rows, json.loads((folder / "summary.json").read_text())
+    rows, summary = cli_run(out / f"{name}_s{seed}", *VARIANTS[name], "--init", init, "--seed", str(seed), *extra,
+                            threads=threads)
+    return name, seed, rows, summary
 
 
 def main():
@@ -47,7 +43,7 @@ def main():
     out = ROOT / args.out
     jobs = [(v, s) for v in args.variants for s in (args.seeds[:args.td1_seeds] if v == "a2c_td1" else args.seeds)]
     with ThreadPoolExecutor(args.jobs) as pool:
-        results = list(pool.map(lambda j: run_one(j[0], j[1], init, out, args.extra, 1 if args.jobs > 1 else 0), jobs))
+        results = list(pool.map(lambda j: run_one(j[0], j[1], init, out, args.extra, 1 if args.jobs > 1 else None), jobs))
     from minirl.rollout import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task

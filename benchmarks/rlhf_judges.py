@@ -21,12 +21,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import finished, read_metrics  # noqa: E402
+
 JUDGES = {"half": dict(pairs=20000, steps=1500), "full": dict(pairs=40000, steps=3000)}
 LABELS = {"half": "half-trained judge", "full": "default judge"}
-
-
-def done(folder: Path) -> bool:
-    return (folder / "summary.json").is_file()
 
 
 def main(argv=None):
@@ -44,24 +42,24 @@ def main(argv=None):
     from minirl.sft import SFTConfig, ensure_weak_init, train_sft
     out = Path(args.out)
     weak = ensure_weak_init(str(ROOT / "runs" / "weak"))
-    if not done(out / "judge_sft"):
+    if not finished(out / "judge_sft"):
         train_sft(SFTConfig(out=str(out / "judge_sft"), progress=False))
     trunk = str(out / "judge_sft" / "model.pt")
     results = {}
     for name, kw in JUDGES.items():
-        if not done(out / f"rm_{name}"):
+        if not finished(out / f"rm_{name}"):
             train_reward_model(RewardModelConfig(init=trunk, sampler=weak, out=str(out / f"rm_{name}"),
                                                  progress=False, **kw))
         rm = json.loads((out / f"rm_{name}" / "summary.json").read_text())
         for beta in args.betas:
             folder = out / f"ppo_{name}_b{beta:g}"
-            if not done(folder):
+            if not finished(folder):
                 threads = torch.get_num_threads()
                 torch.set_num_threads(args.ppo_threads)
                 train_ppo(PPOConfig(init=weak, reward_model=str(out / f"rm_{name}" / "model.pt"), kl_coef=beta,
                                     steps=150, eval_every=10, out=str(folder), progress=False), algo="rlhf")
                 torch.set_num_threads(threads)
-            rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+            rows = read_metrics(folder)
             results[(name, beta)] = rows
             last = rows[-1]
             print(json.dumps({"judge": name, "verifier_agreement": round(rm["verifier_agreement"], 3),

@@ -330,11 +330,11 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
 
 def _finished(folder: Path, algo: str, run_cfg):
     """The result of a run already in `folder` with exactly this config, or None."""
-    from .runs import TrainResult, load_model
+    from .runs import TrainResult, load_model, read_metrics
     try:
         same = json.loads((folder / "config.json").read_text()) == {"algo": algo, **run_cfg.to_dict()}
         summary = json.loads((folder / "summary.json").read_text())
-        metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+        metrics = read_metrics(folder)
     except (OSError, ValueError):
         return None
     if not same or summary.get("steps") != run_cfg.steps:

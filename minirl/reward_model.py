@@ -220,8 +220,8 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
         acc["sample_auc"] = sample_auc(rm, policy, tok, task)
     # share of held-out pairs that the labeller's noiseless utility ranks strictly the way it labelled them,
     # and of ties (coin flips): no judge can expect to beat agreement + ties / 2 (the Bayes-optimal one)
-    ceiling = sum(labeller.utility(p, c) > labeller.utility(p, r) for p, c, r in heldout) / len(heldout)
-    ties = sum(labeller.utility(p, c) == labeller.utility(p, r) for p, c, r in heldout) / len(heldout)
+    gaps = [labeller.utility(p, c) - labeller.utility(p, r) for p, c, r in heldout]
+    ceiling, ties = sum(g > 0 for g in gaps) / len(gaps), sum(g == 0 for g in gaps) / len(gaps)
     # a reward model answers no arithmetic: its eval_accuracy is its held-out pairwise accuracy
     summary = {"eval_accuracy": acc["pair_accuracy"], "heldout_pair_accuracy": acc["pair_accuracy"],
                "verifier_agreement": acc["verifier_agreement"], "labeller_utility_agreement": ceiling,

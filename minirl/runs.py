@@ -265,6 +265,11 @@ def load_model(path, tokenizer=None, task=None, device="cpu", kind: str | None =
     return model.to(device), ckpt
 
 
+def read_metrics(folder) -> list[dict]:
+    """The rows of a run folder's metrics.jsonl, in order."""
+    return [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines() if line]
+
+
 # --- a run ----------------------------------------------------------------------------------
 @dataclass
 class TrainResult:
@@ -293,8 +298,7 @@ class Run:
             self.resume_state = ckpt
             self.start_step = int(ckpt.get("step", 0))
             if (self.out / "metrics.jsonl").exists():
-                with open(self.out / "metrics.jsonl") as f:
-                    self.metrics = [m for m in map(json.loads, f) if m["step"] <= self.start_step]
+                self.metrics = [m for m in read_metrics(self.out) if m["step"] <= self.start_step]
         self.t0 = time.perf_counter() - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0)
         if not self.is_main:
             return
