@@ -40,8 +40,8 @@ from dataclasses import dataclass
 import torch
 
 from .rollout import evaluate, sample, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, init_distributed,
-                   make_optimizer, new_policy, opt, pick_device, seed_everything, set_lr, shard)
+from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, data_parallel,
+                   init_distributed, make_optimizer, new_policy, opt, pick_device, seed_everything, set_lr, shard)
 from .tokenizer import CharTokenizer
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
@@ -169,7 +169,7 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
         loss.backward()
         gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
-    return all_reduce_sum(loss.detach(), world).item() / world, stats, gnorm
+    return all_reduce_sum(loss.detach(), world).item() / world, stats, float(gnorm)
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
@@ -193,7 +193,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     run.restore(model, optimizer, rng)
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
-    policy = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    policy = data_parallel(model, world)
     G, max_len = cfg.group_size, task.max_answer_digits + 1
     step_times = []
     model.train()

@@ -85,8 +85,6 @@ class PPOConfig(RunConfig):
             raise ConfigError(f"--kl_coef (beta) must be >= 0 (0 = no KL leash), got {self.kl_coef}")
         if self.kl_kind not in KL_KINDS:
             raise ConfigError(f"--kl_kind must be one of {', '.join(KL_KINDS)}, got {self.kl_kind!r}")
-        if self.warmup < 0:
-            raise ConfigError(f"--warmup must be >= 0 iterations, got {self.warmup}")
         if self.target_kl < 0 or not self.temperature > 0 or not self.value_lr > 0:
             raise ConfigError("--target_kl must be >= 0, --temperature and --value_lr > 0")
         if self.reward_model:
@@ -231,7 +229,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         t1 = time.perf_counter()
         # --- update: several epochs of minibatch steps on this one rollout ---------------------
         policy.train(), value.train()
-        lr = set_lr(opt_pi, cfg, step) * min(1.0, (step + 1) / max(1, cfg.warmup))
+        lr = set_lr(opt_pi, cfg, step)                     # linear warmup, then cosine
         for opt_, lr_ in ((opt_pi, lr), (opt_v, cfg.value_lr * lr / cfg.lr)):
             for group in opt_.param_groups:
                 group["lr"] = lr_
@@ -277,6 +275,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     summary = {"eval_accuracy": acc, "samples": samples, "reward": "reward model" if reward_model is not None
                else "verifier", "final_score": last[-1]["score"] if last else None,
                "final_kl": last[-1]["kl"] if last else None, **{f"mean_{k}": v for k, v in timing.items()}}
+    if last:                                                    # whole iterations: rollout + update
+        summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt / sum(timing.values()), 1)
     return run.finish(policy, summary, plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",
                                                   "approx_kl", "explained_var"))
 

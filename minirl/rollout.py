@@ -38,30 +38,34 @@ def to_device(x: torch.Tensor, device) -> torch.Tensor:
 
 def encode_prompts(tokenizer, prompts: list[str], device="cpu"):
     """-> (ids (B, P) right-padded with PAD, lengths (B,)); each row is [BOS] + prompt."""
-    rows = [[tokenizer.bos_id] + tokenizer.encode(p) for p in prompts]
-    lens = torch.tensor([len(r) for r in rows], dtype=torch.long)
-    ids = torch.full((len(rows), int(lens.max())), tokenizer.pad_id, dtype=torch.long)
-    for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
-    return to_device(ids, device), to_device(lens, device)
+    ids, lens = tokenizer.encode_batch(prompts)                            # (B, P-1), (B,)
+    ids = torch.cat([torch.full((len(prompts), 1), tokenizer.bos_id), ids], dim=1)
+    return to_device(ids, device), to_device(lens + 1, device)
 
 
 def encode_pairs(tokenizer, prompts: list[str], responses: list[str], device="cpu"):
     """Teacher-forced sequences for SFT, DPO, reward models.
 
     -> tokens (B, T) = [BOS] prompt response [EOS] [PAD...], mask (B, T-1) over response+EOS.
+    Built with tensor indexing, not a Python loop per row: SFT on a GPU builds 1,024 of these a step.
     """
-    rows, masks = [], []
-    for p, r in zip(prompts, responses, strict=True):
-        pi, ri = [tokenizer.bos_id] + tokenizer.encode(p), tokenizer.encode(r) + [tokenizer.eos_id]
-        rows.append(pi + ri)
-        masks.append([0] * (len(pi) - 1) + [1] * len(ri))
-    T = max(len(r) for r in rows)
-    tokens = torch.full((len(rows), T), tokenizer.pad_id, dtype=torch.long)
-    mask = torch.zeros(len(rows), T - 1)
-    for i, (r, m) in enumerate(zip(rows, masks)):
-        tokens[i, :len(r)] = torch.tensor(r)
-        mask[i, :len(m)] = torch.tensor(m, dtype=torch.float)
+    if len(prompts) != len(responses):
+        raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
+    p_ids, p_len = tokenizer.encode_batch(prompts)                          # (B, P), (B,)
+    r_ids, r_len = tokenizer.encode_batch(responses)                        # (B, R), (B,)
+    p_ids, r_ids = F.pad(p_ids, (0, 1)), F.pad(r_ids, (0, 1))              # >= 1 column, for gather
+    p_len, r_len = p_len[:, None], r_len[:, None]                           # (B, 1)
+    T = int((p_len + r_len).max()) + 2                                      # + BOS + EOS
+    col = torch.arange(T)[None, :]                                          # (1, T)
+    in_prompt = (col >= 1) & (col <= p_len)                                 # columns 1 .. p_len
+    in_response = (col > p_len) & (col <= p_len + r_len)                   # the next r_len columns
+    tokens = torch.full((len(prompts), T), tokenizer.pad_id, dtype=torch.long)
+    tokens[:, 0] = tokenizer.bos_id
+    tokens = torch.where(in_prompt, p_ids.gather(1, (col - 1).clamp(0, p_ids.size(1) - 1).expand_as(tokens)), tokens)
+    tokens = torch.where(in_response, r_ids.gather(1, (col - 1 - p_len).clamp(0, r_ids.size(1) - 1)), tokens)
+    tokens = torch.where(col == p_len + r_len + 1, tokenizer.eos_id, tokens)
+    t = col[:, :-1]                                                         # mask[:, t] is about tokens[:, t+1]
+    mask = ((t >= p_len) & (t <= p_len + r_len)).float()                   # response tokens and EOS
     return to_device(tokens, device), to_device(mask, device)
 
 
@@ -121,7 +125,8 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
     keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
     tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
     logprobs = token_logprobs(model, tokens) * mask if not greedy else torch.zeros_like(mask)
-    texts = [tokenizer.decode(row[int(n):], strict=True) for row, n in zip(tokens.tolist(), lens)]
+    rows, starts = tokens.tolist(), lens.tolist()           # one GPU -> CPU copy each, not one per row
+    texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
     rewards = torch.tensor([task.reward(p, t) for p, t in zip(prompts, texts)], device=device)
     return Rollout(tokens, mask, logprobs, rewards, prompts, texts, lens)
 

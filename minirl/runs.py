@@ -49,6 +49,7 @@ class RunConfig:
     weight_decay: float = opt(0.0, "AdamW weight decay")
     grad_clip: float = opt(1.0, "clip the global gradient norm to this (0 = off)")
     lr_schedule: str = opt("cosine", "cosine (decay to 10% of --lr) | constant")
+    warmup: int = opt(0, "steps of linear learning-rate warmup before the schedule (0 = none)")
     seed: int = opt(0, "random seed (same seed + CPU = same metrics)")
     device: str = opt("auto", "auto | cpu | cuda (auto picks CUDA when available)")
     out: str = opt("", "run folder (default runs/<command>)")
@@ -73,6 +74,8 @@ class RunConfig:
                 raise ConfigError(f"--{name} must be a positive integer, got {getattr(self, name)}")
         if not self.lr > 0:
             raise ConfigError(f"--lr must be > 0, got {self.lr}")
+        if self.warmup < 0:
+            raise ConfigError(f"--warmup must be >= 0 steps, got {self.warmup}")
         if self.weight_decay < 0 or self.grad_clip < 0:
             raise ConfigError("--weight_decay and --grad_clip must be >= 0 (0 turns clipping off)")
         if self.dtype not in ("auto", "float32", "bfloat16"):
@@ -98,13 +101,16 @@ class RunConfig:
 
 
 # Named flag sets for bigger runs: `python -m minirl sft --preset gpu` (explicit flags still win).
-# "gpu": a ~25M-parameter GPT (8 layers x 512) on 3-digit addition, sized for one GPU.
+# "gpu": a ~25M-parameter GPT (8 layers x 512) on 3-digit addition, sized for one GPU. SFT takes
+# 1,024 sequences (about 13,000 tokens) per step: enough arithmetic per kernel launch for a GPU to
+# spend its time multiplying, not waiting for Python (chapter 9). benchmarks/gpu_presets.py runs them all.
 PRESETS = {
     "gpu": {
         "*": dict(task="add3", dtype="auto", eval_every=100, log_every=20),
-        "sft": dict(n_layer=8, n_head=8, n_embd=512, block_size=32, batch_size=256, steps=4000, lr=6e-4),
-        "grpo": dict(batch_size=128, steps=800, lr=1e-4),
-        "ppo": dict(batch_size=128, steps=400),
+        "sft": dict(n_layer=8, n_head=8, n_embd=512, block_size=32, batch_size=1024, steps=2000, lr=1e-3,
+                    warmup=100),
+        "grpo": dict(batch_size=128, steps=800, lr=1e-4, eval_every=50),
+        "ppo": dict(batch_size=128, steps=400, eval_every=20),
     },
 }
 
@@ -166,10 +172,19 @@ def init_distributed(device: torch.device) -> tuple[int, int]:
     import torch.distributed as dist
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
         if device.type == "cuda":
-            torch.cuda.set_device(device)
+            torch.cuda.set_device(device)          # before NCCL starts: one GPU per process
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return (dist.get_rank() if world > 1 else 0), world
+
+
+def data_parallel(model, world: int):
+    """The model wrapped in DistributedDataParallel when there are several processes (it all-reduces
+    the gradients during backward), else the model itself. On a GPU, DDP uses the model's device."""
+    if world == 1:
+        return model
+    device = next(model.parameters()).device
+    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
 
 
 def all_reduce_sum(x: torch.Tensor, world: int) -> torch.Tensor:
@@ -191,9 +206,10 @@ def shard(batch: list, rank: int, world: int) -> list:
 
 
 # --- throughput -------------------------------------------------------------------------------
-# Peak dense bf16 tensor-core FLOP/s from the vendors' datasheets (SXM parts where there are two).
-PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12,
-                   "A10G": 70e12, "A10": 125e12, "4090": 165e12, "3090": 71e12}
+# Peak dense bf16 tensor-core FLOP/s from the vendors' datasheets (SXM parts unless the name says PCIe).
+# The first key found in the GPU's name wins, so a longer name comes before its prefix.
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100 PCIe": 756e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12,
+                   "L4": 121e12, "A10G": 70e12, "A10": 125e12, "4090": 165e12, "3090": 71e12}
 
 
 def peak_flops(device: torch.device) -> float | None:
@@ -356,7 +372,7 @@ class Run:
                    "wall_seconds": round(self.seconds, 2), "device": str(self.device),
                    "params": sum(p.numel() for p in model.parameters()), **summary}
         if self.device.type == "cuda":
-            summary["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+            summary["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
             summary["gpu"] = torch.cuda.get_device_name(self.device)
         if not self.is_main:
             return TrainResult(model, self.metrics, summary, self.out)
@@ -373,23 +389,28 @@ def make_optimizer(model, cfg: RunConfig):
 
 
 def set_lr(optimizer, cfg: RunConfig, step: int) -> float:
-    """Learning rate at `step`: constant, or cosine from lr down to 0.1 lr at the last step."""
+    """Learning rate at `step`: constant, or cosine from lr down to 0.1 lr at the last step; during
+    the first cfg.warmup steps it is scaled by (step + 1) / warmup (Adam's first steps are large)."""
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
         frac = min(1.0, step / max(1, cfg.steps - 1))
         lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+    lr = lr * min(1.0, (step + 1) / max(1, cfg.warmup))
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr
 
 
-def clip_and_step(model, optimizer, grad_clip: float) -> float:
-    """Clip the gradient norm (if grad_clip > 0), step, zero; return the pre-clip norm."""
+def clip_and_step(model, optimizer, grad_clip: float) -> torch.Tensor:
+    """Clip the gradient norm (if grad_clip > 0), step, zero; return the pre-clip norm.
+
+    The norm comes back as a 0-dim tensor, not a float: reading it (`float(norm)`, `run.log`) makes
+    the CPU wait for the GPU, so trainers read it only on the steps they log."""
     params = [p for p in model.parameters() if p.grad is not None]
     norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
-    return float(norm)
+    return norm.detach()
 
 
 def new_policy(cfg: RunConfig, tokenizer, task, device) -> GPT:

@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .rollout import encode_pairs, evaluate
-from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, init_distributed,
-                   make_optimizer, new_policy, opt, peak_flops, pick_device, seed_everything, set_lr, shard,
-                   train_flops_per_token)
+from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, data_parallel,
+                   init_distributed, make_optimizer, new_policy, opt, peak_flops, pick_device, seed_everything,
+                   set_lr, shard, train_flops_per_token)
 from .tokenizer import CharTokenizer
 
 
@@ -63,7 +63,7 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)            # the same stream in every process: the same global batch
     run.restore(model, optimizer, rng)
-    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    ddp = data_parallel(model, world)
     model.train()
     peak = peak_flops(device)
     bar = run.progress()

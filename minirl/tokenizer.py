@@ -14,6 +14,7 @@ from collections import Counter
 
 import regex
 import tiktoken
+import torch
 
 PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
 ARITHMETIC_ALPHABET = "0123456789+-*/=(),: "
@@ -30,17 +31,41 @@ class CharTokenizer:
         self.itos = self.specials + list(alphabet)
         self.stoi = {ch: i for i, ch in enumerate(self.itos)}
         self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+        self._lut = torch.full((max(map(ord, alphabet), default=0) + 1,), -1, dtype=torch.long)  # code point -> id
+        for ch in alphabet:
+            self._lut[ord(ch)] = self.stoi[ch]
 
     @property
     def vocab_size(self) -> int:
         return len(self.itos)
 
     def encode(self, text: str) -> list[int]:
-        bad = sorted({ch for ch in text if ch not in self.stoi})
-        if bad:
-            raise ValueError(f"characters {bad!r} are not in the tokenizer's alphabet "
-                             f"{self.alphabet!r}; remove them or build CharTokenizer(alphabet=...) with them")
-        return [self.stoi[ch] for ch in text]
+        try:
+            return [self.stoi[ch] for ch in text]
+        except KeyError:
+            raise self._unknown([text]) from None
+
+    def _unknown(self, texts) -> ValueError:
+        """The error for characters outside the alphabet, naming every one of them."""
+        bad = sorted({ch for t in texts for ch in t if ch not in self.stoi})
+        return ValueError(f"characters {bad!r} are not in the tokenizer's alphabet {self.alphabet!r}; "
+                          "remove them or build CharTokenizer(alphabet=...) with them")
+
+    def encode_batch(self, texts: list[str]):
+        """Many texts at once -> (ids (B, L) right-padded with PAD, lengths (B,)), L = the longest text.
+        Looks up all characters in one tensor indexing step: no Python loop over them."""
+        lens = torch.tensor([len(t) for t in texts], dtype=torch.long)                      # (B,)
+        data = bytearray("".join(texts).encode("utf-32-le"))                                # 4 bytes a character
+        codes = torch.frombuffer(data, dtype=torch.int32).long() if data else torch.zeros(0, dtype=torch.long)
+        known = codes < len(self._lut)
+        flat = torch.where(known, self._lut[codes.clamp(max=len(self._lut) - 1)], -1)       # (sum of lens,)
+        if (flat < 0).any():
+            raise self._unknown(texts)
+        ids = torch.full((len(texts), int(lens.max())), self.pad_id, dtype=torch.long)
+        rows = torch.repeat_interleave(torch.arange(len(texts)), lens)                      # row of each char
+        cols = torch.arange(len(flat)) - torch.repeat_interleave(lens.cumsum(0) - lens, lens)  # its column
+        ids[rows, cols] = flat
+        return ids, lens
 
     def decode(self, ids, strict: bool = False) -> str:
         """Text of the ids, stopping at the first EOS. PAD and BOS are skipped, or with

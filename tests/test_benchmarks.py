@@ -1,0 +1,53 @@
+"""The benchmark scripts run (in miniature) and report what they claim."""
+import json
+
+from benchmarks import gpu_presets, throughput
+
+
+def test_throughput_table_cpu_row(capsys):
+    rows = throughput.main(["--device", "cpu", "--batch", "4", "--new_tokens", "4", "--repeats", "1"])
+    assert len(rows) == 1
+    r = rows[0]
+    assert r["device"].startswith("cpu") and r["batch"] == 4 and r["mfu"] is None     # no CPU peak: no MFU
+    assert r["same_output"] and r["tokens_per_s"] > 0 and r["cache_seq_per_s"] > 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 3 and "| cpu, " in out and "| - |" in out             # header, rule, one row
+
+
+def test_throughput_preset_uses_the_preset_model():
+    rows = throughput.main(["--device", "cpu", "--preset", "gpu", "--batch", "2", "--new_tokens", "2",
+                            "--repeats", "1"])
+    assert rows[0]["model"] == "8 x 512" and rows[0]["params"] > 25_000_000 and rows[0]["same_output"]
+
+
+def test_gpu_presets_smoke(tmp_path, capsys):
+    results = gpu_presets.main(["--smoke", "--out", str(tmp_path)])
+    assert [r["stage"] for r in results] == ["sft", "weak (1 steps)", "grpo", "ppo"]
+    assert all(r["task"] == "add3" for r in results)                                 # the preset's task
+    assert results[0]["tokens_per_s"] > 0                                              # SFT: training throughput
+    assert results[2]["completions_per_s"] > 0 and results[3]["completions_per_s"] > 0  # GRPO, PPO: rollouts
+    assert json.loads((tmp_path / "results.json").read_text()) == results
+    md = (tmp_path / "results.md").read_text()
+    assert md.count("\n") == 6 and "| grpo |" in md
+
+
+def test_gpu_presets_takes_the_smallest_weak_start_that_reaches_the_bar(tmp_path, monkeypatch):
+    calls = []
+    accuracy = {"10": 0.05, "20": 0.3, "40": 0.6}
+
+    def fake_cli_run(folder, *flags):
+        calls.append((folder.name, flags))
+        steps = flags[flags.index("--steps") + 1] if "--steps" in flags else "99"
+        acc = accuracy.get(steps, 0.97) if flags[0] == "sft" else 0.96
+        rows = [{"step": 5, "seconds": 1.0, "eval_accuracy": acc / 2},
+                {"step": 10, "seconds": 2.0, "eval_accuracy": acc}]
+        return rows, {"task": "add3", "params": 1, "steps": 10, "eval_accuracy": acc, "wall_seconds": 60,
+                      "device": "cpu"}
+    monkeypatch.setattr(gpu_presets, "cli_run", fake_cli_run)
+    results = gpu_presets.main(["--out", str(tmp_path), "--weak_steps", "10", "20", "40", "--weak_min", "0.2"])
+    assert [c[0] for c in calls] == ["sft", "weak_10", "weak_20", "grpo", "ppo"]         # stops at the first >= 0.2
+    grpo_flags = calls[3][1]
+    assert grpo_flags[grpo_flags.index("--init") + 1] == str(tmp_path / "weak_20" / "model.pt")
+    assert results[1]["stage"] == "weak (20 steps)"
+    assert results[0]["first_target_seconds"] == 2.0 and results[2]["first_target_step"] == 10
+    assert results[1]["first_target_step"] is None                                     # 30% never reaches 95%

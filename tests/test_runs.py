@@ -1,0 +1,184 @@
+"""Run plumbing that the GPU path relies on, checked on a CPU: the MFU formula, the learning-rate
+schedule, the non-blocking gradient norm, vectorised batch building, `--compile`, and the CUDA-only
+branches of device, dtype and peak-FLOP selection."""
+import math
+import random
+
+import pytest
+import torch
+
+from minirl.model import GPT, GPTConfig, generate
+from minirl.rollout import encode_pairs, encode_prompts
+from minirl.runs import RunConfig, clip_and_step, configure_model, peak_flops, set_lr, train_flops_per_token
+
+
+def tiny(**kw):
+    return GPT(GPTConfig(vocab_size=16, block_size=32, n_layer=2, n_head=4, n_embd=64, **kw))
+
+
+def test_train_flops_per_token_by_hand():
+    m = tiny()
+    n = sum(p.numel() for p in m.parameters()) - 32 * 64                 # without the position table
+    assert train_flops_per_token(m, 10) == 6 * n + 12 * 2 * 64 * 10
+
+
+@pytest.mark.parametrize("L, C, T", [(2, 64, 16), (3, 96, 9)])
+def test_train_flops_match_a_flop_counter(L, C, T):
+    """6N + 12LCT is exact for the matmuls: FlopCounterMode counts every matrix multiplication of a
+    forward + backward pass (the readable attention path, so attention's matmuls are counted too);
+    the formula differs only by 6 FLOPs for each parameter that multiplies nothing (biases, LayerNorms)."""
+    from torch.utils.flop_counter import FlopCounterMode
+    m = GPT(GPTConfig(vocab_size=16, block_size=32, n_layer=L, n_head=4, n_embd=C, flash=False))
+    B = 3
+    with FlopCounterMode(display=False) as counter:
+        m(torch.randint(0, 16, (B, T))).sum().backward()
+    no_matmul = sum(p.numel() for name, p in m.named_parameters() if p.dim() == 1)   # biases, LN weights
+    assert counter.get_total_flops() / (B * T) + 6 * no_matmul == train_flops_per_token(m, T)
+
+
+def test_peak_flops(monkeypatch):
+    monkeypatch.delenv("MINIRL_PEAK_FLOPS", raising=False)
+    assert peak_flops(torch.device("cpu")) is None                        # no MFU on a CPU
+    monkeypatch.setenv("MINIRL_PEAK_FLOPS", "1e12")
+    assert peak_flops(torch.device("cpu")) == 1e12
+
+
+class _Opt:
+    def __init__(self):
+        self.param_groups = [{"lr": None}, {"lr": None}]
+
+
+def test_set_lr_warmup_then_cosine():
+    cfg = RunConfig(lr=1e-3, steps=101, warmup=10)
+    opt = _Opt()
+    lrs = [set_lr(opt, cfg, s) for s in range(101)]
+    assert all(g["lr"] == lrs[-1] for g in opt.param_groups)              # every group is set
+    cosine = lambda s: 1e-3 * (0.1 + 0.45 * (1 + math.cos(math.pi * s / 100)))
+    assert lrs[0] == pytest.approx(cosine(0) / 10) and lrs[4] == pytest.approx(cosine(4) * 5 / 10)
+    assert lrs[9] == pytest.approx(cosine(9)) and lrs[50] == pytest.approx(cosine(50))
+    assert lrs[100] == pytest.approx(1e-4)                                # ends at 10% of --lr
+    no_warmup = RunConfig(lr=1e-3, steps=101, lr_schedule="constant")
+    assert [set_lr(opt, no_warmup, s) for s in (0, 50, 100)] == [1e-3] * 3
+
+
+def test_negative_warmup_is_rejected():
+    from minirl.runs import ConfigError
+    with pytest.raises(ConfigError, match="--warmup must be >= 0"):
+        RunConfig(warmup=-1).validate()
+
+
+def test_clip_and_step_returns_the_pre_clip_norm_as_a_tensor():
+    m = tiny()
+    m(torch.randint(0, 16, (2, 8))).pow(2).sum().backward()
+    expected = torch.sqrt(sum(p.grad.pow(2).sum() for p in m.parameters()))
+    before = [p.detach().clone() for p in m.parameters()]
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    norm = clip_and_step(m, opt, grad_clip=1.0)
+    assert isinstance(norm, torch.Tensor) and norm.dim() == 0 and not norm.requires_grad   # no sync needed
+    assert float(norm) == pytest.approx(float(expected), rel=1e-5) and float(norm) > 1.0
+    step = torch.sqrt(sum((a - p.detach()).pow(2).sum() for a, p in zip(before, m.parameters())))
+    assert float(step) == pytest.approx(0.1, rel=1e-4)                    # the clipped norm (1.0) times lr
+    assert all(p.grad is None for p in m.parameters())                     # zeroed for the next step
+
+
+def test_pad_rows_free_encoders_by_hand(tok):
+    ids, lens = encode_prompts(tok, ["1+2=", "10+20="])
+    assert lens.tolist() == [5, 7] and ids[0, 5:].tolist() == [tok.pad_id] * 2
+    tokens, mask = encode_pairs(tok, ["1+2=", "10+20="], ["3", "03"])
+    assert tokens.shape == (2, 10) and mask.shape == (2, 9)
+    assert tokens[0].tolist() == [tok.bos_id, *tok.encode("1+2=3"), tok.eos_id] + [tok.pad_id] * 3
+    assert mask[0].tolist() == [0] * 4 + [1, 1] + [0] * 3 and mask[1].tolist() == [0] * 6 + [1, 1, 1]
+
+
+def test_vectorised_encoders_equal_a_row_by_row_reference(tok):
+    """encode_pairs/encode_prompts build whole batches with tensor indexing; check them against the
+    obvious loop over rows, on random batches that include empty prompts and empty responses."""
+    def reference(prompts, responses):
+        rows = [[tok.bos_id] + tok.encode(p) + tok.encode(r) + [tok.eos_id] for p, r in zip(prompts, responses)]
+        masks = [[0] * len(p) + [1] * (len(r) + 1) for p, r in zip(prompts, responses)]
+        T = max(map(len, rows))
+        return (torch.tensor([r + [tok.pad_id] * (T - len(r)) for r in rows]),
+                torch.tensor([m + [0] * (T - 1 - len(m)) for m in masks], dtype=torch.float))
+    rng = random.Random(0)
+    chars = "0123456789+-*= "
+    for _ in range(200):
+        B = rng.randint(1, 6)
+        prompts = ["".join(rng.choices(chars, k=rng.randint(0, 7))) for _ in range(B)]
+        responses = ["".join(rng.choices(chars, k=rng.randint(0, 4))) for _ in range(B)]
+        tokens, mask = encode_pairs(tok, prompts, responses)
+        ref_tokens, ref_mask = reference(prompts, responses)
+        assert torch.equal(tokens, ref_tokens) and torch.equal(mask, ref_mask), (prompts, responses)
+        ids, lens = encode_prompts(tok, prompts)
+        rows = [[tok.bos_id] + tok.encode(p) for p in prompts]
+        width = max(map(len, rows))
+        assert torch.equal(ids, torch.tensor([r + [tok.pad_id] * (width - len(r)) for r in rows]))
+        assert lens.tolist() == [len(r) for r in rows]
+
+
+def test_encode_batch_names_every_unknown_character(tok):
+    with pytest.raises(ValueError, match=r"characters \['a', 'x'\] are not in the tokenizer's alphabet"):
+        tok.encode_batch(["1+2=", "x+a="])
+    ids, lens = tok.encode_batch(["", ""])
+    assert ids.shape == (2, 0) and lens.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="2 prompts but 1 responses"):
+        encode_pairs(tok, ["1=", "2="], ["1"])
+
+
+def test_compile_matches_eager():
+    """`--compile` (torch.compile of the forward) gives the eager model's logits, gradients and
+    KV-cached samples; here on a CPU, where torch.compile builds C++ kernels."""
+    from torch._dynamo.utils import counters
+    counters.clear()
+    torch.manual_seed(0)
+    eager = tiny()
+    compiled = configure_model(tiny(), RunConfig(compile=True), torch.device("cpu"))
+    compiled.load_state_dict(eager.state_dict())
+    x = torch.randint(3, 16, (4, 12))
+    a, b = eager(x), compiled(x)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert counters["stats"]["unique_graphs"] >= 1                        # it really went through dynamo
+    a.pow(2).mean().backward()
+    b.pow(2).mean().backward()
+    for p, q in zip(eager.parameters(), compiled.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5)
+    prompts, lens = x[:, :5], torch.full((4,), 5)
+    greedy = lambda m: generate(m, prompts, lens, 6, eos_id=2, pad_id=0, greedy=True)
+    assert torch.equal(greedy(eager), greedy(compiled))
+
+
+# --- CUDA-only branches, reached on a CPU by standing in for torch.cuda -------------------------
+@pytest.mark.parametrize("name, peak", [("NVIDIA H100 80GB HBM3", 989e12), ("NVIDIA H100 PCIe", 756e12),
+                                        ("NVIDIA A100-SXM4-40GB", 312e12), ("NVIDIA A10G", 70e12),
+                                        ("NVIDIA L4", 121e12), ("NVIDIA L40S", 362e12), ("Some New GPU", None)])
+def test_peak_flops_by_gpu_name(monkeypatch, name, peak):
+    monkeypatch.delenv("MINIRL_PEAK_FLOPS", raising=False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    assert peak_flops(torch.device("cuda")) == peak
+
+
+def test_bf16_choice_and_error_on_a_gpu_without_bf16(monkeypatch):
+    from minirl.runs import ConfigError, amp_dtype
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert amp_dtype("auto", cuda) is torch.bfloat16 and amp_dtype("float32", cuda) is None
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert amp_dtype("auto", cuda) is None                                 # auto quietly stays float32
+    with pytest.raises(ConfigError, match="Tesla V100 has no bf16 support; use --dtype float32"):
+        amp_dtype("bfloat16", cuda)
+    assert amp_dtype("auto", torch.device("cpu")) is None and amp_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
+
+
+def test_pick_device_gives_each_torchrun_process_its_own_gpu(monkeypatch):
+    from minirl.runs import pick_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        monkeypatch.setenv("LOCAL_RANK", "3")
+        assert pick_device("auto") == torch.device("cuda:3") and pick_device("cuda:1") == torch.device("cuda:1")
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32    # TF32 on
+        monkeypatch.delenv("LOCAL_RANK")
+        assert pick_device("cuda") == torch.device("cuda")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
