@@ -227,7 +227,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             model.train()
         if row:
             row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: v for k, v in row.items() if k in ("reward_mean", "eval_accuracy")})
+            bar.set_postfix({k: row[k] for k in ("reward_mean", "eval_accuracy", "completions_per_s") if k in row})
     bar.close()
     run.save(model, cfg.steps, optimizer, rng)
     acc, samples = evaluate(model, tok, task, n_samples=8)

@@ -260,12 +260,12 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
                        kl_k3=(kl_penalty(old_logprobs, ref_logprobs, "k3") * mask).sum(1).mean(),
                        explained_var=1 - masked_mean((returns - old_values) ** 2, mask) / var_r.clamp(min=1e-8),
                        response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
-                       rollout_seconds=t1 - t0, update_seconds=t2 - t1)
+                       rollout_seconds=t1 - t0, update_seconds=t2 - t1, completions_per_s=n / (t2 - t0))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(policy, tok, task)
         if row:
             row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: row[k] for k in ("score", "kl", "eval_accuracy") if k in row})
+            bar.set_postfix({k: row[k] for k in ("score", "kl", "eval_accuracy", "completions_per_s") if k in row})
     bar.close()
     run.save(policy, cfg.steps, opt_pi, rng, value_state=value.state_dict(),
              reference_state=reference.state_dict(), value_optimizer=opt_v.state_dict())

@@ -8,7 +8,7 @@ import torch
 from minirl.ppo import PPOConfig, gae, kl_penalty, masked_whiten, ppo_policy_loss, ppo_value_loss, train_ppo
 from minirl.runs import ConfigError
 
-TIMING = ("seconds", "rollout_seconds", "update_seconds")
+TIMING = ("seconds", "rollout_seconds", "update_seconds", "completions_per_s")
 
 
 def random_batch(B=6, T=9, seed=0):

@@ -55,7 +55,7 @@ def test_policy_checkpoint_is_not_a_reward_model(weak_init, tmp_path):
 
 def test_resume_keeps_finished_stages_and_continues_ppo(tmp_path):
     from minirl.__main__ import main
-    timing = ("seconds", "rollout_seconds", "update_seconds")
+    timing = ("seconds", "rollout_seconds", "update_seconds", "completions_per_s")
     args = ["rlhf", "--sft_steps", "3", "--lr_schedule", "constant"] + TINY[2:]
     assert main(args + ["--steps", "4", "--out", str(tmp_path / "full")]) == 0
     assert main(args + ["--steps", "2", "--out", str(tmp_path / "part")]) == 0
