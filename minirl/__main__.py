@@ -164,8 +164,11 @@ def main(argv=None):
             result = train(cfg)
             s = result.summary
             if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
-                    print(f"{args.command}: held-out accuracy {s['eval_accuracy']:.1%} after {s['steps']} steps "
+                print(f"{args.command}: held-out accuracy {s['eval_accuracy']:.1%} after {s['steps']} steps "
                       f"in {s['wall_seconds']:.1f}s -> {result.out}/")
+            import torch.distributed as dist
+            if dist.is_available() and dist.is_initialized():   # torchrun: leave the process group cleanly
+                dist.destroy_process_group()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

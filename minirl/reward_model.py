@@ -154,7 +154,7 @@ def pairwise_accuracy(reward_model, tok, task, pairs, device) -> dict:
     """Agreement with the labeller's choices, and with the verifier where exactly one is correct."""
     rc, rr = pair_rewards(reward_model, tok, pairs, device)
     agree = (rc > rr).float()
-    correct = torch.tensor([[task.reward(p, c), task.reward(p, r)] for p, c, r in pairs])
+    correct = torch.tensor([[task.reward(p, c), task.reward(p, r)] for p, c, r in pairs], device=agree.device)
     one = correct[:, 0] != correct[:, 1]
     picks_correct = torch.where(correct[:, 0] > correct[:, 1], agree, 1 - agree)
     return {"pair_accuracy": agree.mean().item(),

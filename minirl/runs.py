@@ -352,6 +352,8 @@ class Run:
         if rng is not None:
             state["rng"] = rng.getstate()
         state["torch_rng"] = torch.get_rng_state()
+        if self.device.type == "cuda":                   # sampling on a GPU draws from its own generator
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.out / "model.pt", model, self.tok, self.task, **state)
 
     def restore(self, model, optimizer=None, rng: random.Random | None = None):
@@ -366,6 +368,8 @@ class Run:
             rng.setstate(s["rng"])
         if "torch_rng" in s:
             torch.set_rng_state(s["torch_rng"])
+        if "cuda_rng" in s and self.device.type == "cuda":
+            torch.cuda.set_rng_state(s["cuda_rng"], self.device)
 
     def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss")) -> TrainResult:
         summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed, "steps": self.cfg.steps,

@@ -182,3 +182,20 @@ def test_pick_device_gives_each_torchrun_process_its_own_gpu(monkeypatch):
         assert pick_device("cuda") == torch.device("cuda")
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def test_checkpoints_carry_the_gpu_random_state(monkeypatch, tmp_path, tok, task):
+    """On a GPU, sampling draws from the CUDA generator, so --resume must restore it too."""
+    from minirl.runs import Run
+    state = torch.arange(8, dtype=torch.uint8)
+    restored = {}
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device=None: state.clone())
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device=None: restored.update(state=s, device=device))
+    cfg = RunConfig(out=str(tmp_path / "run"), steps=3)
+    run = Run("sft", cfg, tok, task)
+    run.device = torch.device("cuda:1")
+    run.save(tiny(), step=2)
+    resumed = Run("sft", RunConfig(out=str(tmp_path / "run"), steps=3, resume=True), tok, task)
+    resumed.device = torch.device("cuda:1")
+    resumed.restore(tiny())
+    assert torch.equal(restored["state"], state) and restored["device"] == torch.device("cuda:1")
