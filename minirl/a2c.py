@@ -146,7 +146,7 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
     for step in bar:
         pairs = task.sample_train(cfg.batch_size, rng)
         ro = sample(model, tok, task, [task.prompt(a, b) for a, b in pairs], cfg.samples_per_prompt,
-                    cfg.temperature)                                       # no grad, KV cache
+                    cfg.temperature, logprobs=False)                       # no grad, KV cache
         watch.update(ro.rewards)
         logits = model(ro.tokens[:, :-1])                                  # (B, T-1, V)
         logprobs = gather_logprobs(logits, ro.tokens[:, 1:])               # (B, T-1)

@@ -200,7 +200,8 @@ def sampled_metrics(model, tokenizer, task, n: int = 16, ks=(1, 8), n_prompts: i
     pairs = task.heldout()[:n_prompts]
     prompts = [task.prompt(a, b) for a, b in pairs]
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    ro = sample(model, tokenizer, task, prompts, samples_per_prompt=n, temperature=1.0, generator=gen)
+    ro = sample(model, tokenizer, task, prompts, samples_per_prompt=n, temperature=1.0, generator=gen,
+                logprobs=False)
     ok = [task.is_correct(p, t) for p, t in zip(ro.prompts, ro.texts)]            # exact, whatever the reward
     out = {f"pass@{k}": 0.0 for k in ks if k <= n}
     distinct, demo_style, n_ok = 0, 0, 0

@@ -26,13 +26,13 @@ adds the per-token NLL of the chosen answers (RPO, Pang et al. 2024; TRL's `rpo_
 """
 from __future__ import annotations
 
-import copy
 import random
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .model import frozen_copy
 from .rollout import encode_pairs, evaluate, token_logprobs
 from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
                    opt, pick_device, seed_everything, set_lr)
@@ -105,7 +105,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     tok, task = CharTokenizer(), cfg.make_task()
     device = pick_device(cfg.device)
     model = model if model is not None else new_policy(cfg, tok, task, device)
-    ref = copy.deepcopy(model).eval().requires_grad_(False)                 # frozen reference = the start
+    ref = frozen_copy(model)                                                # frozen reference = the start
     rng = random.Random(cfg.seed)
     pairs = list(pairs) if pairs is not None else task.preference_pairs(cfg.n_pairs, rng)
     preference_batch(tok, pairs)                                            # fail early on bad data

@@ -32,13 +32,13 @@ The aggregation and the eps in the std follow TRL's GRPOTrainer (loss_type grpo 
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass
 
 import torch
 
+from .model import frozen_copy
 from .rollout import evaluate, sample, token_logprobs
 from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, data_parallel,
                    init_distributed, make_optimizer, new_policy, opt, pick_device, seed_everything, set_lr, shard)
@@ -158,7 +158,9 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
 def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: int, world: int = 1):
     """cfg.inner_steps gradient steps on one rollout. `policy` may be DistributedDataParallel-wrapped;
     then `roll` is this process's share of whole groups, and the loss is weighted so that DDP's
-    gradient average equals the one-process gradient on the global batch. -> (loss, stats, grad norm)"""
+    gradient average equals the one-process gradient on the global batch.
+    -> (this process's loss, stats, grad norm), all tensors: reading them waits for the GPU, so the
+    training loop reads (and averages over processes) only on the steps it logs."""
     model = getattr(policy, "module", policy)
     for _ in range(cfg.inner_steps):
         logp = token_logprobs(policy, roll.tokens)                          # (B, T-1)
@@ -169,7 +171,7 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
         loss.backward()
         gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
-    return all_reduce_sum(loss.detach(), world).item() / world, stats, float(gnorm)
+    return loss.detach(), stats, gnorm
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
@@ -186,7 +188,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = None
     if cfg.beta > 0:                                                        # frozen copy of the start
-        ref = copy.deepcopy(model).eval().requires_grad_(False)
+        ref = frozen_copy(model)
     run = Run("grpo", cfg, tok, task, rank)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)             # the same stream everywhere: the same global prompts
@@ -202,7 +204,8 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         t0 = time.perf_counter()
         pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
-        roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature)
+        roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature,
+                      logprobs=cfg.inner_steps > 1)       # one inner step: pi_old is the current pi
         adv = group_advantages(roll.rewards, G, cfg.scale)                  # (B,)
         ref_lp = None
         if ref is not None:
@@ -218,7 +221,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             n = torch.tensor(float(len(roll.rewards)), device=r.device)
             zero = (r.max(1).values == r.min(1).values).float().sum() * G   # rows in zero-signal groups
             totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
-            row = dict(loss=loss, reward_mean=(totals[0] / totals[2]).item(),
+            row = dict(loss=all_reduce_sum(loss, world).item() / world, reward_mean=(totals[0] / totals[2]).item(),
                        zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
                        kl=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
                        grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)

@@ -194,6 +194,19 @@ class ScalarHeadGPT(GPT):
         return model
 
 
+def frozen_copy(model: GPT) -> GPT:
+    """A frozen copy of `model` (same class, config, weights, autocast dtype and device): the reference
+    policy of PPO, DPO and GRPO. Built fresh rather than with copy.deepcopy, which would also copy a
+    `--compile`d forward that still runs the original model. Built on the meta device first, so that
+    no random initialisation runs (the random streams of a run stay as they were)."""
+    with torch.device("meta"):
+        ref = type(model)(model.config)
+    ref = ref.to_empty(device=next(model.parameters()).device)
+    ref.load_state_dict(model.state_dict())
+    ref.amp_dtype = model.amp_dtype
+    return ref.eval().requires_grad_(False)
+
+
 @torch.no_grad()
 def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
              eos_id: int, pad_id: int, temperature: float = 1.0, top_k: int | None = None,

@@ -28,14 +28,13 @@ gradient-norm clipping, approx KL = k3 of the old and new policy, early stop whe
 """
 from __future__ import annotations
 
-import copy
 import random
 import time
 from dataclasses import dataclass
 
 import torch
 
-from .model import ScalarHeadGPT
+from .model import ScalarHeadGPT, frozen_copy
 from .rollout import evaluate, place_on_last_action, sample, token_logprobs
 from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, load_model, make_optimizer,
                    new_policy, opt, pick_device, read_checkpoint, seed_everything, set_lr)
@@ -199,7 +198,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         reward_model, _ = load_model(cfg.reward_model, tok, task, device, kind="ScalarHeadGPT")
     if reward_model is not None:
         reward_model.eval().requires_grad_(False)
-    reference = copy.deepcopy(policy).eval().requires_grad_(False)                        # 4. reference
+    reference = frozen_copy(policy)                                                       # 4. reference
     value = ScalarHeadGPT.from_policy(policy)                                             # 2. value
     run = Run(algo, cfg, tok, task)
     opt_pi, opt_v = make_optimizer(policy, cfg), make_optimizer(value, cfg)

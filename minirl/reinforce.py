@@ -151,7 +151,7 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
     for step in bar:
         pairs = task.sample_train(cfg.batch_size, rng)
         ro = sample(model, tok, task, [task.prompt(a, b) for a, b in pairs], cfg.samples_per_prompt,
-                    cfg.temperature)                                       # no grad, KV cache
+                    cfg.temperature, logprobs=False)                       # no grad, KV cache
         watch.update(ro.rewards)
         returns = discounted_returns(ro.token_rewards(), ro.mask, cfg.gamma)   # (B, T-1)
         advantages = baseline_advantages(returns, ro.mask, baseline)       # (B, T-1)

@@ -121,7 +121,7 @@ def policy_samples(policy, tok, task, problems, k: int = 2, chunk: int = 1024) -
     out = []
     for i in range(0, len(problems), chunk):
         prompts = [task.prompt(a, b) for a, b in problems[i:i + chunk]]
-        texts = sample(policy, tok, task, prompts, k).texts
+        texts = sample(policy, tok, task, prompts, k, logprobs=False).texts
         out += [[t for t in texts[j * k:(j + 1) * k] if all(c in tok.stoi for c in t)] for j in range(len(prompts))]
     return out
 
@@ -165,7 +165,7 @@ def pairwise_accuracy(reward_model, tok, task, pairs, device) -> dict:
 def sample_auc(reward_model, policy, tok, task, k: int = 4) -> float | None:
     """How well the reward model ranks the answers PPO will actually see: k samples of `policy` per
     held-out prompt, then P(a correct sample scores above a wrong one) over all such pairs (the AUC)."""
-    ro = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()], k)
+    ro = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()], k, logprobs=False)
     score = sequence_reward(reward_model.eval(), ro.tokens, ro.mask)                    # (N,)
     ok = torch.tensor([task.is_correct(p, t) for p, t in zip(ro.prompts, ro.texts)], device=score.device)
     right, wrong = score[ok][:, None], score[~ok][None, :]                              # (R, 1), (1, W)

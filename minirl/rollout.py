@@ -112,9 +112,11 @@ def place_on_last_action(seq_values: torch.Tensor, mask: torch.Tensor) -> torch.
 @torch.no_grad()
 def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int = 1,
            temperature: float = 1.0, top_k: int | None = None, greedy: bool = False,
-           max_new_tokens: int | None = None, generator=None) -> Rollout:
+           max_new_tokens: int | None = None, generator=None, logprobs: bool = True) -> Rollout:
     """Sample responses for every prompt (each repeated samples_per_prompt times, consecutively,
-    so rows [g*G:(g+1)*G] form the group of prompt g) and score them with the task's verifier."""
+    so rows [g*G:(g+1)*G] form the group of prompt g) and score them with the task's verifier.
+    logprobs=False skips the forward pass that scores the sampled tokens (the Rollout then holds
+    zeros): for a caller that recomputes them anyway, like GRPO with one gradient step per rollout."""
     device = next(model.parameters()).device
     prompts = [p for p in prompts for _ in range(samples_per_prompt)]
     ids, lens = encode_prompts(tokenizer, prompts, device)
@@ -124,11 +126,11 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
     mask = response_mask(tokens, lens, tokenizer.eos_id)
     keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
     tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
-    logprobs = token_logprobs(model, tokens) * mask if not greedy else torch.zeros_like(mask)
+    old_lp = token_logprobs(model, tokens) * mask if logprobs and not greedy else torch.zeros_like(mask)
     rows, starts = tokens.tolist(), lens.tolist()           # one GPU -> CPU copy each, not one per row
     texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
     rewards = torch.tensor([task.reward(p, t) for p, t in zip(prompts, texts)], device=device)
-    return Rollout(tokens, mask, logprobs, rewards, prompts, texts, lens)
+    return Rollout(tokens, mask, old_lp, rewards, prompts, texts, lens)
 
 
 @torch.no_grad()

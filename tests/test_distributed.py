@@ -50,7 +50,7 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
     from minirl.grpo import GRPOConfig, group_advantages, grpo_update
     from minirl.model import GPT, GPTConfig
     from minirl.rollout import Rollout
-    from minirl.runs import make_optimizer
+    from minirl.runs import all_reduce_sum, make_optimizer
     torch.set_num_threads(1)
     if world > 1:
         dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -65,8 +65,9 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
                    d["lens"][rows])
     adv = group_advantages(roll.rewards, d["G"])                           # computed locally, per group
     loss, _, gnorm = grpo_update(policy, make_optimizer(model, cfg), roll, adv, None, cfg, 5, world)
+    loss = all_reduce_sum(loss, world).item() / world                      # the mean over processes
     if rank == 0:
-        torch.save({"state": model.state_dict(), "loss": loss, "gnorm": gnorm, "adv": adv}, out_path)
+        torch.save({"state": model.state_dict(), "loss": loss, "gnorm": float(gnorm), "adv": adv}, out_path)
     if world > 1:
         dist.barrier()                    # both ranks done before the group is torn down
         dist.destroy_process_group()

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from minirl.model import GPT, GPTConfig, generate
+from minirl.model import GPT, GPTConfig, frozen_copy, generate
 from minirl.rollout import encode_pairs, encode_prompts
 from minirl.runs import RunConfig, clip_and_step, configure_model, peak_flops, set_lr, train_flops_per_token
 
@@ -144,6 +144,15 @@ def test_compile_matches_eager():
     prompts, lens = x[:, :5], torch.full((4,), 5)
     greedy = lambda m: generate(m, prompts, lens, 6, eos_id=2, pad_id=0, greedy=True)
     assert torch.equal(greedy(eager), greedy(compiled))
+    # the frozen reference of PPO/DPO/GRPO, copied from a compiled policy, must stay the start
+    rng_before = torch.get_rng_state()
+    ref = frozen_copy(compiled)
+    assert torch.equal(torch.get_rng_state(), rng_before)                 # no random init ran
+    with torch.no_grad():
+        for p in compiled.parameters():                                    # the policy moves on
+            p.add_(0.1 * torch.randn_like(p))
+        assert torch.allclose(ref(x), a, atol=1e-5) and not torch.allclose(compiled(x), a, atol=1e-2)
+    assert not any(p.requires_grad for p in ref.parameters()) and not ref.training
 
 
 # --- CUDA-only branches, reached on a CPU by standing in for torch.cuda -------------------------
@@ -199,3 +208,16 @@ def test_checkpoints_carry_the_gpu_random_state(monkeypatch, tmp_path, tok, task
     resumed.device = torch.device("cuda:1")
     resumed.restore(tiny())
     assert torch.equal(restored["state"], state) and restored["device"] == torch.device("cuda:1")
+
+
+def test_sample_can_skip_the_scoring_forward(tok, task):
+    """logprobs=False: the same samples and rewards, zeros instead of log-probs (one forward fewer)."""
+    from minirl.rollout import sample
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=32))
+    prompts = [task.prompt(a, b) for a, b in task.heldout()[:6]]
+    torch.manual_seed(3)
+    full = sample(model, tok, task, prompts, samples_per_prompt=2)
+    torch.manual_seed(3)
+    lean = sample(model, tok, task, prompts, samples_per_prompt=2, logprobs=False)
+    assert torch.equal(full.tokens, lean.tokens) and torch.equal(full.rewards, lean.rewards)
+    assert full.logprobs.abs().sum() > 0 and torch.equal(lean.logprobs, torch.zeros_like(full.logprobs))
