@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run  # noqa: E402
+from benchmarks.common import cli_run, markdown_table  # noqa: E402
+from minirl.compare import first_crossing  # noqa: E402
 
 # --smoke: the same stages with a tiny model and a handful of steps, on the CPU
 SMOKE = dict(sft=["--device", "cpu", "--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--batch_size", "16",
@@ -31,8 +32,9 @@ SMOKE = dict(sft=["--device", "cpu", "--n_layer", "1", "--n_head", "2", "--n_emb
 
 def first_reaching(rows: list[dict], target: float):
     """(step, seconds) of the first evaluation with held-out accuracy >= target, else (None, None)."""
-    hit = next((r for r in rows if r.get("eval_accuracy", -1) >= target), None)
-    return (hit["step"], hit["seconds"]) if hit else (None, None)
+    ev = [r for r in rows if "eval_accuracy" in r]
+    return first_crossing([(r["step"], r["seconds"]) for r in ev], [r["eval_accuracy"] for r in ev], target) \
+        or (None, None)
 
 
 def row_for(stage: str, rows: list[dict], summary: dict, target: float) -> dict:
@@ -53,10 +55,7 @@ def table(results: list[dict], target: float) -> str:
     names = {"eval_accuracy": "held-out", "first_target_seconds": f"s to >= {target:.0%}",
              "tokens_per_s": "tokens/s", "mfu": "MFU", "completions_per_s": "completions/s",
              "max_memory_allocated_mb": "peak MiB"}
-    lines = ["| " + " | ".join(names.get(c, c) for c, _ in cols) + " |", "|" + " --- |" * len(cols)]
-    for r in results:
-        lines.append("| " + " | ".join("-" if r[c] is None else f.format(r[c]) for c, f in cols) + " |")
-    return "\n".join(lines)
+    return markdown_table(results, cols, names)
 
 
 def main(argv=None):

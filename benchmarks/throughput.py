@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import markdown_table  # noqa: E402
 from minirl.model import GPT, GPTConfig, generate  # noqa: E402
 from minirl.rollout import encode_pairs, encode_prompts  # noqa: E402
 from minirl.runs import (PRESETS, amp_dtype, peak_flops, pick_device, seed_everything,  # noqa: E402
@@ -115,9 +116,7 @@ def main(argv=None):
     for name in names:
         rows.append(measure(pick_device(name), args))
         print(f"measured {rows[-1]['device']}", file=sys.stderr)
-    lines = ["| " + " | ".join(HEADERS.get(c, c) for c, _ in COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-    lines += ["| " + " | ".join("-" if r[c] is None else f.format(r[c]) for c, f in COLUMNS) + " |" for r in rows]
-    print("\n".join(lines))
+    print(markdown_table(rows, COLUMNS, HEADERS))
     return rows
 
 
