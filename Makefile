@@ -8,12 +8,12 @@ STAMP   := $(VENV)/.installed
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip -q
 	$(BIN)/python -m pip install -r requirements.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
-	$(BIN)/python -c "import site; open(site.getsitepackages()[0] + '/minirl.pth', 'w').write('$(CURDIR)\n')"
+	$(BIN)/python -m pip install -e . -q
 	touch $(STAMP)
 
 demo: setup        ## the main job: SFT -> RL on 2-digit addition (runs/demo/)

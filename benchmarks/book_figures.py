@@ -1,8 +1,8 @@
 """Figures of the book that no notebook draws: each one trains its runs (or reuses finished ones) and
 draws from their metrics.jsonl.
 
-    .venv/bin/python benchmarks/book_figures.py sft_formats   # chapters/figures/ch02_sft_seeds.png
-    .venv/bin/python benchmarks/book_figures.py dpo_nll       # chapters/figures/ch06_dpo_vs_nll.png
+    .venv/bin/python benchmarks/book_figures.py sft_formats   # chapters/figures/ch02_sft_seeds.{png,svg}
+    .venv/bin/python benchmarks/book_figures.py dpo_nll       # chapters/figures/ch06_dpo_vs_nll.{png,svg}
 
 sft_formats  `python -m minirl sft [--no-reverse] --seed S` for S = 0, 1, 2: reversed vs plain answers
              (runs/sft_rev, runs/sft_plain, with _s1 and _s2 for seeds 1 and 2)
@@ -20,8 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run  # noqa: E402
-FIGURES = ROOT / "chapters" / "figures"
+from benchmarks.common import cli_run, save_figure  # noqa: E402
 
 
 def run(folder: str, *flags: str) -> list[dict]:
@@ -45,7 +44,7 @@ def sft_formats(plt):
            title="SFT on add2: reversed vs plain answer, three seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
-    return fig, "ch02_sft_seeds.png"
+    return fig, "ch02_sft_seeds"
 
 
 def dpo_nll(plt):
@@ -53,7 +52,7 @@ def dpo_nll(plt):
     init = ensure_weak_init(str(ROOT / "runs" / "weak"))
     start = json.loads((Path(init).parent / "summary.json").read_text())["eval_accuracy"]
     fig, ax = plt.subplots(1, 2, figsize=(12, 3.6))
-    for label, folder, extra in (("DPO", "dpo_q", []), ("DPO + NLL (rpo_alpha=1)", "dpo_nll_q", ["--rpo_alpha", "1"])):
+    for label, folder, extra in (("DPO", "dpo_q", []), ("DPO + NLL (α = 1)", "dpo_nll_q", ["--rpo_alpha", "1"])):
         rows = run(folder, "dpo", "--init", init, *extra)
         steps, acc = curve(rows, "eval_accuracy")
         ax[0].plot([0] + steps, [start] + acc, marker=".", label=label)
@@ -65,7 +64,7 @@ def dpo_nll(plt):
         a.grid(alpha=0.3)
         a.legend()
     fig.tight_layout()
-    return fig, "ch06_dpo_vs_nll.png"
+    return fig, "ch06_dpo_vs_nll"
 
 
 def main(argv=None):
@@ -81,8 +80,7 @@ def main(argv=None):
     import matplotlib.pyplot as plt
     for name in args.figures or ["sft_formats", "dpo_nll"]:
         fig, file = {"sft_formats": sft_formats, "dpo_nll": dpo_nll}[name](plt)
-        fig.savefig(FIGURES / file, dpi=110, bbox_inches="tight")
-        print(f"wrote {FIGURES / file}")
+        save_figure(fig, file)
 
 
 if __name__ == "__main__":

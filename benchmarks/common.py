@@ -1,5 +1,6 @@
 """What the benchmark scripts share: train a run through the CLI unless its folder already holds a
-finished one (a summary.json), then read its metrics and summary; print results as a markdown table."""
+finished one (a summary.json), then read its metrics and summary; print results as a markdown table
+(minirl.report.markdown_table); save a figure for the book, as PNG and SVG."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from minirl.plotting import save_figure as _save_figure  # noqa: E402
+from minirl.report import markdown_table  # noqa: E402,F401  (the one markdown table, for the scripts)
 from minirl.runs import read_metrics  # noqa: E402
+
+FIGURES = ROOT / "chapters" / "figures"
 
 
 def finished(folder: Path) -> bool:
@@ -24,15 +29,16 @@ def cli_run(folder: Path, *flags: str, threads: int | None = None) -> tuple[list
     folder = Path(folder)
     if not finished(folder):
         env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-        subprocess.run([sys.executable, "-m", "minirl", *flags, "--out", str(folder), "--no-progress"],
+        subprocess.run([sys.executable, "-m", "minirl", *flags, "--out", str(folder), "--no-progress",
+                        "--overwrite"],                  # an unfinished run in the folder is started again
                        check=True, cwd=ROOT, env=env)
     return read_metrics(folder), json.loads((folder / "summary.json").read_text())
 
 
-def markdown_table(rows: list[dict], columns: list[tuple[str, str]], headers: dict | None = None) -> str:
-    """rows as a markdown table. columns: (key, format) pairs; headers: key -> column title (default:
-    the key); a None value prints as "-"."""
-    headers = headers or {}
-    lines = ["| " + " | ".join(headers.get(c, c) for c, _ in columns) + " |", "|" + " --- |" * len(columns)]
-    lines += ["| " + " | ".join("-" if r[c] is None else f.format(r[c]) for c, f in columns) + " |" for r in rows]
-    return "\n".join(lines)
+def save_figure(fig, path) -> Path:
+    """Write a figure as PNG (dpi 150) and SVG side by side (minirl.plotting.save_figure); a bare
+    name such as "ch07_seeds" goes to chapters/figures/. Prints and returns the PNG's path."""
+    path = Path(path)
+    png = _save_figure(fig, path if path.parent != Path(".") else FIGURES / path)
+    print(f"wrote {png} and {png.with_suffix('.svg').name}")
+    return png

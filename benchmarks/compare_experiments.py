@@ -1,10 +1,13 @@
 """The experiments of chapter 8 at full size: every `python -m minirl compare --experiment X` run the
-chapter quotes, then its figures copied to chapters/figures/ch08_*.png and all tables gathered in
-runs/compare/tables.md.
+chapter quotes, then its figures redrawn from its CSV files into chapters/figures/ch08_*.{png,svg}
+and all tables gathered in runs/compare/tables.md.
 
     .venv/bin/python benchmarks/compare_experiments.py                    # all five, in order
     .venv/bin/python benchmarks/compare_experiments.py ceiling countdown  # some of them
     .venv/bin/python benchmarks/compare_experiments.py --jobs 3 ceiling   # 3 runs side by side
+
+A finished experiment's figures can be redrawn without training: its folder holds everything they
+show (config.json, curves.csv, results.csv, table.csv).
 
 Each experiment is exactly the command line printed before it runs; results land in
 runs/compare/<experiment>/ (curves.csv, results.csv, table.csv, table.md, PNGs). Finished
@@ -15,12 +18,14 @@ best run alone with --jobs 1.
 """
 from __future__ import annotations
 
-import shutil
+import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import save_figure  # noqa: E402
 
 # flags of each experiment (everything else: CompareConfig defaults)
 EXPERIMENTS = {
@@ -30,8 +35,24 @@ EXPERIMENTS = {
     "hybrid": {"completions": 16384},
     "dense": {"completions": 49152, "barely_steps": 150},
 }
-FIGURES = {"accuracy_vs_completions.png": "completions", "accuracy_vs_seconds.png": "seconds",
-           "ceiling.png": "teacher"}
+TAGS = {"completions": "completions", "seconds": "seconds", "ceiling": "teacher"}   # ch08_<experiment>_<tag>
+SHOWN = {"algos": ("completions", "seconds"), "ceiling": ("completions", "ceiling")}  # what chapter 8 shows
+
+
+def book_figures(folder: Path, figures: Path) -> list[Path]:
+    """Redraw the figures chapter 8 shows of a finished experiment (SHOWN) from the files in `folder`
+    into figures/ch08_<name>_<tag> (PNG and SVG) -> the PNG paths."""
+    import dataclasses
+
+    from minirl.compare import CompareConfig, equal_time, experiment_figures
+    from minirl.report import read_csv
+    saved = json.loads((folder / "config.json").read_text())
+    cfg = CompareConfig(**{f.name: saved[f.name] for f in dataclasses.fields(CompareConfig) if f.name in saved})
+    figs = experiment_figures(cfg, read_csv(folder / "curves.csv"), read_csv(folder / "table.csv"),
+                              equal_time(cfg, read_csv(folder / "results.csv")))
+    shown = SHOWN.get(cfg.experiment, ("completions",))
+    return [save_figure(fig, figures / f"ch08_{cfg.experiment}_{TAGS[key]}") for key, fig in figs.items()
+            if key in shown]
 
 
 def main(args):
@@ -50,9 +71,7 @@ def main(args):
         if not (folder / "summary.json").exists():
             print("python -m minirl compare " + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)
             run_compare(CompareConfig(**flags))
-        for src, tag in FIGURES.items():
-            if (folder / src).exists():
-                shutil.copy(folder / src, ROOT / "chapters" / "figures" / f"ch08_{name}_{tag}.png")
+        book_figures(folder, ROOT / "chapters" / "figures")
     tables = [f"## {p.parent.name}\n\n{p.read_text()}" for p in sorted(out.glob("*/table.md"))]
     (out / "tables.md").write_text("\n".join(tables))
     print("\n".join(tables))

@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table  # noqa: E402
-from minirl.compare import first_crossing  # noqa: E402
+from benchmarks.common import cli_run  # noqa: E402
+from minirl.report import first_crossing, markdown_table  # noqa: E402
 
 # --smoke: the same stages with a tiny model and a handful of steps, on the CPU
 SMOKE = dict(sft=["--device", "cpu", "--n_layer", "1", "--n_head", "2", "--n_embd", "32", "--batch_size", "16",

@@ -1,7 +1,7 @@
 """GRPO with its default settings from the weak SFT model of seeds 0, 1, 2: time to 95% held-out
 accuracy, final accuracy, seconds per step, completions per second, and one figure.
 
-    python benchmarks/grpo_curves.py                 # writes runs/grpo_curves/ and chapters/figures/ch07_seeds.png
+    python benchmarks/grpo_curves.py                 # runs/grpo_curves/, chapters/figures/ch07_seeds.{png,svg}
     python benchmarks/grpo_curves.py --seeds 0 --steps 200
     python benchmarks/grpo_curves.py --plot_only     # redraw both figures (also ch07_groups.png) from the runs
 
@@ -19,6 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import save_figure  # noqa: E402
+
 
 def run_seed(seed: int, out: Path, steps: int | None) -> dict:
     from minirl.grpo import GRPOConfig, train_grpo
@@ -26,7 +28,8 @@ def run_seed(seed: int, out: Path, steps: int | None) -> dict:
     weak = ensure_weak_init(str(out / f"weak{seed}"), seed=seed)
     weak_acc = json.loads((out / f"weak{seed}" / "summary.json").read_text())["eval_accuracy"]
     kw = {"steps": steps} if steps else {}
-    res = train_grpo(GRPOConfig(init=weak, out=str(out / f"grpo{seed}"), seed=seed, progress=False, **kw))
+    res = train_grpo(GRPOConfig(init=weak, out=str(out / f"grpo{seed}"), seed=seed, progress=False,
+                                overwrite=True, **kw))
     ev = [(m["step"], m["seconds"], m["eval_accuracy"]) for m in res.metrics if "eval_accuracy" in m]
     hit = next(((s, t) for s, t, a in ev if a >= 0.95), (None, None))
     return {"seed": seed, "weak_accuracy": weak_acc, "final_accuracy": res.summary["eval_accuracy"],
@@ -54,8 +57,7 @@ def plot(results: list[dict], path: Path):
         a.legend()
     fig.suptitle("GRPO with default settings from three weak SFT models (add2)")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
 
 
 def plot_groups(out: Path, seeds, path: Path):
@@ -77,7 +79,7 @@ def plot_groups(out: Path, seeds, path: Path):
         a.grid(alpha=0.3)
     ax[0].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    save_figure(fig, path)
 
 
 def main(argv=None):
@@ -85,8 +87,9 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=None, help="override the default number of GRPO steps")
     p.add_argument("--out", default=str(ROOT / "runs" / "grpo_curves"))
-    p.add_argument("--figure", default=str(ROOT / "chapters" / "figures" / "ch07_seeds.png"))
-    p.add_argument("--groups_figure", default=str(ROOT / "chapters" / "figures" / "ch07_groups.png"),
+    p.add_argument("--figure", default="ch07_seeds", help="where the seeds figure goes (PNG and SVG; a bare "
+                   "name: chapters/figures/; '' = none)")
+    p.add_argument("--groups_figure", default="ch07_groups",
                    help="what the groups see, for the first two seeds ('' = none)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--plot_only", action="store_true", help="redraw the figures from the runs in --out")

@@ -1,5 +1,5 @@
 """REINFORCE vs A2C from the same weak SFT init, several seeds: held-out accuracy against rollouts
-and against seconds. Writes runs/pg_curves/summary.json and chapters/figures/ch04_reinforce_vs_a2c.png.
+and against seconds. Writes runs/pg_curves/summary.json and chapters/figures/ch04_reinforce_vs_a2c.{png,svg}.
 
     .venv/bin/python benchmarks/pg_curves.py                 # defaults of both commands, seeds 0 1 2
     .venv/bin/python benchmarks/pg_curves.py --jobs 2        # two runs at a time (one thread each: slower seconds)
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run  # noqa: E402
+from benchmarks.common import cli_run, save_figure  # noqa: E402
 
 VARIANTS = {"reinforce": ["reinforce"], "a2c": ["a2c"], "a2c_td1": ["a2c", "--n_steps", "1"]}
 
@@ -81,10 +81,7 @@ def main():
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle(f"from the same weak SFT init ({start:.0%}); one line per seed")
     fig.tight_layout()
-    path = ROOT / "chapters" / "figures" / "ch04_reinforce_vs_a2c.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    print(f"wrote {path}")
+    save_figure(fig, "ch04_reinforce_vs_a2c")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """How good must the reward model be? PPO against two judges of different quality, with and without
-the KL leash. Writes runs/rlhf_judges/ and chapters/figures/ch05_judges.png.
+the KL leash. Writes runs/rlhf_judges/ and chapters/figures/ch05_judges.{png,svg}.
 
-    .venv/bin/python benchmarks/rlhf_judges.py            # two judges x three betas
+    .venv/bin/python benchmarks/rlhf_judges.py            # two judges x three KL coefficients β
 
 Both judges share one trunk (an SFT model trained for the default 1,000 steps, 100% on add2) and
 one labeller (correct = 1, each digit 7 = 0.1, noise 0.2); they differ only in how long they
@@ -9,7 +9,7 @@ train on its comparisons:
     half   20,000 labelled pairs, 1,500 Bradley-Terry steps
     full   40,000 labelled pairs, 3,000 steps   (the defaults of `python -m minirl rlhf`)
 Every PPO run starts from the weak init (runs/weak) with PPO's defaults but 150 iterations, and a KL
-coefficient beta from --betas. Finished runs found in the output folder are reused.
+coefficient β from --betas. Finished runs found in the output folder are reused.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import finished, read_metrics  # noqa: E402
+from benchmarks.common import finished, read_metrics, save_figure  # noqa: E402
 
 JUDGES = {"half": dict(pairs=20000, steps=1500), "full": dict(pairs=40000, steps=3000)}
 LABELS = {"half": "half-trained judge", "full": "default judge"}
@@ -31,7 +31,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.05, 0.2])
     p.add_argument("--out", default=str(ROOT / "runs" / "rlhf_judges"))
-    p.add_argument("--figure", default=str(ROOT / "chapters" / "figures" / "ch05_judges.png"))
+    p.add_argument("--figure", default="ch05_judges", help="where the figure goes (PNG and SVG; a bare name: "
+                   "chapters/figures/)")
     p.add_argument("--ppo_threads", type=int, default=1,
                    help="torch threads of the PPO runs (the judges use the default); the chapter's runs used 1")
     args = p.parse_args(argv)
@@ -43,13 +44,13 @@ def main(argv=None):
     out = Path(args.out)
     weak = ensure_weak_init(str(ROOT / "runs" / "weak"))
     if not finished(out / "judge_sft"):
-        train_sft(SFTConfig(out=str(out / "judge_sft"), progress=False))
+        train_sft(SFTConfig(out=str(out / "judge_sft"), progress=False, overwrite=True))
     trunk = str(out / "judge_sft" / "model.pt")
     results = {}
     for name, kw in JUDGES.items():
         if not finished(out / f"rm_{name}"):
             train_reward_model(RewardModelConfig(init=trunk, sampler=weak, out=str(out / f"rm_{name}"),
-                                                 progress=False, **kw))
+                                                 progress=False, overwrite=True, **kw))
         rm = json.loads((out / f"rm_{name}" / "summary.json").read_text())
         for beta in args.betas:
             folder = out / f"ppo_{name}_b{beta:g}"
@@ -57,7 +58,8 @@ def main(argv=None):
                 threads = torch.get_num_threads()
                 torch.set_num_threads(args.ppo_threads)
                 train_ppo(PPOConfig(init=weak, reward_model=str(out / f"rm_{name}" / "model.pt"), kl_coef=beta,
-                                    steps=150, eval_every=10, out=str(folder), progress=False), algo="rlhf")
+                                    steps=150, eval_every=10, out=str(folder), progress=False, overwrite=True),
+                          algo="rlhf")
                 torch.set_num_threads(threads)
             rows = read_metrics(folder)
             results[(name, beta)] = rows
@@ -72,7 +74,7 @@ def main(argv=None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     panels = [("score", "learned reward (the judge)"), ("eval_accuracy", "held-out accuracy (verifier, greedy)"),
-              ("kl", "KL(policy || reference), nats/response")]
+              ("kl", r"KL($\pi\,\|\,\pi_\mathrm{ref}$) (nats per response)")]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
     styles = {"half": "--", "full": "-"}
     colors = ["tab:red", "tab:orange", "tab:green", "tab:blue", "tab:purple"]
@@ -80,7 +82,7 @@ def main(argv=None):
         for (name, beta), rows in results.items():
             pts = [(r["step"], r[key]) for r in rows if key in r]
             ax.plot(*zip(*pts), ls=styles[name], color=colors[args.betas.index(beta) % len(colors)],
-                    label=f"{LABELS[name]}, beta = {beta:g}")
+                    label=f"{LABELS[name]}, β = {beta:g}")
         ax.set(title=title, xlabel="PPO iteration")
         ax.grid(alpha=0.3)
     start = json.loads((Path(weak).parent / "summary.json").read_text())["eval_accuracy"]
@@ -89,9 +91,7 @@ def main(argv=None):
     axes[1].legend(fontsize=8)
     fig.suptitle("RLHF from the weak init (29% held-out): the judge's quality decides, the leash limits the damage")
     fig.tight_layout()
-    Path(args.figure).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.figure, dpi=110, bbox_inches="tight")
-    print(f"wrote {args.figure}")
+    save_figure(fig, args.figure)
 
 
 if __name__ == "__main__":

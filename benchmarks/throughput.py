@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import markdown_table  # noqa: E402
 from minirl.model import GPT, GPTConfig, generate  # noqa: E402
 from minirl.rollout import encode_pairs, encode_prompts  # noqa: E402
-from minirl.runs import (PRESETS, amp_dtype, peak_flops, pick_device, seed_everything,  # noqa: E402
-                         train_flops_per_token)
+from minirl.config import PRESETS  # noqa: E402
+from minirl.device import amp_dtype, peak_flops, pick_device, seed_everything, train_flops_per_token  # noqa: E402
 from minirl.sft import sft_loss  # noqa: E402
 from minirl.tasks import make_task  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402

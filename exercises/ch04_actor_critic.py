@@ -5,7 +5,7 @@ Read chapters/04-actor-critic.md first. Fill in each function below where it say
 
     python -m minirl.grade 4
 
-Only `math` and `torch` are needed. The shared conventions (DESIGN.md):
+Only `math` and `torch` are needed. The shared conventions (docs/conventions.md):
 
     mask    (B, T-1)  1.0 on actions (contiguous in each row), 0.0 on prompt and padding
     rewards (B, T-1)  the reward of each action

@@ -5,7 +5,7 @@ Read chapters/05-ppo-and-rlhf.md first. Fill in each function below where it say
 
     python -m minirl.grade 5
 
-Only `math` and `torch` are needed. The shared conventions (DESIGN.md):
+Only `math` and `torch` are needed. The shared conventions (docs/conventions.md):
 
     mask    (B, T-1)  1.0 on actions (contiguous in each row, EOS included), 0.0 on prompt and padding
     logp    (B, T-1)  logp[:, t] = log pi(action t | s_t), the log-probability of tokens[:, t+1]
@@ -14,8 +14,8 @@ Only `math` and `torch` are needed. The shared conventions (DESIGN.md):
 
 After the last action of a row the episode is over: the value of "the next state" is 0 there.
 A "masked mean" of x is (x * mask).sum() / mask.sum(). The references are in minirl/ppo.py
-(gae, ppo_policy_loss, ppo_value_loss, kl_penalty, ppo_token_rewards) and
-minirl/reward_model.py (bradley_terry_loss).
+(gae, ppo_policy_loss, ppo_value_loss, ppo_token_rewards), minirl/core.py (kl_estimate: your
+kl_penalty) and minirl/reward_model.py (bradley_terry_loss).
 """
 import math  # noqa: F401  (you may find it useful)
 

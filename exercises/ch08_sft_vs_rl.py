@@ -5,8 +5,8 @@ Read chapters/08-sft-vs-rl.md first. Fill in each function below where it says
 
     python -m minirl.grade 8
 
-No imports are needed beyond `math`. The reference solutions live in minirl/compare.py
-(`partial_credit`, `pass_at_k`) and minirl/tasks.py (`safe_arith`); try not to peek until the
+No imports are needed beyond `math`. The reference solutions live in minirl/tasks.py
+(`partial_credit`), minirl/passk.py (`pass_at_k`) and minirl/countdown.py (`safe_arith`); try not to peek until the
 grader says PASS.
 """
 import math  # noqa: F401  (you may find it useful)

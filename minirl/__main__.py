@@ -1,17 +1,23 @@
-"""The command line: `python -m minirl <command> [--flags]`.
+"""The command line: `minirl <command> [--flags]` (or `python -m minirl ...`).
 
-Training commands get their flags from their Config dataclass (every field, with its help text):
+Training commands get their flags from their Config dataclass (every field, with its help text,
+its default and its valid range). Flags may be written with underscores or hyphens
+(`--batch_size 32` or `--batch-size 32`):
 
-    python -m minirl sft --steps 1000 --out runs/sft
-    python -m minirl grpo --init runs/weak/model.pt
-    python -m minirl eval --init runs/sft/model.pt
-    python -m minirl sample --init runs/sft/model.pt --prompt 12+34=
+    minirl sft --steps 1000 --out runs/sft
+    minirl grpo --init runs/weak/model.pt
+    minirl eval --init runs/sft/model.pt
+    minirl sample --init runs/sft/model.pt --prompt 12+34=
+
+Errors in flags or files end the command with a one-line message and exit code 2, before
+anything is written; Ctrl-C ends a run with exit code 130 and says how to --resume it.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import importlib
+import json
 import os
 import sys
 import typing
@@ -44,56 +50,79 @@ def available_trainers() -> dict:
     return out
 
 
+def add_flag(parser: argparse.ArgumentParser, name: str, **kw):
+    """--batch_size, and its hyphenated spelling --batch-size as a hidden alias: both work."""
+    parser.add_argument(f"--{name}", dest=name, **kw)
+    if "_" in name:
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, **{**kw, "help": argparse.SUPPRESS})
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_cls):
+    from .config import describe_range
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
         if not f.init:
             continue
         kind = hints[f.name]
         help_text = f.metadata.get("help", "").replace("%", "%%")
+        if kind in (int, float) and "choices" not in f.metadata:
+            help_text += f"; valid: {describe_range(dict(f.metadata))}"
         if kind is bool:
-            parser.add_argument(f"--{f.name}", action=argparse.BooleanOptionalAction, default=f.default,
-                                help=help_text)
+            add_flag(parser, f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
         else:
-            parser.add_argument(f"--{f.name}", type=kind, default=f.default, metavar=kind.__name__.upper(),
-                                help=help_text)
+            add_flag(parser, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(), help=help_text)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """--help lists every flag with its default."""
 
 
 def build_parser(trainers: dict) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m minirl", description="minirl: RL for language models, "
+    parser = argparse.ArgumentParser(prog="minirl", description="minirl: RL for language models, "
                                      "small enough to read, run on a laptop CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (config_cls, _, desc) in trainers.items():
-        p = sub.add_parser(name, help=desc, description=desc,
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p = sub.add_parser(name, help=desc, description=desc + " (flags: --a_b and --a-b both work)",
+                           formatter_class=HelpFormatter)
         add_config_flags(p, config_cls)
-        p.add_argument("--preset", default=None, help="a named set of defaults, e.g. gpu (see runs.PRESETS)")
-    p = sub.add_parser("eval", help=OTHER["eval"])
+        p.add_argument("--preset", default=None, help="a named set of defaults, e.g. gpu (see config.PRESETS)")
+        add_flag(p, "dry_run", action="store_true",
+                 help="check the flags and print the resolved config; train nothing, write nothing")
+    p = sub.add_parser("eval", help=OTHER["eval"], description=OTHER["eval"], formatter_class=HelpFormatter)
     p.add_argument("--init", required=True, help="checkpoint to evaluate (a model.pt)")
     p.add_argument("--task", default=None, help="task (default: the one the checkpoint was trained on)")
     p.add_argument("--n", type=int, default=500, help="held-out problems to score (at most the split size)")
-    p.add_argument("--samples", type=int, default=8, help="completions to show")
+    p.add_argument("--samples", type=int, default=8, help="labelled completions to show, from across the set")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p = sub.add_parser("sample", help=OTHER["sample"])
+    p = sub.add_parser("sample", help=OTHER["sample"], description=OTHER["sample"], formatter_class=HelpFormatter)
     p.add_argument("--init", required=True, help="checkpoint to sample from (a model.pt)")
     p.add_argument("--prompt", action="append", default=None, help="a prompt such as 12+34= (repeatable); "
-                   "default: a few held-out problems")
+                   "default: five held-out problems from across the set")
     p.add_argument("--n", type=int, default=1, help="samples per prompt")
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    p.add_argument("--top_k", type=int, default=None, help="sample among the k most likely tokens")
+    add_flag(p, "top_k", type=int, default=None, help="sample among the k most likely tokens (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p = sub.add_parser("demo", help=OTHER["demo"])
-    p.add_argument("--out", default="runs/demo", help="folder for both phases and the plot")
+    p = sub.add_parser("demo", help=OTHER["demo"], description=OTHER["demo"], formatter_class=HelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="folder for both phases and the plot (replaced if it exists)")
     p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv):
+    """parse_args, except that an unknown flag is reported with the subcommand's usage, not the top level's."""
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        sub = parser._subparsers._group_actions[0].choices.get(args.command) if args.command else None
+        (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
 def _load_for_inference(args):
-    from .runs import load_model, pick_device
+    from .device import pick_device
+    from .runs import load_model, read_checkpoint
     from .tasks import make_task
     from .tokenizer import CharTokenizer
-    from .runs import read_checkpoint
     ckpt = read_checkpoint(args.init)
     t = ckpt["task"]
     task = make_task(getattr(args, "task", None) or t["name"], reverse=t["reverse"], pad=t["pad"])
@@ -103,42 +132,69 @@ def _load_for_inference(args):
 
 
 def cmd_eval(args):
+    from .config import check_value
     from .rollout import evaluate
+    check_value("n", args.n, int, {"at_least": 1})
+    check_value("samples", args.samples, int, {"at_most": 500})
     model, tok, task = _load_for_inference(args)
-    if args.n <= 0:
-        raise SystemExit("error: --n must be positive")
-    acc, samples = evaluate(model, tok, task, pairs=task.heldout()[:args.n], n_samples=args.samples)
-    print(f"{task.name} (reverse={task.reverse}, pad={task.pad}): held-out exact match "
-          f"{acc:.1%} on {min(args.n, len(task.heldout()))} problems")
-    for prompt, text, ok in samples:
-        print(f"  {prompt}{text:<8} {'ok' if ok else 'wrong'}")
+    n = min(args.n, len(task.heldout()))
+    acc, samples = evaluate(model, tok, task, pairs=task.heldout()[:n], n_samples=min(args.samples, n))
+    print(f"{task.name} (reverse={task.reverse}, pad={task.pad}): held-out exact match {acc:.1%} on {n} problems")
+    for s in samples:
+        print("  " + task.show(s["prompt"], s["response"]))
     return acc
+
+
+def check_prompt(prompt: str, tok, task, block_size: int):
+    """A prompt the model can complete, or a ConfigError naming what is wrong with it."""
+    from .config import ConfigError
+    if not prompt:
+        raise ConfigError("--prompt is empty; give a problem such as 12+34=")
+    try:
+        ids = tok.encode(prompt)
+    except ValueError as e:
+        raise ConfigError(f"--prompt {prompt!r}: {e}") from None
+    if 1 + len(ids) + task.max_answer_len + 1 > block_size:
+        raise ConfigError(f"--prompt {prompt!r} is too long for this model (block size {block_size}, room for "
+                          f"{block_size - task.max_answer_len - 2} prompt characters); use a shorter problem")
 
 
 def cmd_sample(args):
     import torch
+
+    from .config import check_value
     from .rollout import sample
-    torch.manual_seed(args.seed)
+    check_value("n", args.n, int, {"at_least": 1, "at_most": 1024})
+    check_value("temperature", args.temperature, float, {"at_most": 100})
+    if args.top_k is not None:
+        check_value("top_k", args.top_k, int, {"at_least": 1})
+    check_value("seed", args.seed, int, {"at_most": 2 ** 32 - 1})
     model, tok, task = _load_for_inference(args)
-    prompts = args.prompt or [task.prompt(a, b) for a, b in task.heldout()[:5]]
+    torch.manual_seed(args.seed)
+    held = task.heldout()
+    prompts = args.prompt or [task.prompt(*held[i * len(held) // 5]) for i in range(5)]
     for p in prompts:
-        try:
-            tok.encode(p)
-        except ValueError as e:
-            raise SystemExit(f"error: prompt {p!r}: {e}")
+        check_prompt(p, tok, task, model.config.block_size)
     r = sample(model, tok, task, prompts, samples_per_prompt=args.n, temperature=args.temperature,
-               top_k=args.top_k, greedy=args.temperature == 0)
-    for p, text, rew in zip(r.prompts, r.texts, r.rewards.tolist()):
-        print(f"{p}{text}    reward={rew:g}")
+               top_k=args.top_k, greedy=args.temperature == 0, logprobs=False)
+    for p, text in zip(r.prompts, r.texts):
+        print(task.show(p, text))
+
+
+def report(command: str, result):
+    """The one line a finished training command prints."""
+    s = result.summary
+    score = (f"held-out accuracy {s['eval_accuracy']:.1%}" if "eval_accuracy" in s
+             else f"held-out pairwise accuracy {s['heldout_pair_accuracy']:.1%}")
+    print(f"{command}: {score} after {s['steps']} steps in {s['wall_seconds']:.1f}s -> {result.out}/")
 
 
 def main(argv=None):
-    from .runs import ConfigError
+    from .config import ConfigError, preset_defaults
     trainers = available_trainers()
     parser = build_parser(trainers)
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if getattr(args, "preset", None):         # re-parse with the preset's values as the defaults
-        from .runs import preset_defaults
         try:
             names = {f.name for f in dataclasses.fields(trainers[args.command][0])}
             parser._subparsers._group_actions[0].choices[args.command].set_defaults(
@@ -146,10 +202,11 @@ def main(argv=None):
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-        args = parser.parse_args(argv)
+        args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 2
+    cfg = None
     try:
         if args.command == "eval":
             cmd_eval(args)
@@ -160,19 +217,37 @@ def main(argv=None):
             run_demo(args.out, quick=args.quick)
         else:
             config_cls, train, _ = trainers[args.command]
-            cfg = config_cls(**{k: v for k, v in vars(args).items() if k not in ("command", "preset")})
+            cfg = config_cls(**{k: v for k, v in vars(args).items() if k not in ("command", "preset", "dry_run")})
+            if args.dry_run:
+                cfg.validate()
+                print(json.dumps({"command": args.command, **cfg.to_dict()}, indent=2))
+                return 0
             result = train(cfg)
-            s = result.summary
             if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
-                print(f"{args.command}: held-out accuracy {s['eval_accuracy']:.1%} after {s['steps']} steps "
-                      f"in {s['wall_seconds']:.1f}s -> {result.out}/")
+                report(args.command, result)
             import torch.distributed as dist
             if dist.is_available() and dist.is_initialized():   # torchrun: leave the process group cleanly
                 dist.destroy_process_group()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted. {resume_hint(args.command, cfg)}", file=sys.stderr)
+        return 130
     return 0
+
+
+def resume_hint(command: str, cfg) -> str:
+    """What to type to continue an interrupted run (from its last --save_every checkpoint)."""
+    from pathlib import Path
+    out = Path(getattr(cfg, "out", "") or f"runs/{command}")
+    ckpt = out / "model.pt"
+    if cfg is None or not hasattr(cfg, "resume") or not ckpt.exists():
+        return "No checkpoint was saved (use --save_every N to save one every N steps)."
+    import torch
+    step = torch.load(ckpt, map_location="cpu", weights_only=False).get("step", "?")
+    return (f"The last checkpoint (step {step}) is in {ckpt}; to continue, run the same command again "
+            f"with --resume (and --out {out}).")
 
 
 if __name__ == "__main__":

@@ -32,32 +32,32 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .config import ConfigError, RunConfig, config_field
+from .core import masked_mean
 from .model import frozen_copy
+from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import encode_pairs, evaluate, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
-                   opt, pick_device, seed_everything, set_lr)
-from .tokenizer import CharTokenizer
+from .runs import Run, TrainResult, new_policy, start
 
 
 @dataclass
 class DPOConfig(RunConfig):
-    steps: int = opt(300, "optimizer steps")
-    batch_size: int = opt(64, "preference pairs per step")
-    lr: float = opt(1e-4, "peak AdamW learning rate (cosine decay to 10%)")
-    beta: float = opt(0.1, "beta: strength of the implicit KL to the reference (larger = stay closer)")
-    label_smoothing: float = opt(0.0, "assumed probability that a preference label is flipped (cDPO)")
-    n_pairs: int = opt(4096, "size of the fixed preference dataset drawn from the training split")
-    rpo_alpha: float = opt(0.0, "weight of an NLL term on the chosen answers (RPO, Pang et al. 2024; 0 = pure DPO)")
-    eval_every: int = opt(25, "evaluate held-out accuracy every N steps")
+    steps: int = config_field(300, "optimizer steps", at_least=1)
+    batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
+    lr: float = config_field(1e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
+    beta: float = config_field(0.1, "beta: strength of the implicit KL to the reference (larger = stay closer)",
+                               above=0, at_most=1000)
+    label_smoothing: float = config_field(0.0, "assumed probability that a preference label is flipped (cDPO; "
+                                                "0 = plain DPO)",
+                                          below=0.5)
+    n_pairs: int = config_field(4096, "size of the fixed preference dataset drawn from the training split",
+                                at_least=1)
+    rpo_alpha: float = config_field(0.0, "weight of an NLL term on the chosen answers (RPO, Pang et al. 2024; "
+                                         "0 = pure DPO)", at_most=1000)
+    eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
 
     def validate(self):
         super().validate()
-        if not self.beta > 0:
-            raise ConfigError(f"--beta must be > 0 (it scales the implicit reward), got {self.beta}")
-        if not 0.0 <= self.label_smoothing < 0.5:
-            raise ConfigError(f"--label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if self.rpo_alpha < 0:
-            raise ConfigError(f"--rpo_alpha must be >= 0, got {self.rpo_alpha}")
         if self.n_pairs < self.batch_size:
             raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size ({self.batch_size})")
 
@@ -100,10 +100,7 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
 
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from the task."""
-    cfg.validate()
-    seed_everything(cfg.seed)
-    tok, task = CharTokenizer(), cfg.make_task()
-    device = pick_device(cfg.device)
+    tok, task, device = start(cfg)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = frozen_copy(model)                                                # frozen reference = the start
     rng = random.Random(cfg.seed)
@@ -115,22 +112,25 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     optimizer = make_optimizer(model, cfg)
     run.restore(model, optimizer, rng)
     model.train()
+    save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
     for step in bar:
         batch = rng.sample(pairs, cfg.batch_size)
         tokens, mask = preference_batch(tok, batch, device)                 # (2B, T), (2B, T-1)
         B = len(batch)
+        lr = set_lr(optimizer, cfg, step)
         tok_logp = token_logprobs(model, tokens)                            # (2B, T-1)
         logp = sequence_logprob(tok_logp, mask)                             # (2B,)
         with torch.no_grad():
             ref_logp = sequence_logprob(token_logprobs(ref, tokens), mask)  # (2B,)
         dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_logp[:B], ref_logp[B:],
                                              cfg.beta, cfg.label_smoothing)
-        nll = -(tok_logp[:B] * mask[:B]).sum() / mask[:B].sum()             # chosen answers only
+        nll = -masked_mean(tok_logp[:B], mask[:B])                          # chosen answers only
         loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        lr = set_lr(optimizer, cfg, step)
-        gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
+        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        optimizer.step()
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = dict(loss=dpo.item(), chosen_nll=nll.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
@@ -140,11 +140,9 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(model, tok, task)
             model.train()
-        if row:
-            row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: v for k, v in row.items() if k in ("loss", "eval_accuracy")})
+        run.end_step(step + 1, row, bar, show=("loss", "eval_accuracy"), save=save)
     bar.close()
-    run.save(model, cfg.steps, optimizer, rng)
+    save(cfg.steps)
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta},
                       plot_keys=("eval_accuracy", "loss", "reward_margin", "preference_accuracy"))

@@ -16,25 +16,20 @@ import random
 from typing import Any, Protocol
 
 import torch
+import torch.nn as nn
+
+from .core import discounted_cumsum
+
+
+def returns_to_go(rewards, gamma: float) -> torch.Tensor:
+    """(T,) -> (T,): G_t = r_t + gamma G_{t+1} = sum_k gamma^k r_{t+k} (core.discounted_cumsum)."""
+    return discounted_cumsum(torch.as_tensor(rewards, dtype=torch.float32), gamma)
 
 
 def discounted_return(rewards, gamma: float) -> float:
     """G_0 = r_0 + gamma r_1 + gamma^2 r_2 + ... of one trajectory's rewards."""
-    g = 0.0
-    for r in reversed([float(x) for x in rewards]):
-        g = r + gamma * g
-    return g
-
-
-def returns_to_go(rewards, gamma: float) -> torch.Tensor:
-    """(T,) -> (T,): G_t = r_t + gamma G_{t+1}, computed backwards from G_T = 0."""
-    rewards = torch.as_tensor(rewards, dtype=torch.float32)
-    out = torch.zeros_like(rewards)
-    g = 0.0
-    for t in range(len(rewards) - 1, -1, -1):
-        g = float(rewards[t]) + gamma * g
-        out[t] = g
-    return out
+    g = returns_to_go(rewards, gamma)
+    return float(g[0]) if len(g) else 0.0
 
 
 def softmax_policy(logits: torch.Tensor, generator: torch.Generator | None = None):
@@ -102,7 +97,7 @@ class TokenEnv:
 
     def __init__(self, task, tokenizer, max_new_tokens: int | None = None, seed: int = 0):
         self.task, self.tok = task, tokenizer
-        self.max_new_tokens = max_new_tokens or task.max_answer_digits + 1
+        self.max_new_tokens = max_new_tokens or task.max_answer_len + 1
         self.rng = random.Random(seed)
         self.prompt, self.state, self.response = "", [], []
 
@@ -129,3 +124,57 @@ class TokenEnv:
             reward = self.task.reward(self.prompt, text)
             info = {"prompt": self.prompt, "response": text}
         return list(self.state), reward, done, info
+
+
+# --- tabular agents for the Corridor (chapters 3 and 4) ---------------------------------------
+class TabularPolicy(nn.Module):
+    """pi(a | s) = softmax(theta[s]): one row of logits per state. states (...) -> logits (..., A)."""
+
+    def __init__(self, n_states: int, n_actions: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_states, n_actions))
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.logits[states]
+
+
+@torch.no_grad()
+def corridor_episodes(policy: nn.Module, n: int, length: int, generator=None, greedy: bool = False):
+    """Play n Corridor episodes side by side (the env is Python, so this loops over time steps, not
+    over tokens). -> states, actions (B, T) long; rewards, mask (B, T) float; T = longest episode.
+    states[:, t] is s_t, the state before action t; mask is 1 on the actions actually taken."""
+    envs = [Corridor(length) for _ in range(n)]
+    T = envs[0].max_steps
+    states = torch.zeros(n, T, dtype=torch.long)
+    actions = torch.zeros(n, T, dtype=torch.long)
+    rewards, mask = torch.zeros(n, T), torch.zeros(n, T)
+    s = torch.tensor([e.reset() for e in envs])
+    alive = [True] * n
+    for t in range(T):
+        logits = policy(s)                                                 # (n, A)
+        a = logits.argmax(-1) if greedy else torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+        for i, env in enumerate(envs):
+            if alive[i]:
+                states[i, t], actions[i, t], mask[i, t] = s[i], a[i], 1.0
+                s[i], rewards[i, t], done, _ = env.step(int(a[i]))
+                alive[i] = not done
+        if not any(alive):
+            T = t + 1
+            break
+    return states[:, :T], actions[:, :T], rewards[:, :T], mask[:, :T]
+
+
+def corridor_optimal_return(length: int, gamma: float) -> float:
+    """Always walking right reaches the goal with the (length-1)-th action: G_0 = gamma^(length-2)."""
+    return gamma ** (length - 2)
+
+
+class TabularValue(nn.Module):
+    """V(s) = w[s]: one number per state. states (...) -> values (...)."""
+
+    def __init__(self, n_states: int):
+        super().__init__()
+        self.v = nn.Parameter(torch.zeros(n_states))
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        return self.v[states]

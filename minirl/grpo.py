@@ -38,48 +38,38 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import RunConfig, config_field
+from .core import clipped_surrogate, kl_estimate, masked_mean
+from .device import all_reduce_sum, data_parallel, init_distributed, shard
 from .model import frozen_copy
+from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, sample, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, all_reduce_sum, clip_and_step, data_parallel,
-                   init_distributed, make_optimizer, new_policy, opt, pick_device, seed_everything, set_lr, shard)
-from .tokenizer import CharTokenizer
+from .runs import Run, TrainResult, new_policy, start
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
 
 
 @dataclass
 class GRPOConfig(RunConfig):
-    steps: int = opt(1000, "policy iterations (sample a batch of groups, update)")
-    batch_size: int = opt(32, "prompts per step (each sampled group_size times)")
-    group_size: int = opt(8, "G: responses sampled per prompt; the group is the baseline")
-    lr: float = opt(3e-4, "peak AdamW learning rate (cosine decay to 10%)")
-    temperature: float = opt(1.0, "sampling temperature of the rollouts")
-    inner_steps: int = opt(1, "gradient updates per sampled batch (>1 makes the clipped ratio matter)")
-    clip_eps: float = opt(0.2, "lower clip: rho is kept >= 1 - clip_eps")
-    clip_eps_high: float = opt(0.2, "upper clip: rho is kept <= 1 + clip_eps_high (DAPO: 0.28)")
-    beta: float = opt(0.0, "weight of the k3 KL penalty to the initial policy (0 = no reference model)")
-    loss_type: str = opt("grpo", "grpo (mean of sequence means) | dapo (token mean) | dr_grpo (sum / B*L)")
-    scale: str = opt("group", "advantage scaling: group (divide by the group std) | none (Dr. GRPO)")
-    eval_every: int = opt(25, "evaluate held-out accuracy every N steps")
-
-    def validate(self):
-        super().validate()
-        if self.group_size < 2:
-            raise ConfigError(f"--group_size must be >= 2 (a group of one has no baseline), got {self.group_size}")
-        if self.beta < 0:
-            raise ConfigError(f"--beta must be >= 0 (it weighs a KL penalty), got {self.beta}")
-        if self.loss_type not in LOSS_TYPES:
-            raise ConfigError(f"unknown --loss_type {self.loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
-        if self.scale not in ("group", "none"):
-            raise ConfigError(f"--scale must be group or none, got {self.scale!r}")
-        if not (self.clip_eps > 0 and self.clip_eps_high > 0):
-            raise ConfigError("--clip_eps and --clip_eps_high must be > 0 (e.g. 0.2)")
-        if self.clip_eps >= 1:
-            raise ConfigError(f"--clip_eps must be < 1 (rho is kept >= 1 - clip_eps), got {self.clip_eps}")
-        if self.inner_steps < 1:
-            raise ConfigError(f"--inner_steps must be >= 1, got {self.inner_steps}")
-        if not self.temperature > 0:
-            raise ConfigError(f"--temperature must be > 0 (RL needs sampling), got {self.temperature}")
+    steps: int = config_field(1000, "policy iterations (sample a batch of groups, update)", at_least=1)
+    batch_size: int = config_field(32, "prompts per step (each sampled group_size times)", at_least=1, at_most=65536)
+    group_size: int = config_field(8, "G: responses sampled per prompt; the group is the baseline (>= 2)",
+                                   at_least=2, at_most=1024)
+    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
+    temperature: float = config_field(1.0, "sampling temperature of the rollouts (> 0: RL needs sampling)",
+                                      above=0, at_most=100)
+    inner_steps: int = config_field(1, "gradient updates per sampled batch (>1 makes the clipped ratio matter)",
+                                    at_least=1, at_most=1000)
+    clip_eps: float = config_field(0.2, "lower clip: rho is kept >= 1 - clip_eps", above=0, below=1)
+    clip_eps_high: float = config_field(0.2, "upper clip: rho is kept <= 1 + clip_eps_high (DAPO: 0.28)",
+                                        above=0, at_most=100)
+    beta: float = config_field(0.0, "weight of the k3 KL penalty to the initial policy (0 = no reference model)",
+                               at_most=1000)
+    loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | dr_grpo (sum / B*L)",
+                                  choices=LOSS_TYPES)
+    scale: str = config_field("group", "advantage scaling: group (divide by the group std) | none (Dr. GRPO)",
+                              choices=("group", "none"))
+    eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group") -> torch.Tensor:
@@ -122,20 +112,15 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         raise ValueError(f"beta must be >= 0, got {beta}")
     if beta > 0 and ref_logprobs is None:
         raise ValueError("beta > 0 needs ref_logprobs (log-probs under the reference policy)")
-    clip_eps_high = clip_eps if clip_eps_high is None else clip_eps_high
     mask = mask.to(logprobs.dtype)
     adv = advantages[:, None] if advantages.dim() == 1 else advantages      # (B, 1) or (B, T-1)
-    # 1. importance ratio of each action: 1 on the first update after sampling
-    ratio = torch.exp(logprobs - old_logprobs)                              # (B, T-1)
-    # 2. the PPO-style clipped surrogate, per token (clip range can be asymmetric: DAPO clip-higher)
-    surr = ratio * adv
-    surr_clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps_high) * adv
-    per_token = -torch.min(surr, surr_clipped)                              # (B, T-1)
+    # 1-2. the importance ratio of each action (1 on the first update after sampling) and the
+    #      PPO-style clipped surrogate per token (the clip range may be asymmetric: DAPO clip-higher)
+    per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps, clip_eps_high)
     # 3. the k3 estimate of KL(pi || pi_ref), added per token
     kl = torch.zeros_like(logprobs)
     if ref_logprobs is not None:
-        delta = ref_logprobs - logprobs
-        kl = torch.exp(delta) - delta - 1                                   # (B, T-1), >= 0
+        kl = kl_estimate(logprobs, ref_logprobs, "k3")                      # (B, T-1), >= 0
     if beta > 0:
         per_token = per_token + beta * kl
     # 4. aggregate over tokens and sequences
@@ -147,11 +132,9 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     else:
         L = mask.size(1) if max_response_len is None else max_response_len
         loss = masked.sum() / (mask.size(0) * L)
-    n = mask.sum().clamp(min=1)
     with torch.no_grad():
-        clipped = (surr_clipped < surr).to(mask.dtype)                      # the clip was active
-        stats = {"clip_frac": (clipped * mask).sum() / n, "kl": (kl * mask).sum() / n,
-                 "ratio": (ratio * mask).sum() / n}
+        stats = {"clip_frac": masked_mean(clipped, mask), "kl": masked_mean(kl, mask),      # per token
+                 "ratio": masked_mean(ratio, mask)}
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
@@ -164,27 +147,23 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
     model = getattr(policy, "module", policy)
     for _ in range(cfg.inner_steps):
         logp = token_logprobs(policy, roll.tokens)                          # (B, T-1)
-        old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs
+        old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs     # pi_old: the sampling policy
         loss, stats = grpo_loss(logp, old, ref_lp, adv, roll.mask, cfg.clip_eps, cfg.clip_eps_high,
                                 cfg.beta, cfg.loss_type, max_len)
         if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
-    return loss.detach(), stats, gnorm
+        grad_norm = clip_grad_norm(model, cfg.grad_clip)
+        optimizer.step()
+    return loss.detach(), stats, grad_norm
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     """Run GRPO; under `torchrun --nproc_per_node N` each process samples whole groups for 1/N of
     the prompts (so group means and stds are exactly those of one process)."""
-    cfg.validate()
-    seed_everything(cfg.seed)
-    tok, task = CharTokenizer(), cfg.make_task()
-    device = pick_device(cfg.device)
-    rank, world = init_distributed(device)
-    if cfg.batch_size % world:
-        raise ConfigError(f"world size {world} does not divide --batch_size {cfg.batch_size} prompts; "
-                          f"use a multiple of {world}")
+    tok, task, device = start(cfg)
+    rank, world = init_distributed(device, cfg.batch_size)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = None
     if cfg.beta > 0:                                                        # frozen copy of the start
@@ -196,9 +175,10 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
     policy = data_parallel(model, world)
-    G, max_len = cfg.group_size, task.max_answer_digits + 1
+    G, max_len = cfg.group_size, task.max_answer_len + 1
     step_times = []
     model.train()
+    save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
     for step in bar:
         t0 = time.perf_counter()
@@ -223,22 +203,20 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
             row = dict(loss=all_reduce_sum(loss, world).item() / world, reward_mean=(totals[0] / totals[2]).item(),
                        zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
-                       kl=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
+                       kl_per_token=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
                        grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(model, tok, task)
             model.train()
-        if row:
-            row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: row[k] for k in ("reward_mean", "eval_accuracy", "completions_per_s") if k in row})
+        run.end_step(step + 1, row, bar, show=("reward_mean", "eval_accuracy", "completions_per_s"), save=save)
     bar.close()
-    run.save(model, cfg.steps, optimizer, rng)
+    save(cfg.steps)
     acc, samples = evaluate(model, tok, task, n_samples=8)
     median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")   # s per step
     summary = {"eval_accuracy": acc, "samples": samples, "group_size": G, "loss_type": cfg.loss_type,
                "median_step_seconds": round(median, 4), "world_size": world,
                "completions_per_s": round(cfg.batch_size * G / median, 1)}
-    return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl"))
+    return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl_per_token"))
 
 
 CLI = (GRPOConfig, train_grpo, "GRPO: group-relative policy optimisation with a verifiable reward")

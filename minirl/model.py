@@ -12,7 +12,7 @@ key/value cache so each new token costs one position of compute instead of the w
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, asdict
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -217,7 +217,7 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
     each row is prompt + response (ending in EOS unless cut at max_new_tokens) + pad_id padding.
     Rows with shorter prompts start generating earlier; while a longer prompt is still being read,
     its own prompt token is forced (the "teacher-forced prefix" used by the LLaMA reference code),
-    so every row is laid out left-aligned and contiguous, as DESIGN.md requires.
+    so every row is laid out left-aligned and contiguous, as docs/conventions.md requires.
     """
     B, P = prompts.shape
     device = prompts.device

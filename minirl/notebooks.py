@@ -31,8 +31,9 @@ def setup(seed: int = 0):
     os.chdir(ROOT)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from .runs import seed_everything
+    from .device import seed_everything
     seed_everything(seed)
+    os.environ["MINIRL_OVERWRITE"] = "1"          # a notebook re-runs its experiments in place
     runs = Path(tempfile.mkdtemp(prefix="minirl-smoke-")) if smoke() else ROOT / "runs"
     print("SMOKE MODE: tiny step counts, runs in a temporary folder" if smoke() else
           "working directory: the repository root; runs go to runs/")
@@ -45,13 +46,11 @@ def steps(full: int, smoke_steps: int = 3) -> int:
 
 
 def save_figure(fig, name: str):
-    """Save a figure for the chapters (chapters/figures/NAME.png), except in smoke mode."""
+    """Save a figure for the chapters (chapters/figures/NAME.png and .svg), except in smoke mode."""
     if smoke():
         return None
-    FIGURES.mkdir(parents=True, exist_ok=True)
-    path = FIGURES / f"{name}.png"
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    return path
+    from .plotting import save_figure as write
+    return write(fig, FIGURES / name)
 
 
 def execute(path, smoke_mode: bool = False, timeout: int = 1800, write: bool = True):

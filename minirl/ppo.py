@@ -1,10 +1,10 @@
 """Proximal Policy Optimization (PPO) for a language model, with a value model and a KL leash.
 
 Four models take part (the picture of RLHF, Ouyang et al. 2022):
-    policy     pi_theta        the GPT being trained (samples the rollouts)
-    value      V_phi(s_t)      a ScalarHeadGPT critic, started from the policy's trunk
-    reward     r(x, y)         the verifier, or a learned reward model (minirl.reward_model)
-    reference  pi_ref          a frozen copy of the starting policy
+    1. policy     pi_theta        the GPT being trained (samples the rollouts)
+    2. reward     r(x, y)         the verifier, or a learned reward model (minirl.reward_model)
+    3. reference  pi_ref          a frozen copy of the starting policy
+    4. value      V_phi(s_t)      a ScalarHeadGPT critic, started from the policy's trunk
 
 Per-token reward (Ziegler et al. 2019; Stiennon et al. 2020): a KL penalty on every action and the
 sequence score on the last one (its EOS; never a padding position),
@@ -21,7 +21,7 @@ Clipped surrogate (Schulman et al. 2017, eq. 7), rho_t = pi_theta(a_t|s_t) / pi_
     L^CLIP = - E_t[ min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t) ]
 
 and a clipped value loss 0.5 E_t[max((V - R)^2, (V_old + clip(V - V_old, -eps_v, eps_v) - R)^2)].
-Details DESIGN.md leaves open follow CleanRL's ppo.py and TRL's PPOTrainer: advantages whitened
+The details follow CleanRL's ppo.py and TRL's PPOTrainer: advantages whitened
 over the batch's action tokens, token-mean losses, minibatch epochs over one rollout, global
 gradient-norm clipping, approx KL = k3 of the old and new policy, early stop when it passes
 --target_kl (checked after each epoch, as CleanRL), KL estimator k1 in the reward (TRL default).
@@ -34,58 +34,57 @@ from dataclasses import dataclass
 
 import torch
 
+from .config import ConfigError, RunConfig, config_field
+from .core import (
+    KL_KINDS,
+    clipped_surrogate,
+    discounted_cumsum,
+    explained_variance,
+    kl_estimate,
+    masked_mean,
+    masked_whiten,
+)
 from .model import ScalarHeadGPT, frozen_copy
+from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, place_on_last_action, sample, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, load_model, make_optimizer,
-                   new_policy, opt, pick_device, read_checkpoint, seed_everything, set_lr)
-from .tokenizer import CharTokenizer
-
-KL_KINDS = ("k1", "k2", "k3")
+from .runs import Run, TrainResult, load_model, new_policy, read_checkpoint, start
 
 
 @dataclass
 class PPOConfig(RunConfig):
-    steps: int = opt(300, "PPO iterations (one rollout + several epochs of updates each)")
-    batch_size: int = opt(64, "prompts per rollout")
-    samples_per_prompt: int = opt(2, "responses sampled per prompt (rollout size = batch_size x this)")
-    lr: float = opt(3e-4, "policy learning rate")
-    value_lr: float = opt(1e-3, "value model learning rate")
-    warmup: int = opt(10, "iterations of linear learning-rate warmup (Adam's first steps are large)")
-    epochs: int = opt(2, "passes over each rollout")
-    minibatches: int = opt(2, "minibatches per epoch (must divide the rollout size)")
-    clip_eps: float = opt(0.2, "policy ratio clip epsilon")
-    value_clip: float = opt(0.2, "value clip around the rollout-time values (0 = no clipping)")
-    gamma: float = opt(1.0, "discount")
-    lam: float = opt(0.95, "GAE lambda")
-    kl_coef: float = opt(0.02, "beta: weight of the per-token KL(policy || reference) penalty in the reward")
-    kl_kind: str = opt("k1", "KL estimator in the reward: k1 | k2 | k3")
-    target_kl: float = opt(0.0, "stop an iteration's epochs once approx KL(old || new) exceeds this (0 = off)")
-    temperature: float = opt(1.0, "sampling temperature of the rollouts")
-    whiten: bool = opt(True, "whiten advantages over the batch's action tokens")
-    reward_model: str = opt("", "score responses with this reward model (a model.pt) instead of the verifier")
-    eval_every: int = opt(10, "evaluate held-out accuracy every N iterations")
-    log_every: int = opt(1, "write a metrics line every N iterations")
+    steps: int = config_field(300, "PPO iterations (one rollout + several epochs of updates each)", at_least=1)
+    batch_size: int = config_field(64, "prompts per rollout", at_least=1, at_most=65536)
+    samples_per_prompt: int = config_field(2, "responses sampled per prompt (rollout size = batch_size x this)",
+                                           at_least=1, at_most=1024)
+    lr: float = config_field(3e-4, "policy learning rate", above=0, at_most=10)
+    value_lr: float = config_field(1e-3, "value model learning rate", above=0, at_most=10)
+    warmup: int = config_field(10, "iterations of linear learning-rate warmup (Adam's first steps are large; "
+                                   "0 = none)")
+    epochs: int = config_field(2, "passes over each rollout", at_least=1, at_most=1000)
+    minibatches: int = config_field(2, "minibatches per epoch (must divide the rollout size)", at_least=1)
+    clip_eps: float = config_field(0.2, "policy ratio clip epsilon", above=0, below=1)
+    value_clip: float = config_field(0.2, "value clip around the rollout-time values (0 = no clipping)", at_most=1e6)
+    gamma: float = config_field(1.0, "discount factor in [0, 1]", at_most=1)
+    lam: float = config_field(0.95, "GAE lambda (0 = one-step TD error, 1 = Monte Carlo return)", at_most=1)
+    kl_coef: float = config_field(0.02, "beta: weight of the per-token KL(policy || reference) penalty in the reward "
+                                        "(0 = no KL leash)",
+                                  at_most=1000)
+    kl_kind: str = config_field("k1", "KL estimator in the reward: k1 | k2 | k3 (chapter 5: what each does there)",
+                                choices=KL_KINDS)
+    target_kl: float = config_field(0.0, "stop an iteration's epochs once approx KL(old || new) exceeds this "
+                                         "(0 = off)", at_most=1000)
+    temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0, at_most=100)
+    whiten: bool = config_field(True, "whiten advantages over the batch's action tokens")
+    reward_model: str = config_field("", "score responses with this reward model (a model.pt) instead of the verifier")
+    eval_every: int = config_field(10, "evaluate held-out accuracy every N iterations", at_least=1)
+    log_every: int = config_field(1, "write a metrics line every N iterations", at_least=1)
 
     def validate(self):
         super().validate()
-        if self.samples_per_prompt < 1 or self.epochs < 1 or self.minibatches < 1:
-            raise ConfigError("--samples_per_prompt, --epochs and --minibatches must be >= 1")
         n = self.batch_size * self.samples_per_prompt
         if n % self.minibatches:
             raise ConfigError(f"--minibatches {self.minibatches} does not divide the rollout of {n} sequences "
                               f"(batch_size x samples_per_prompt); pick a divisor of {n}")
-        if not self.clip_eps > 0:
-            raise ConfigError(f"--clip_eps must be > 0 (e.g. 0.2), got {self.clip_eps}")
-        if self.value_clip < 0:
-            raise ConfigError(f"--value_clip must be >= 0 (0 = off), got {self.value_clip}")
-        if not 0.0 <= self.lam <= 1.0 or not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"--lam and --gamma must be in [0, 1], got lam={self.lam}, gamma={self.gamma}")
-        if self.kl_coef < 0:
-            raise ConfigError(f"--kl_coef (beta) must be >= 0 (0 = no KL leash), got {self.kl_coef}")
-        if self.kl_kind not in KL_KINDS:
-            raise ConfigError(f"--kl_kind must be one of {', '.join(KL_KINDS)}, got {self.kl_kind!r}")
-        if self.target_kl < 0 or not self.temperature > 0 or not self.value_lr > 0:
-            raise ConfigError("--target_kl must be >= 0, --temperature and --value_lr > 0")
         if self.reward_model:
             check_reward_model(self.reward_model)
 
@@ -98,53 +97,33 @@ def check_reward_model(path):
                           "`python -m minirl reward-model` and pass its model.pt")
 
 
-# --- pure functions -------------------------------------------------------------------------
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1)
-
-
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(x - mean) / std over the masked entries (TRL's masked_whiten); 0 off the mask."""
-    mean = masked_mean(x, mask)
-    var = masked_mean((x - mean) ** 2, mask)
-    return (x - mean) * torch.rsqrt(var + eps) * mask
-
-
+# --- pure functions (the shared ones -- masked_mean, kl_estimate, ... -- are in core.py) ---------
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
     """Generalized advantage estimation (Schulman et al. 2016, eq. 16).
 
     rewards, values, mask: (B, T-1); values[:, t] = V(s_t). The value after the last action is 0.
-    Returns (advantages, returns = advantages + values), both (B, T-1) and 0 off the mask.
-    The usual backward recursion A_t = delta_t + gamma lam A_{t+1} is written here as one matrix
-    product with the discount matrix D[j, t] = (gamma lam)^(j - t) for j >= t (no loop over tokens).
+    Returns (advantages, returns = advantages + values), both (B, T-1) and 0 off the mask:
+        delta_t = r_t + gamma V(s_{t+1}) - V(s_t),     A_t = sum_k (gamma lam)^k delta_{t+k}
     """
     values, mask = values * mask, mask.to(values.dtype)
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)   # (B, T-1)
     deltas = (rewards + gamma * next_values - values) * mask                             # (B, T-1)
-    n = mask.size(1)
-    idx = torch.arange(n, device=mask.device)
-    power = (idx[:, None] - idx[None, :]).clamp(min=0).to(values.dtype)                 # j - t
-    discount = torch.where(idx[:, None] >= idx[None, :], (gamma * lam) ** power, 0.0)   # (T-1, T-1)
-    advantages = (deltas @ discount) * mask                                              # (B, T-1)
+    advantages = discounted_cumsum(deltas, gamma * lam) * mask                           # (B, T-1)
     return advantages, (advantages + values) * mask
 
 
 def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
-    """Clipped surrogate (Schulman et al. 2017, eq. 7): masked mean of max(-A rho, -A clip(rho)).
+    """Clipped surrogate (Schulman et al. 2017, eq. 7): masked mean of -min(rho A, clip(rho) A).
 
-    logprobs (B, T-1) carry gradients; old_logprobs and advantages are constants (detached here).
-    Stats: clip_frac (share of actions where the clipped term is active), approx_kl (k3 estimate of
-    KL(old || new), as CleanRL), ratio_mean.
+    logprobs (B, T-1) carry gradients; old_logprobs and advantages are constants (detached).
+    Stats: clip_frac (share of actions where the clipped term is the smaller one, so the gradient
+    is cut), approx_kl (k3 estimate of KL(old || new), as CleanRL), ratio_mean.
     """
-    log_ratio = logprobs - old_logprobs.detach()                                         # (B, T-1)
-    ratio = torch.exp(log_ratio)
-    adv = advantages.detach()
-    unclipped = -adv * ratio
-    clipped = -adv * torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)
-    loss = masked_mean(torch.maximum(unclipped, clipped), mask)
+    per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, advantages, clip_eps)
+    loss = masked_mean(per_token, mask)
     with torch.no_grad():
-        stats = {"clip_frac": masked_mean((clipped > unclipped).float(), mask),
-                 "approx_kl": masked_mean(ratio - 1 - log_ratio, mask),
+        log_ratio = logprobs - old_logprobs
+        stats = {"clip_frac": masked_mean(clipped, mask), "approx_kl": masked_mean(ratio - 1 - log_ratio, mask),
                  "ratio_mean": masked_mean(ratio, mask)}
     return loss, stats
 
@@ -164,24 +143,10 @@ def ppo_value_loss(values, old_values, returns, mask, clip_eps: float):
     return loss, {"value_clip_frac": masked_mean((loss_clipped > loss_unclipped).float(), mask).detach()}
 
 
-def kl_penalty(logprobs, ref_logprobs, kind: str = "k1") -> torch.Tensor:
-    """Per-token estimate of KL(pi || pi_ref) from samples of pi (Schulman 2020, "Approximating KL"):
-    k1 = log r, k2 = 0.5 (log r)^2, k3 = exp(-log r) + log r - 1 with log r = logp - ref_logp.
-    k1 is unbiased but can be negative; k3 is unbiased and >= 0; k2 is biased, low-variance."""
-    diff = logprobs - ref_logprobs                                                       # (B, T-1)
-    if kind == "k1":
-        return diff
-    if kind == "k2":
-        return 0.5 * diff ** 2
-    if kind == "k3":
-        return torch.exp(-diff) + diff - 1
-    raise ValueError(f"unknown KL estimator {kind!r}; use one of {KL_KINDS}")
-
-
 def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind: str = "k1"):
     """Per-token rewards (B, T-1): -kl_coef * KL estimate on every action, plus each row's sequence
     score (B,) on its last action (its EOS), never on a padding position. 0 off the mask."""
-    kl = kl_penalty(logprobs, ref_logprobs, kind) * mask                                  # (B, T-1)
+    kl = kl_estimate(logprobs, ref_logprobs, kind) * mask                                 # (B, T-1)
     return -kl_coef * kl + place_on_last_action(scores, mask)
 
 
@@ -189,17 +154,14 @@ def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind
 def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") -> TrainResult:
     """PPO against the verifier, or against `reward_model` (a ScalarHeadGPT or cfg.reward_model)."""
     from .reward_model import sequence_reward
-    cfg.validate()
-    seed_everything(cfg.seed)
-    tok, task = CharTokenizer(), cfg.make_task()
-    device = pick_device(cfg.device)
+    tok, task, device = start(cfg)
     policy = model if model is not None else new_policy(cfg, tok, task, device)          # 1. policy
-    if reward_model is None and cfg.reward_model:                                         # 3. reward
+    if reward_model is None and cfg.reward_model:                                         # 2. reward
         reward_model, _ = load_model(cfg.reward_model, tok, task, device, kind="ScalarHeadGPT")
     if reward_model is not None:
         reward_model.eval().requires_grad_(False)
-    reference = frozen_copy(policy)                                                       # 4. reference
-    value = ScalarHeadGPT.from_policy(policy)                                             # 2. value
+    reference = frozen_copy(policy)                                                       # 3. reference
+    value = ScalarHeadGPT.from_policy(policy)                                             # 4. value
     run = Run(algo, cfg, tok, task)
     opt_pi, opt_v = make_optimizer(policy, cfg), make_optimizer(value, cfg)
     rng = random.Random(cfg.seed)
@@ -208,30 +170,33 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         reference.load_state_dict(run.resume_state["reference_state"])
         opt_v.load_state_dict(run.resume_state["value_optimizer"])
     run.restore(policy, opt_pi, rng)
+    save = lambda step: run.save(policy, step, opt_pi, rng, value_state=value.state_dict(),  # noqa: E731
+                                 reference_state=reference.state_dict(), value_optimizer=opt_v.state_dict())
     n = cfg.batch_size * cfg.samples_per_prompt
     bar = run.progress()
     for step in bar:
-        # --- rollout: sample, then score every token with the frozen models --------------------
+        # 1. rollout: sample responses with the policy (their log-probs are pi_old)
         t0 = time.perf_counter()
         prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
         ro = sample(policy, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature)
         tokens, mask, old_logprobs = ro.tokens, ro.mask, ro.logprobs                    # (B,T), (B,T-1) x2
         with torch.no_grad():
+            # 2. score every token with the frozen models: reference log-probs, values, the score
             ref_logprobs = token_logprobs(reference, tokens) * mask                       # (B, T-1)
             old_values = value(tokens[:, :-1]) * mask                                     # (B, T-1) V(s_t)
             scores = ro.rewards if reward_model is None else sequence_reward(reward_model, tokens, mask)
-            kl = kl_penalty(old_logprobs, ref_logprobs, cfg.kl_kind) * mask               # (B, T-1)
+            # 3. per-token rewards (score - beta KL), then GAE advantages and returns
+            kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask              # (B, T-1)
             rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef, cfg.kl_kind)
             advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
             if cfg.whiten:
                 advantages = masked_whiten(advantages, mask)
         t1 = time.perf_counter()
-        # --- update: several epochs of minibatch steps on this one rollout ---------------------
+        # 4. update: several epochs of minibatch steps on this one rollout
         policy.train(), value.train()
         lr = set_lr(opt_pi, cfg, step)                     # linear warmup, then cosine
-        for opt_, lr_ in ((opt_pi, lr), (opt_v, cfg.value_lr * lr / cfg.lr)):
-            for group in opt_.param_groups:
-                group["lr"] = lr_
+        for group in opt_v.param_groups:
+            group["lr"] = cfg.value_lr * lr / cfg.lr        # the value model follows the same schedule
         stats, epochs_done = [], 0
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, device=tokens.device)
@@ -241,33 +206,34 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
                 pi_loss, s = ppo_policy_loss(logp, old_logprobs[idx], advantages[idx], m, cfg.clip_eps)
                 v_loss, vs = ppo_value_loss(value(tokens[idx, :-1]), old_values[idx], returns[idx], m,
                                             cfg.value_clip)
+                opt_pi.zero_grad(set_to_none=True)
+                opt_v.zero_grad(set_to_none=True)
                 (pi_loss + v_loss).backward()     # separate models: each loss reaches only its own
-                s.update(vs, policy_loss=pi_loss.detach(), value_loss=v_loss.detach(),
-                         grad_norm=clip_and_step(policy, opt_pi, cfg.grad_clip))
-                clip_and_step(value, opt_v, cfg.grad_clip)
-                stats.append(s)
+                grad_norm = clip_grad_norm(policy, cfg.grad_clip)
+                clip_grad_norm(value, cfg.grad_clip)
+                opt_pi.step()
+                opt_v.step()
+                stats.append({**s, **vs, "policy_loss": pi_loss.detach(), "value_loss": v_loss.detach(),
+                              "grad_norm": grad_norm})
             epochs_done += 1
-            if cfg.target_kl and float(torch.stack([s["approx_kl"] for s in stats[-cfg.minibatches:]]).mean()) \
-                    > cfg.target_kl:
+            recent_kl = torch.stack([s["approx_kl"] for s in stats[-cfg.minibatches:]]).mean()
+            if cfg.target_kl and float(recent_kl) > cfg.target_kl:      # 5. early stop (CleanRL)
                 break
         t2 = time.perf_counter()
+        # 6. log (per sequence: the KL summed over its tokens, in nats)
         row = {}
         if (step + 1) % cfg.log_every == 0:
-            var_r = masked_mean((returns - masked_mean(returns, mask)) ** 2, mask)
             row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean()) for k in stats[0]}
             row.update(score=scores.mean(), true_reward=ro.rewards.mean(), kl=(kl.sum(1)).mean(),
-                       kl_k3=(kl_penalty(old_logprobs, ref_logprobs, "k3") * mask).sum(1).mean(),
-                       explained_var=1 - masked_mean((returns - old_values) ** 2, mask) / var_r.clamp(min=1e-8),
+                       kl_k3=(kl_estimate(old_logprobs, ref_logprobs, "k3") * mask).sum(1).mean(),
+                       explained_variance=explained_variance(old_values, returns, mask),
                        response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
                        rollout_seconds=t1 - t0, update_seconds=t2 - t1, completions_per_s=n / (t2 - t0))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(policy, tok, task)
-        if row:
-            row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: row[k] for k in ("score", "kl", "eval_accuracy", "completions_per_s") if k in row})
+        run.end_step(step + 1, row, bar, show=("score", "kl", "eval_accuracy", "completions_per_s"), save=save)
     bar.close()
-    run.save(policy, cfg.steps, opt_pi, rng, value_state=value.state_dict(),
-             reference_state=reference.state_dict(), value_optimizer=opt_v.state_dict())
+    save(cfg.steps)
     acc, samples = evaluate(policy, tok, task, n_samples=8)
     last = [r for r in run.metrics if "rollout_seconds" in r]
     timing = {k: round(sum(r[k] for r in last) / max(1, len(last)), 4) for k in ("rollout_seconds", "update_seconds")}
@@ -277,7 +243,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     if last:                                                    # whole iterations: rollout + update
         summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt / sum(timing.values()), 1)
     return run.finish(policy, summary, plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",
-                                                  "approx_kl", "explained_var"))
+                                                  "approx_kl", "explained_variance"))
 
 
 CLI = (PPOConfig, train_ppo, "PPO with a value model and a KL leash, against the verifier or a reward model")

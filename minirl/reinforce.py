@@ -29,66 +29,48 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-import torch.nn as nn
 
-from .env import Corridor
+from .config import RunConfig, config_field
+from .core import discounted_cumsum, gather_logprobs, masked_mean, masked_mean_std
+from .env import Corridor, TabularPolicy, corridor_episodes
+from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, sample, token_logprobs
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, make_optimizer, new_policy,
-                   opt, pick_device, seed_everything, set_lr)
-from .tokenizer import CharTokenizer
+from .runs import Run, TrainResult, new_policy, start
 
 
 @dataclass
 class PGConfig(RunConfig):
     """Fields shared by the policy-gradient trainers (REINFORCE here, A2C in a2c.py)."""
-    steps: int = opt(300, "policy iterations (sample, then one gradient step)")
-    batch_size: int = opt(32, "prompts per iteration")
-    samples_per_prompt: int = opt(8, "responses sampled per prompt (batch = batch_size x this)")
-    temperature: float = opt(1.0, "sampling temperature (1 = on-policy; the gradient assumes it)")
-    gamma: float = opt(1.0, "discount factor in [0, 1] (1: every token of a response shares its reward)")
-    lr: float = opt(2e-4, "AdamW learning rate of the policy")
-    eval_every: int = opt(20, "evaluate held-out accuracy every N steps")
-    warn_constant_steps: int = opt(20, "warn when every reward in the batch was equal this many steps in a row")
-
-    def validate(self):
-        super().validate()
-        if not 0.0 <= self.gamma <= 1.0:
-            raise ConfigError(f"--gamma must be in [0, 1], got {self.gamma}")
-        if self.samples_per_prompt <= 0:
-            raise ConfigError(f"--samples_per_prompt must be a positive integer, got {self.samples_per_prompt}")
-        if not self.temperature > 0:
-            raise ConfigError(f"--temperature must be > 0, got {self.temperature}")
-        if self.warn_constant_steps <= 0:
-            raise ConfigError(f"--warn_constant_steps must be positive, got {self.warn_constant_steps}")
+    steps: int = config_field(300, "policy iterations (sample, then one gradient step)", at_least=1)
+    batch_size: int = config_field(32, "prompts per iteration", at_least=1, at_most=65536)
+    samples_per_prompt: int = config_field(8, "responses sampled per prompt (batch = batch_size x this)",
+                                           at_least=1, at_most=1024)
+    temperature: float = config_field(1.0, "sampling temperature (1 = on-policy; the gradient assumes it)",
+                                      above=0, at_most=100)
+    gamma: float = config_field(1.0, "discount factor in [0, 1] (1: every token of a response shares its reward)",
+                                at_most=1)
+    lr: float = config_field(2e-4, "AdamW learning rate of the policy", above=0, at_most=10)
+    eval_every: int = config_field(20, "evaluate held-out accuracy every N steps", at_least=1)
+    warn_constant_steps: int = config_field(20, "warn when every reward in the batch was equal this many steps "
+                                                "in a row", at_least=1)
 
 
 @dataclass
 class ReinforceConfig(PGConfig):
-    baseline: str = opt("mean", "mean (running mean of the return) | none (plain REINFORCE)")
-    baseline_decay: float = opt(0.9, "running mean: b <- decay * b + (1 - decay) * mean return")
-
-    def validate(self):
-        super().validate()
-        if self.baseline not in ("mean", "none"):
-            raise ConfigError(f"--baseline must be mean or none, got {self.baseline!r}")
-        if not 0.0 <= self.baseline_decay < 1.0:
-            raise ConfigError(f"--baseline_decay must be in [0, 1), got {self.baseline_decay}")
+    baseline: str = config_field("mean", "mean (running mean of the return) | none (plain REINFORCE)",
+                                 choices=("mean", "none"))
+    baseline_decay: float = config_field(0.9, "running mean: b <- decay * b + (1 - decay) * mean return "
+                                         "(0 = the last batch's mean)", below=1)
 
 
 # --- pure functions -------------------------------------------------------------------------
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
     """Returns-to-go G_t = sum_{k >= 0} gamma^k r_{t+k}, summed over the actions of each row.
 
-    rewards, mask (B, T-1) -> (B, T-1), 0 off-mask. Rewards off the mask are ignored. Written as one
-    matrix product: G = R @ D^T with D[t, k] = gamma^(k - t) for k >= t, else 0 (the backward
-    recursion G_t = r_t + gamma G_{t+1} unrolled). Actions are contiguous (DESIGN.md), so k - t
-    counts actions.
+    rewards, mask (B, T-1) -> (B, T-1), 0 off-mask. Rewards off the mask are ignored. Actions are
+    contiguous (docs/conventions.md), so a step along the row is a step in time.
     """
-    T = rewards.size(1)
-    pos = torch.arange(T, device=rewards.device)
-    lag = (pos[None, :] - pos[:, None]).to(rewards.dtype)                  # (T, T): lag[t, k] = k - t
-    discount = torch.where(lag >= 0, gamma ** lag.clamp(min=0), torch.zeros_like(lag))   # (T, T)
-    return (rewards * mask) @ discount.T * mask                           # (B, T-1)
+    return discounted_cumsum(rewards * mask, gamma) * mask                 # (B, T-1)
 
 
 def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -96,7 +78,7 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
 
     The advantages are constants (detached): the gradient flows through log pi only.
     """
-    return -(logprobs * advantages.detach() * mask).sum() / mask.sum().clamp(min=1)
+    return -masked_mean(logprobs * advantages.detach(), mask)
 
 
 def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor, baseline: float) -> torch.Tensor:
@@ -108,12 +90,6 @@ def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor, baseline: flo
 def update_baseline(baseline: float, returns: torch.Tensor, mask: torch.Tensor, decay: float) -> float:
     """Running mean of the return: b <- decay * b + (1 - decay) * (mean of G_t over this batch's actions)."""
     return decay * baseline + (1 - decay) * masked_mean_std(returns, mask)[0]
-
-
-def masked_mean_std(x: torch.Tensor, mask: torch.Tensor) -> tuple[float, float]:
-    n = mask.sum().clamp(min=1)
-    mean = (x * mask).sum() / n
-    return float(mean), float((((x - mean) * mask) ** 2).sum() / n) ** 0.5
 
 
 class ConstantRewardWatch:
@@ -134,32 +110,39 @@ class ConstantRewardWatch:
 
 
 # --- the arithmetic task: the GPT as the policy ----------------------------------------------
+def sample_batch(model, tok, task, cfg: PGConfig, rng):
+    """One rollout: cfg.batch_size training prompts, cfg.samples_per_prompt responses to each
+    (no grad, KV cache; their log-probs are recomputed with grad by the update)."""
+    prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
+    return sample(model, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature, logprobs=False)
+
+
 def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
-    cfg.validate()
-    seed_everything(cfg.seed)
-    tok, task = CharTokenizer(), cfg.make_task()
-    device = pick_device(cfg.device)
+    tok, task, device = start(cfg)
     model = model if model is not None else new_policy(cfg, tok, task, device)   # --init checked here
     run = Run("reinforce", cfg, tok, task)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)
     run.restore(model, optimizer, rng)
     baseline = float((run.resume_state or {}).get("baseline", 0.0))
+    save = lambda step: run.save(model, step, optimizer, rng, baseline=baseline)   # noqa: E731
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
     bar = run.progress()
     for step in bar:
-        pairs = task.sample_train(cfg.batch_size, rng)
-        ro = sample(model, tok, task, [task.prompt(a, b) for a, b in pairs], cfg.samples_per_prompt,
-                    cfg.temperature, logprobs=False)                       # no grad, KV cache
+        # 1. rollout: sample responses and score them, then returns and advantages
+        ro = sample_batch(model, tok, task, cfg, rng)
         watch.update(ro.rewards)
         returns = discounted_returns(ro.token_rewards(), ro.mask, cfg.gamma)   # (B, T-1)
         advantages = baseline_advantages(returns, ro.mask, baseline)       # (B, T-1)
+        # 2. one gradient step on the surrogate
+        lr = set_lr(optimizer, cfg, step)
         logprobs = token_logprobs(model, ro.tokens)                        # (B, T-1), with grad
         loss = reinforce_loss(logprobs, advantages, ro.mask)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        lr = set_lr(optimizer, cfg, step)
-        gnorm = clip_and_step(model, optimizer, cfg.grad_clip)
+        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        optimizer.step()
         if cfg.baseline == "mean":                                         # updated after use
             baseline = update_baseline(baseline, returns, ro.mask, cfg.baseline_decay)
         row = {}
@@ -170,54 +153,16 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(model, tok, task)
             model.train()
-        if row:
-            row = run.log(step + 1, rollouts=(step + 1) * len(ro.rewards), seconds=run.seconds, **row)
-            bar.set_postfix({k: v for k, v in row.items() if k in ("reward", "eval_accuracy")})
+        run.end_step(step + 1, row, bar, show=("reward", "eval_accuracy"),
+                     save=save, rollouts=(step + 1) * len(ro.rewards))
     bar.close()
-    run.save(model, cfg.steps, optimizer, rng, baseline=baseline)
+    save(cfg.steps)
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma},
                       plot_keys=("eval_accuracy", "reward", "adv_std"))
 
 
 # --- the classic env: a tabular softmax policy on the Corridor ---------------------------------
-class TabularPolicy(nn.Module):
-    """pi(a | s) = softmax(theta[s]): one row of logits per state. states (...) -> logits (..., A)."""
-
-    def __init__(self, n_states: int, n_actions: int):
-        super().__init__()
-        self.logits = nn.Parameter(torch.zeros(n_states, n_actions))
-
-    def forward(self, states: torch.Tensor) -> torch.Tensor:
-        return self.logits[states]
-
-
-@torch.no_grad()
-def corridor_episodes(policy: nn.Module, n: int, length: int, generator=None, greedy: bool = False):
-    """Play n Corridor episodes side by side (the env is Python, so this loops over time steps, not
-    over tokens). -> states, actions (B, T) long; rewards, mask (B, T) float; T = longest episode.
-    states[:, t] is s_t, the state before action t; mask is 1 on the actions actually taken."""
-    envs = [Corridor(length) for _ in range(n)]
-    T = envs[0].max_steps
-    states = torch.zeros(n, T, dtype=torch.long)
-    actions = torch.zeros(n, T, dtype=torch.long)
-    rewards, mask = torch.zeros(n, T), torch.zeros(n, T)
-    s = torch.tensor([e.reset() for e in envs])
-    alive = [True] * n
-    for t in range(T):
-        logits = policy(s)                                                 # (n, A)
-        a = logits.argmax(-1) if greedy else torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
-        for i, env in enumerate(envs):
-            if alive[i]:
-                states[i, t], actions[i, t], mask[i, t] = s[i], a[i], 1.0
-                s[i], rewards[i, t], done, _ = env.step(int(a[i]))
-                alive[i] = not done
-        if not any(alive):
-            T = t + 1
-            break
-    return states[:, :T], actions[:, :T], rewards[:, :T], mask[:, :T]
-
-
 def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.1,
                              gamma: float = 0.9, baseline_decay: float = 0.9, seed: int = 0) -> list[dict]:
     """REINFORCE with a running-mean baseline on the Corridor. Same discounted_returns and
@@ -231,7 +176,7 @@ def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: i
         states, actions, rewards, mask = corridor_episodes(policy, episodes, length, gen)
         returns = discounted_returns(rewards, mask, gamma)                 # (B, T)
         advantages = baseline_advantages(returns, mask, baseline)
-        logprobs = torch.log_softmax(policy(states), -1).gather(-1, actions[..., None])[..., 0]   # (B, T)
+        logprobs = gather_logprobs(policy(states), actions)                # (B, T)
         loss = reinforce_loss(logprobs, advantages, mask)
         optimizer.zero_grad()
         loss.backward()
@@ -242,11 +187,6 @@ def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: i
                             length=float(mask.sum(1).mean()),
                             greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0])))
     return history
-
-
-def corridor_optimal_return(length: int, gamma: float) -> float:
-    """Always walking right reaches the goal with the (length-1)-th action: G_0 = gamma^(length-2)."""
-    return gamma ** (length - 2)
 
 
 CLI = (ReinforceConfig, train_reinforce, "REINFORCE with a running-mean baseline (Williams 1992)")

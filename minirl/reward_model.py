@@ -35,42 +35,42 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .config import ConfigError, RunConfig, config_field
 from .model import ScalarHeadGPT
+from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import encode_pairs, place_on_last_action, sample
-from .runs import (ConfigError, Run, RunConfig, TrainResult, clip_and_step, load_model, make_optimizer, new_policy,
-                   opt, pick_device, seed_everything, set_lr)
-from .tokenizer import CharTokenizer
+from .runs import Run, TrainResult, load_model, new_policy, start
 
 
 @dataclass
 class RewardModelConfig(RunConfig):
-    steps: int = opt(3000, "optimizer steps")
-    batch_size: int = opt(64, "preference pairs per step")
-    lr: float = opt(3e-4, "AdamW learning rate")
-    pairs: int = opt(40000, "labelled training pairs (a fixed data set, as a labelling budget is)")
-    heldout_pairs: int = opt(500, "labelled pairs on held-out problems, for pairwise accuracy")
-    sevens: float = opt(0.1, "the labeller's flaw: utility of each digit 7 in a response (1 = a correct answer)")
-    noise: float = opt(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks the higher utility)")
-    eval_every: int = opt(50, "evaluate held-out pairwise accuracy every N steps")
-    sampler: str = opt("", "the policy checkpoint RLHF will train: report how well the reward model ranks its "
-                           "samples (sample_auc), and mix them into the pairs with --sampled_share")
-    sampled_share: float = opt(0.0, "share of compared responses that are --sampler's own samples (InstructGPT "
-                                    "labels its SFT model's outputs); the rest are synthetic")
+    steps: int = config_field(3000, "optimizer steps", at_least=1)
+    batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
+    lr: float = config_field(3e-4, "AdamW learning rate", above=0, at_most=10)
+    pairs: int = config_field(40000, "labelled training pairs (a fixed data set, as a labelling budget is)",
+                              at_least=1)
+    heldout_pairs: int = config_field(500, "labelled pairs on held-out problems, for pairwise accuracy", at_least=1)
+    sevens: float = config_field(0.1, "the labeller's flaw: utility of each digit 7 in a response "
+                                      "(1 = a correct answer, 0 = a flawless labeller)", at_most=1000)
+    noise: float = config_field(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks the higher "
+                                     "utility)", at_most=1000)
+    eval_every: int = config_field(50, "evaluate held-out pairwise accuracy every N steps", at_least=1)
+    sampler: str = config_field("", "the policy checkpoint RLHF will train: report how well the reward model "
+                                    "ranks its samples (sample_auc), and mix them into the pairs with --sampled_share")
+    sampled_share: float = config_field(0.0, "share of compared responses that are --sampler's own samples "
+                                             "(InstructGPT labels its SFT model's outputs); the rest are synthetic "
+                                             "(0 = all synthetic)",
+                                        below=1)
 
     def validate(self):
         super().validate()
-        if not 0 <= self.sampled_share < 1:
-            raise ConfigError(f"--sampled_share must be in [0, 1) (the rest are synthetic), got {self.sampled_share}")
         if self.sampled_share > 0 and not self.sampler:
             raise ConfigError("--sampled_share needs --sampler (the policy whose samples are compared)")
         if self.sampler and not Path(self.sampler).is_file():
             raise ConfigError(f"--sampler {self.sampler}: no such checkpoint; train one with "
                               f"`python -m minirl sft --out DIR` and pass DIR/model.pt")
-        if self.pairs < self.batch_size or self.heldout_pairs < 1:
-            raise ConfigError(f"--pairs ({self.pairs}) must be >= --batch_size ({self.batch_size}) "
-                              f"and --heldout_pairs >= 1")
-        if self.sevens < 0 or self.noise < 0:
-            raise ConfigError(f"--sevens and --noise must be >= 0, got {self.sevens} and {self.noise}")
+        if self.pairs < self.batch_size:
+            raise ConfigError(f"--pairs ({self.pairs}) must be >= --batch_size ({self.batch_size})")
 
 
 # --- the simulated labeller -----------------------------------------------------------------
@@ -94,7 +94,7 @@ class Labeller:
             return self.task.answer(a, b)
         if u < 5 / 6:
             return self.task.wrong_answer(a, b, rng)
-        return "".join(rng.choice("0123456789") for _ in range(rng.randint(1, self.task.max_answer_digits)))
+        return "".join(rng.choice("0123456789") for _ in range(rng.randint(1, self.task.max_answer_len)))
 
     def label(self, prompt: str, y1: str, y2: str, rng: random.Random) -> tuple[str, str]:
         """(chosen, rejected): y1 wins with probability sigma((u1 - u2) / noise)."""
@@ -175,10 +175,7 @@ def sample_auc(reward_model, policy, tok, task, k: int = 4) -> float | None:
 
 
 def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
-    cfg.validate()
-    seed_everything(cfg.seed)
-    tok, task = CharTokenizer(), cfg.make_task()
-    device = pick_device(cfg.device)
+    tok, task, device = start(cfg)
     base = model if model is not None else new_policy(cfg, tok, task, device)
     rm = base if isinstance(base, ScalarHeadGPT) else ScalarHeadGPT.from_policy(base)
     run = Run("reward-model", cfg, tok, task)
@@ -196,25 +193,26 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     heldout = labeller.pairs(held, rng, pools[1], cfg.sampled_share)
     run.restore(rm, optimizer, rng)
     rm.train()
+    save = lambda step: run.save(rm, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
     for step in bar:
         batch = rng.sample(train, cfg.batch_size)
+        lr = set_lr(optimizer, cfg, step)
         rc, rr = pair_rewards(rm, tok, batch, device)
         loss = bradley_terry_loss(rc, rr)
+        optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        lr = set_lr(optimizer, cfg, step)
-        gnorm = clip_and_step(rm, optimizer, cfg.grad_clip)
+        gnorm = clip_grad_norm(rm, cfg.grad_clip)
+        optimizer.step()
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = dict(loss=loss.item(), train_pair_accuracy=(rc > rr).float().mean(), margin=(rc - rr).mean().item(),
                        grad_norm=gnorm, lr=lr)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row.update(pairwise_accuracy(rm, tok, task, heldout, device))
-        if row:
-            row = run.log(step + 1, seconds=run.seconds, **row)
-            bar.set_postfix({k: v for k, v in row.items() if k in ("loss", "pair_accuracy")})
+        run.end_step(step + 1, row, bar, show=("loss", "pair_accuracy"), save=save)
     bar.close()
-    run.save(rm, cfg.steps, optimizer, rng)
+    save(cfg.steps)
     acc = pairwise_accuracy(rm, tok, task, heldout, device)
     if policy is not None:
         acc["sample_auc"] = sample_auc(rm, policy, tok, task)
@@ -222,8 +220,8 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     # and of ties (coin flips): no judge can expect to beat agreement + ties / 2 (the Bayes-optimal one)
     gaps = [labeller.utility(p, c) - labeller.utility(p, r) for p, c, r in heldout]
     ceiling, ties = sum(g > 0 for g in gaps) / len(gaps), sum(g == 0 for g in gaps) / len(gaps)
-    # a reward model answers no arithmetic: its eval_accuracy is its held-out pairwise accuracy
-    summary = {"eval_accuracy": acc["pair_accuracy"], "heldout_pair_accuracy": acc["pair_accuracy"],
+    # a reward model answers no arithmetic: what it is scored by is its held-out pairwise accuracy
+    summary = {"heldout_pair_accuracy": acc["pair_accuracy"],
                "verifier_agreement": acc["verifier_agreement"], "labeller_utility_agreement": ceiling,
                "labeller_utility_ties": ties,
                "sevens": cfg.sevens, "noise": cfg.noise, "sample_auc": acc.get("sample_auc")}

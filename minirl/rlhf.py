@@ -22,26 +22,33 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import ConfigError, config_field
 from .ppo import PPOConfig, train_ppo
 from .reward_model import RewardModelConfig, train_reward_model
-from .runs import ConfigError, TrainResult, opt
+from .runs import TrainResult
 from .sft import WEAK_INIT, SFTConfig, train_sft
 
-SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_head", "n_embd", "block_size")
+SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_head", "n_embd", "block_size",
+          "overwrite")
 
 
 @dataclass
 class RLHFConfig(PPOConfig):
-    kl_coef: float = opt(0.2, "beta: weight of the per-token KL(policy || SFT reference) penalty")
-    steps: int = opt(150, "stage 3: PPO iterations against the reward model")
-    sft_steps: int = opt(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)")
-    rm_steps: int = opt(3000, "stage 2: reward-model steps (skipped with --reward_model)")
-    rm_lr: float = opt(3e-4, "stage 2: reward-model learning rate")
-    rm_sft_steps: int = opt(1000, "stage 2: the reward model starts from an SFT model trained this many steps "
-                                    "(judging a sum is as hard as computing it); 0 = from the stage-1 model")
-    rm_pairs: int = opt(40000, "stage 2: labelled preference pairs")
-    sevens: float = opt(0.1, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct answer)")
-    noise: float = opt(0.2, "stage 2: labeller noise (Bradley-Terry temperature)")
+    kl_coef: float = config_field(0.2, "beta: weight of the per-token KL(policy || SFT reference) penalty "
+                                        "(0 = no KL leash)",
+                                  at_most=1000)
+    steps: int = config_field(150, "stage 3: PPO iterations against the reward model", at_least=1)
+    sft_steps: int = config_field(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)", at_least=1)
+    rm_steps: int = config_field(3000, "stage 2: reward-model steps (skipped with --reward_model)", at_least=1)
+    rm_lr: float = config_field(3e-4, "stage 2: reward-model learning rate", above=0, at_most=10)
+    rm_sft_steps: int = config_field(1000, "stage 2: the reward model starts from an SFT model trained this many "
+                                           "steps (judging a sum is as hard as computing it); 0 = from the "
+                                           "stage-1 model")
+    rm_pairs: int = config_field(40000, "stage 2: labelled preference pairs", at_least=1)
+    sevens: float = config_field(0.1, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct "
+                                      "answer, 0 = a flawless labeller)", at_most=1000)
+    noise: float = config_field(0.2, "stage 2: labeller noise (Bradley-Terry temperature; 0 = always picks the "
+                                     "higher utility)", at_most=1000)
 
     def stage_configs(self):
         """The three stages' configs, all validated before anything is written."""
@@ -65,9 +72,12 @@ class RLHFConfig(PPOConfig):
             super().validate()
         finally:
             self.reward_model = reward_model
-        if self.sft_steps <= 0 or self.rm_steps <= 0 or self.rm_sft_steps < 0:
-            raise ConfigError("--sft_steps and --rm_steps must be positive, --rm_sft_steps >= 0")
-        sft, rm_sft, rm, _ = self.stage_configs()
+        sft, rm_sft, rm, ppo = self.stage_configs()
+        from .runs import holds_run
+        stages = [Path(ppo.out)] + [Path(c.out) for c in (sft, rm_sft, rm)]
+        if not (self.resume or self.overwrite) and any(holds_run(f) for f in stages):
+            raise ConfigError(f"{ppo.out} already holds an RLHF run; pass --overwrite to replace it, --resume to "
+                              f"keep its finished stages and continue, or --out to choose another folder")
         if not self.init:
             sft.validate()
         if not self.reward_model:
@@ -121,30 +131,9 @@ def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 
     runs = {}
     for beta in kl_coefs:
         cfg = PPOConfig(out=str(Path(out) / f"beta_{beta:g}"), init=init, reward_model=reward_model,
-                        kl_coef=beta, **overrides)
+                        kl_coef=beta, **{"overwrite": True, **overrides})
         runs[beta] = train_ppo(cfg, algo="rlhf").metrics
     return runs
-
-
-def plot_reward_hacking(runs: dict, path=None, title: str = "PPO against a learned reward model"):
-    """Three panels over training: learned reward, true accuracy (verifier), KL to the reference."""
-    import matplotlib.pyplot as plt
-    panels = [("score", "learned reward (reward model)"), ("true_reward", "true reward (verifier, samples)"),
-              ("eval_accuracy", "held-out accuracy (greedy)"), ("kl", "KL(policy || reference), nats/seq")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.3))
-    for ax, (key, label) in zip(axes, panels):
-        for beta, rows in runs.items():
-            pts = [(r["step"], r[key]) for r in rows if key in r]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=f"beta = {beta:g}")
-        ax.set_title(label, fontsize=10)
-        ax.set_xlabel("PPO iteration")
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=110)
-    return fig
 
 
 CLI = (RLHFConfig, train_rlhf, "RLHF: SFT -> reward model from preferences -> PPO against it")

@@ -1,6 +1,6 @@
 """Rollouts: turning prompts into sampled responses, and responses into per-token log-probs.
 
-The one alignment every algorithm shares (DESIGN.md):
+The one alignment every algorithm shares (docs/conventions.md):
 
     tokens  (B, T)    [BOS] prompt response [EOS] [PAD ...]
     logp    (B, T-1)  logp[:, t] = log pi(tokens[:, t+1] | tokens[:, :t+1])
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .core import gather_logprobs
 from .model import generate
 
 
@@ -22,11 +23,6 @@ def token_logprobs(model, tokens: torch.Tensor) -> torch.Tensor:
     """tokens (B, T) -> (B, T-1): log-probability the model gives each next token."""
     logits = model(tokens[:, :-1])                                          # (B, T-1, V)
     return gather_logprobs(logits, tokens[:, 1:])
-
-
-def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """logits (B, T, V), targets (B, T) -> log softmax(logits)[targets], shape (B, T)."""
-    return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
 def to_device(x: torch.Tensor, device) -> torch.Tensor:
@@ -85,7 +81,8 @@ class Rollout:
     """A batch of sampled episodes. B = number of prompts x samples per prompt."""
     tokens: torch.Tensor        # (B, T) prompt + response + padding
     mask: torch.Tensor          # (B, T-1) 1 on actions
-    logprobs: torch.Tensor      # (B, T-1) log pi_old(action) at sampling time, detached, 0 off-mask
+    logprobs: torch.Tensor | None   # (B, T-1) log pi_old(action) at sampling time, detached, 0 off-mask;
+                                    # None when sample(logprobs=False) skipped computing them
     rewards: torch.Tensor       # (B,) sequence reward from the verifier
     prompts: list[str]          # (B,)
     texts: list[str]            # (B,) decoded responses
@@ -115,18 +112,19 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
            max_new_tokens: int | None = None, generator=None, logprobs: bool = True) -> Rollout:
     """Sample responses for every prompt (each repeated samples_per_prompt times, consecutively,
     so rows [g*G:(g+1)*G] form the group of prompt g) and score them with the task's verifier.
-    logprobs=False skips the forward pass that scores the sampled tokens (the Rollout then holds
-    zeros): for a caller that recomputes them anyway, like GRPO with one gradient step per rollout."""
+    logprobs=False skips the forward pass that scores the sampled tokens (Rollout.logprobs is then
+    None): for a caller that recomputes them anyway, like GRPO with one gradient step per rollout.
+    Greedy decoding is not a policy's sample, so its Rollout has no log-probs either."""
     device = next(model.parameters()).device
     prompts = [p for p in prompts for _ in range(samples_per_prompt)]
     ids, lens = encode_prompts(tokenizer, prompts, device)
-    max_new = max_new_tokens or task.max_answer_digits + 1
+    max_new = max_new_tokens or task.max_answer_len + 1
     tokens = generate(model, ids, lens, max_new, tokenizer.eos_id, tokenizer.pad_id,
                       temperature=temperature, top_k=top_k, greedy=greedy, generator=generator)
     mask = response_mask(tokens, lens, tokenizer.eos_id)
     keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
     tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
-    old_lp = token_logprobs(model, tokens) * mask if logprobs and not greedy else torch.zeros_like(mask)
+    old_lp = token_logprobs(model, tokens) * mask if logprobs and not greedy else None
     rows, starts = tokens.tolist(), lens.tolist()           # one GPU -> CPU copy each, not one per row
     texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
     rewards = torch.tensor([task.reward(p, t) for p, t in zip(prompts, texts)], device=device)
@@ -135,13 +133,23 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
 
 @torch.no_grad()
 def evaluate(model, tokenizer, task, pairs=None, batch_size: int = 500, n_samples: int = 0):
-    """Greedy exact-match accuracy on held-out problems (0..1), and a few (prompt, response, ok)."""
+    """Greedy exact-match accuracy on held-out problems (0..1), and n_samples labelled examples
+    drawn from across the set (not only its first, sorted prompts): see `labelled_sample`."""
     pairs = task.heldout() if pairs is None else pairs
     prompts = [task.prompt(a, b) for a, b in pairs]
+    show = {round(i * len(prompts) / n_samples) for i in range(n_samples)} if n_samples else set()
     correct, shown = 0.0, []
     for i in range(0, len(prompts), batch_size):
         r = sample(model, tokenizer, task, prompts[i:i + batch_size], greedy=True)
         ok = [float(task.is_correct(p, t)) for p, t in zip(r.prompts, r.texts)]   # exact, whatever the reward
         correct += sum(ok)
-        shown += list(zip(r.prompts, r.texts, ok))[:max(0, n_samples - len(shown))]
+        shown += [labelled_sample(task, p, t) for j, (p, t) in enumerate(zip(r.prompts, r.texts), i) if j in show]
     return correct / max(1, len(prompts)), shown
+
+
+def labelled_sample(task, prompt: str, response: str) -> dict:
+    """{"prompt": "07+42=", "response": "94", "reads_as": "49", "expected": "49", "correct": True}:
+    the model's text, how a person reads it (reversed answers turned back) and the right answer.
+    task.show(prompt, response) prints the same as one line."""
+    return {"prompt": prompt, "response": response, "reads_as": task.read_answer(response),
+            "expected": task.expected(prompt), "correct": bool(task.is_correct(prompt, response))}

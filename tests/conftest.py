@@ -1,11 +1,19 @@
-"""Shared fixtures. The weak-init checkpoint is trained once per test session (~7 s)."""
+"""Shared fixtures. The weak-init checkpoint is trained once per test session (~7 s).
+
+The suite runs with a pinned number of CPU threads, 2 unless MINIRL_TEST_THREADS says otherwise
+(results on a CPU depend on the thread count; the suite must pass with 1 and with 2):
+    MINIRL_TEST_THREADS=1 .venv/bin/python -m pytest -q
+"""
+import os
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+torch.set_num_threads(int(os.environ.get("MINIRL_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")

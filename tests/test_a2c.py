@@ -7,9 +7,14 @@ import torch
 from minirl.__main__ import main
 from minirl.a2c import (A2CConfig, a2c_loss, entropy_from_logits, explained_variance, td_advantages, train_a2c,
                         train_a2c_corridor)
-from minirl.reinforce import corridor_optimal_return, discounted_returns
+from minirl.env import corridor_optimal_return
+from minirl.reinforce import discounted_returns
 from minirl.rollout import evaluate
-from minirl.runs import ConfigError, load_model
+from minirl.config import ConfigError
+
+
+# --- td_advantages ---------------------------------------------------------------------------
+from minirl.runs import load_model
 
 
 # --- td_advantages ---------------------------------------------------------------------------

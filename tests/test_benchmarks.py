@@ -1,7 +1,7 @@
 """The benchmark scripts run (in miniature) and report what they claim."""
 import json
 
-from benchmarks import gpu_presets, throughput
+from benchmarks import common, compare_experiments, gpu_presets, throughput
 
 
 def test_throughput_table_cpu_row(capsys):
@@ -51,3 +51,34 @@ def test_gpu_presets_takes_the_smallest_weak_start_that_reaches_the_bar(tmp_path
     assert results[1]["stage"] == "weak (20 steps)"
     assert results[0]["first_target_seconds"] == 2.0 and results[2]["first_target_step"] == 10
     assert results[1]["first_target_step"] is None                                     # 30% never reaches 95%
+
+
+def test_book_figures_are_png_and_svg(tmp_path, monkeypatch, capsys):
+    from matplotlib.figure import Figure
+    fig = Figure()
+    fig.subplots().plot([0, 1], [1, 0], label="β = 0.1")
+    monkeypatch.setattr(common, "FIGURES", tmp_path / "figures")
+    png = common.save_figure(fig, "ch00_demo")                           # a bare name goes to the book's folder
+    assert png == tmp_path / "figures" / "ch00_demo.png" and png.with_suffix(".svg").is_file()
+    assert common.save_figure(fig, tmp_path / "elsewhere" / "x.png") == tmp_path / "elsewhere" / "x.png"
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_compare_figures_are_redrawn_from_the_csv_files(tmp_path):
+    """A finished `compare --experiment ceiling` folder (hand-made) -> the two figures chapter 8 shows
+    of it (accuracy vs completions, and vs the teacher's error rate), PNG + SVG; not the seconds one."""
+    from minirl.report import write_csv
+    folder = tmp_path / "ceiling"
+    folder.mkdir()
+    arms = ["sft p=0", "sft p=0.5", "grpo (verifier)", "sft p=0.5 then grpo"]
+    (folder / "config.json").write_text(json.dumps({"experiment": "ceiling", "p_wrong": "0,0.5", "seeds": 1,
+                                                    "completions": 4096, "unknown_old_flag": 1}))
+    write_csv(folder / "curves.csv", [{"arm": a, "seed": 0, "stage": "x", "step": s, "completions": 100 * s,
+                                       "seconds": 2.0 * s, "eval_accuracy": 0.3 + 0.1 * s}
+                                      for a in arms for s in (0, 1, 2)])
+    write_csv(folder / "results.csv", [{"arm": a, "seed": 0, "wall_seconds": 10.0 + i} for i, a in enumerate(arms)])
+    write_csv(folder / "table.csv", [{"arm": a, "final_accuracy": 0.5, "final_accuracy_std": 0.0, "pass@1": 0.4}
+                                     for a in arms])
+    pngs = compare_experiments.book_figures(folder, tmp_path / "figures")
+    assert [p.name for p in pngs] == ["ch08_ceiling_completions.png", "ch08_ceiling_teacher.png"]
+    assert all(p.is_file() and p.with_suffix(".svg").is_file() for p in pngs)

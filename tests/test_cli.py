@@ -43,8 +43,8 @@ def test_sft_eval_sample_end_to_end(tmp_path):
 
 @pytest.mark.parametrize("args,message", [
     (["sft", "--lr", "-1"], "--lr must be > 0"),
-    (["sft", "--batch_size", "0"], "--batch_size must be a positive integer"),
-    (["sft", "--task", "add7"], "unknown task 'add7'"),
+    (["sft", "--batch_size", "0"], "--batch_size must be >= 1"),
+    (["sft", "--task", "add7"], "--task must be one of add1"),
     (["sft", "--block_size", "4"], "too small for task add2"),
     (["sft", "--init", "missing/model.pt"], "not found"),
     (["eval", "--init", "missing/model.pt"], "not found"),

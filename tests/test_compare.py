@@ -8,10 +8,13 @@ from fractions import Fraction
 
 import pytest
 
-from minirl.compare import (CompareConfig, Stage, completions_per_step, first_crossing, markdown_table,
-                            models_held, algo_config, partial_credit, pass_at_k, plan, run_compare, summarize,
-                            value_at)
-from minirl.runs import ConfigError
+from minirl.arms import Stage, algo_config, completions_per_step
+from minirl.compare import CompareConfig, equal_time, experiment_figures, plan, run_compare
+from minirl.passk import pass_at_k
+from minirl.tasks import partial_credit
+from minirl.memory import models_held
+from minirl.report import first_crossing, markdown_table, read_csv, summarize, value_at, write_csv
+from minirl.config import ConfigError
 from minirl.tasks import make_task
 
 
@@ -49,7 +52,7 @@ def test_partial_credit_matches_the_task_reward():
     for a, b in task.sample_train(300, rng):
         ans = task.answer(a, b)
         for resp in (ans, task.wrong_answer(a, b, rng), ans[1:], ans + "1", " " + ans, "x" + ans):
-            assert partial_credit(resp, ans, task.max_answer_digits + 1) == task.reward(task.prompt(a, b), resp)
+            assert partial_credit(resp, ans, task.max_answer_len + 1) == task.reward(task.prompt(a, b), resp)
 
 
 def test_budget_accounting_and_models_held():
@@ -82,6 +85,23 @@ def test_summarize_hand_computed():
     assert row["reached_90"] == 1 and row["seconds_to_90"] == 10 and row["completions_to_90"] == 100
     assert row["peak_memory_mb"] == 10.5 and row["models_held"] == 1
     assert "| a | 2 |" in markdown_table([row])
+
+
+def test_markdown_table_columns_formats_and_missing_values():
+    rows = [{"name": "x", "share": 0.25, "n": 1200, "t": float("nan")}, {"name": "y", "share": None, "n": 3}]
+    assert markdown_table(rows).splitlines() == ["| name | share | n | t |", "| --- | --- | --- | --- |",
+                                                 "| x | 0.25 | 1200 | - |", "| y | - | 3 | - |"]
+    md = markdown_table(rows, [("n", "{:,}"), "share", ("name", "{}")], {"n": "count"})
+    assert md.splitlines()[0] == "| count | share | name |" and md.splitlines()[2] == "| 1,200 | 0.25 | x |"
+
+
+def test_csv_round_trip_keeps_numbers(tmp_path):
+    rows = [{"arm": "sft p=0.3", "seed": 0, "seconds": 1.25, "acc": float("nan")}, {"arm": "grpo", "seed": 1, "x": 7}]
+    write_csv(tmp_path / "r.csv", rows)
+    back = read_csv(tmp_path / "r.csv")
+    assert back[0]["arm"] == "sft p=0.3" and back[0]["seed"] == 0 and back[0]["seconds"] == 1.25
+    assert math.isnan(back[0]["acc"]) and back[0]["x"] is None and back[1] == {"arm": "grpo", "seed": 1,
+                                                                              "seconds": None, "acc": None, "x": 7}
 
 
 def test_plans_hold_the_budget_fixed():
@@ -144,6 +164,12 @@ def test_compare_smoke_run(tmp_path, weak_init):
         assert len({c["eval_accuracy"] for c in first}) == 1 and len(first) == 2
         assert max(c["completions"] for c in r.curves if c["arm"] == arm) == 1024
     assert all(0 <= row["pass@1"] <= row["pass@4"] <= 1 for row in r.table)
+    redrawn = experiment_figures(cfg, read_csv(out / "curves.csv"), read_csv(out / "table.csv"),
+                                 equal_time(cfg, read_csv(out / "results.csv")))
+    for name, fig in r.figures.items():                              # the CSV files hold everything a figure shows
+        lines = [[(list(a.get_xdata()), list(a.get_ydata())) for a in ax.lines] for ax in fig.axes]
+        assert lines == [[(list(a.get_xdata()), list(a.get_ydata())) for a in ax.lines]
+                         for ax in redrawn[name].axes], name
     seed0 = [c["eval_accuracy"] for c in r.curves if c["arm"] == "sft" and c["seed"] == 0]
     again = run_compare(CompareConfig(**{**cfg.to_dict(), "algos": "sft", "seeds": 1, "out": str(tmp_path / "b")}))
     assert [c["eval_accuracy"] for c in again.curves] == seed0       # same seed, same curve (CPU)

@@ -4,7 +4,8 @@ import time
 
 import pytest
 
-from minirl.tasks import CountdownTask, make_task, safe_arith
+from minirl.countdown import CountdownTask, safe_arith
+from minirl.tasks import make_task
 
 
 @pytest.mark.parametrize("text,value", [

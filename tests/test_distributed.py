@@ -50,7 +50,8 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
     from minirl.grpo import GRPOConfig, group_advantages, grpo_update
     from minirl.model import GPT, GPTConfig
     from minirl.rollout import Rollout
-    from minirl.runs import all_reduce_sum, make_optimizer
+    from minirl.device import all_reduce_sum
+    from minirl.optim import make_optimizer
     torch.set_num_threads(1)
     if world > 1:
         dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from minirl.dpo import DPOConfig, dpo_loss, preference_batch, sequence_logprob, train_dpo
-from minirl.runs import ConfigError
+from minirl.config import ConfigError
 
 
 def test_loss_is_log2_when_policy_equals_reference():

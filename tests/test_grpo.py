@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from minirl.grpo import GRPOConfig, group_advantages, grpo_loss, train_grpo
-from minirl.runs import ConfigError
+from minirl.config import ConfigError
 
 
 # --- group_advantages -----------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_train_grpo_improves_from_weak_init(weak_init, tmp_path):
     assert r.summary["eval_accuracy"] >= before + 0.06, (before, r.summary["eval_accuracy"])
     rows = [m for m in r.metrics if "reward_mean" in m]
     assert rows[-1]["reward_mean"] > rows[0]["reward_mean"]
-    for key in ("zero_adv_groups", "clip_frac", "kl", "step_seconds", "completions_per_s"):
+    for key in ("zero_adv_groups", "clip_frac", "kl_per_token", "step_seconds", "completions_per_s"):
         assert key in rows[-1]
     summary = json.loads((tmp_path / "g" / "summary.json").read_text())
     assert summary["algo"] == "grpo" and 0 <= summary["eval_accuracy"] <= 1

@@ -5,8 +5,10 @@ import math
 import pytest
 import torch
 
-from minirl.ppo import PPOConfig, gae, kl_penalty, masked_whiten, ppo_policy_loss, ppo_value_loss, train_ppo
-from minirl.runs import ConfigError
+from minirl.core import kl_estimate as kl_penalty
+from minirl.core import masked_whiten
+from minirl.ppo import PPOConfig, gae, ppo_policy_loss, ppo_value_loss, train_ppo
+from minirl.config import ConfigError
 
 TIMING = ("seconds", "rollout_seconds", "update_seconds", "completions_per_s")
 
@@ -182,7 +184,7 @@ def test_train_ppo_improves_accuracy_from_weak_init(weak_init, tmp_path):
     after = expected_accuracy(res.model, tok, task)
     assert after > before + 0.025, (before, after)
     row = res.metrics[-1]
-    for key in ("score", "true_reward", "kl", "clip_frac", "approx_kl", "explained_var", "value_loss",
+    for key in ("score", "true_reward", "kl", "clip_frac", "approx_kl", "explained_variance", "value_loss",
                 "rollout_seconds", "update_seconds", "eval_accuracy"):
         assert key in row, key
     for f in ("config.json", "metrics.jsonl", "model.pt", "summary.json"):

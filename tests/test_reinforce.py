@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from minirl.__main__ import main
-from minirl.reinforce import (ReinforceConfig, baseline_advantages, corridor_optimal_return,
+from minirl.env import corridor_optimal_return
+from minirl.reinforce import (ReinforceConfig, baseline_advantages,
                               discounted_returns, reinforce_loss, train_reinforce, train_reinforce_corridor,
                               update_baseline)
 from minirl.rollout import evaluate
-from minirl.runs import ConfigError, load_model
+from minirl.config import ConfigError
+from minirl.runs import load_model
 
 
 def loop_returns(rewards, mask, gamma):

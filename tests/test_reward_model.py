@@ -8,7 +8,7 @@ import torch
 
 from minirl.reward_model import (Labeller, RewardModelConfig, bradley_terry_loss, policy_samples, sample_auc,
                                  sequence_reward, train_reward_model)
-from minirl.runs import ConfigError
+from minirl.config import ConfigError
 
 
 def test_bradley_terry_hand_values_and_stability():

@@ -3,8 +3,9 @@ import json
 
 import pytest
 
-from minirl.rlhf import RLHFConfig, plot_reward_hacking, reward_hacking, train_rlhf
-from minirl.runs import ConfigError
+from minirl.plotting import plot_reward_hacking
+from minirl.rlhf import RLHFConfig, reward_hacking, train_rlhf
+from minirl.config import ConfigError
 
 TINY = ["--steps", "2", "--batch_size", "8", "--minibatches", "2", "--eval_every", "2", "--rm_steps", "3", "--rm_sft_steps", "2",
         "--rm_pairs", "64", "--no-progress", "--device", "cpu"]

@@ -1,4 +1,6 @@
-"""The alignment contract of DESIGN.md: tokens (B,T), logprobs/mask (B,T-1), last-action placement."""
+"""The alignment contract of docs/conventions.md: tokens (B,T), logprobs/mask (B,T-1), last-action placement."""
+import math
+
 import torch
 
 from minirl.model import GPT, GPTConfig
@@ -62,16 +64,84 @@ def test_sample_rollout_consistency(tok, task):
     B = 12
     assert r.tokens.shape[0] == B and r.mask.shape == (B, r.tokens.shape[1] - 1)
     assert r.prompts == [p for p in prompts for _ in range(4)]       # groups are consecutive
-    # stored log-probs equal a fresh computation on the actions, and are 0 off the mask
-    fresh = token_logprobs(m, r.tokens) * r.mask
-    assert torch.allclose(r.logprobs, fresh, atol=1e-5)
-    assert (r.logprobs[r.mask == 0] == 0).all()
+    # the stored log-probs are detached, 0 off the mask (their values: test_sample_logprobs_by_hand)
+    assert not r.logprobs.requires_grad and r.logprobs.shape == r.mask.shape
+    assert (r.logprobs[r.mask == 0] == 0).all() and (r.logprobs[r.mask == 1] <= 0).all()
     # texts decode exactly the masked actions; rewards are the verifier's
     for i in range(B):
         acts = r.tokens[i, 1:][r.mask[i].bool()].tolist()
         assert tok.decode(acts, strict=True) == r.texts[i]
         assert r.rewards[i] == task.reward(r.prompts[i], r.texts[i])
     assert torch.equal(r.token_rewards().sum(1), r.rewards)
+
+
+class PositionTableLM(torch.nn.Module):
+    """A fake LM whose logits depend only on the position: logits[:, p] = rows[p], whatever the
+    tokens (row p scores token p+1). Like the Oracle below it never advances cache.pos, so during
+    generation it always sees the prefix from position 0 and p is the absolute position."""
+
+    def __init__(self, rows: list[list[float]]):
+        super().__init__()
+        self.config = GPTConfig(vocab_size=len(rows[0]), block_size=len(rows), n_layer=1, n_head=1, n_embd=1)
+        self.register_buffer("rows", torch.tensor(rows))
+        self.dummy = torch.nn.Parameter(torch.zeros(1))   # sample() reads the device and dtype off a parameter
+
+    def forward(self, idx, cache=None):
+        B, T = idx.shape
+        return self.rows[:T].expand(B, T, -1).clone()
+
+
+def _hand_rows(tok, n=16):
+    """Logits set by hand: digits 1, 2, 3 and EOS get position-dependent values, every other token
+    -30 (never sampled, yet a finite log-prob, so that the mask has something to zero); row 5
+    (which scores token 6) makes EOS certain, so a row whose prompt ends at token 4 stops at token 6."""
+    one, two, three, eos = tok.stoi["1"], tok.stoi["2"], tok.stoi["3"], tok.eos_id
+    rows = []
+    for p in range(n):
+        row = [-30.0] * tok.vocab_size
+        row[one], row[two], row[three] = 0.5 * (p % 3), 1.0 - 0.1 * p, 0.2 * p - 1.0
+        row[eos] = 50.0 if p == 5 else 0.3 * p - 2.0
+        rows.append(row)
+    return rows
+
+
+def _log_softmax_by_hand(row: list[float], i: int) -> float:
+    return row[i] - math.log(sum(math.exp(x) for x in row))
+
+
+def test_sample_logprobs_by_hand(tok):
+    class CountDigits:
+        """A stand-in task: answers up to 3 characters, reward = length of the response."""
+        max_answer_len = 3
+
+        def reward(self, prompt, response):
+            return float(len(response))
+
+    rows = _hand_rows(tok)
+    model = PositionTableLM(rows)
+    prompts = ["1+2=", "07+42="]                           # [BOS] + prompt: 5 and 7 tokens
+    r = sample(model, tok, CountDigits(), prompts, samples_per_prompt=6,
+               generator=torch.Generator().manual_seed(0))
+    B, T = r.tokens.shape
+    assert r.logprobs.shape == r.mask.shape == (B, T - 1) and r.prompt_lens.tolist() == [5] * 6 + [7] * 6
+    padded = 0
+    for b in range(B):
+        row_tokens, start = r.tokens[b].tolist(), int(r.prompt_lens[b])
+        # the actions, worked out from the tokens: from the first response token through the first EOS
+        end = row_tokens.index(tok.eos_id, start) if tok.eos_id in row_tokens[start:] else T - 1
+        for t in range(T - 1):                              # entry t scores token t+1 with logits row t
+            is_action = start <= t + 1 <= end
+            assert r.mask[b, t] == float(is_action), (b, t, row_tokens)
+            if is_action:
+                want = _log_softmax_by_hand(rows[t], row_tokens[t + 1])
+                assert abs(float(r.logprobs[b, t]) - want) < 1e-5, (b, t, row_tokens[t + 1], want)
+            else:                                           # prompt and padding: zeroed, though the model
+                assert r.logprobs[b, t] == 0.0              # gives them about -30 (finite) or less
+        padded += end < T - 1
+        assert r.rewards[b] == float(len(r.texts[b]))
+    assert all(r.tokens[b, 6] == tok.eos_id for b in range(6)), "row 5 of the table makes EOS certain"
+    assert padded >= 6, "the short prompts end at token 6, before the long ones: their rows are padded"
+    assert r.mask[:6, :4].sum() == 0 and r.mask[6:, :6].sum() == 0, "prompt positions are not actions"
 
 
 def test_evaluate_scores_a_perfect_oracle(tok, task):
@@ -96,7 +166,8 @@ def test_evaluate_scores_a_perfect_oracle(tok, task):
                     out[b, -1, nxt] = 10.0
             return out
     acc, shown = evaluate(Oracle(), tok, task, pairs=task.heldout()[:40], n_samples=3)
-    assert acc == 1.0 and len(shown) == 3 and all(ok == 1.0 for *_, ok in shown)
+    assert acc == 1.0 and len(shown) == 3 and all(s["correct"] for s in shown)
+    assert [s["prompt"] for s in shown] != [task.prompt(*p) for p in task.heldout()[:3]]   # spread, not the first
 
 
 def test_encode_prompts_pads_right(tok):

@@ -9,7 +9,9 @@ import torch
 
 from minirl.model import GPT, GPTConfig, frozen_copy, generate
 from minirl.rollout import encode_pairs, encode_prompts
-from minirl.runs import RunConfig, clip_and_step, configure_model, peak_flops, set_lr, train_flops_per_token
+from minirl.config import RunConfig
+from minirl.device import configure_model, peak_flops, train_flops_per_token
+from minirl.optim import clip_grad_norm, set_lr
 
 
 def tiny(**kw):
@@ -62,23 +64,32 @@ def test_set_lr_warmup_then_cosine():
 
 
 def test_negative_warmup_is_rejected():
-    from minirl.runs import ConfigError
+    from minirl.config import ConfigError
     with pytest.raises(ConfigError, match="--warmup must be >= 0"):
         RunConfig(warmup=-1).validate()
 
 
-def test_clip_and_step_returns_the_pre_clip_norm_as_a_tensor():
+def test_clip_grad_norm_returns_the_pre_clip_norm_as_a_tensor():
     m = tiny()
     m(torch.randint(0, 16, (2, 8))).pow(2).sum().backward()
     expected = torch.sqrt(sum(p.grad.pow(2).sum() for p in m.parameters()))
     before = [p.detach().clone() for p in m.parameters()]
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
-    norm = clip_and_step(m, opt, grad_clip=1.0)
+    norm = clip_grad_norm(m, 1.0)
+    opt.step()
     assert isinstance(norm, torch.Tensor) and norm.dim() == 0 and not norm.requires_grad   # no sync needed
     assert float(norm) == pytest.approx(float(expected), rel=1e-5) and float(norm) > 1.0
     step = torch.sqrt(sum((a - p.detach()).pow(2).sum() for a, p in zip(before, m.parameters())))
     assert float(step) == pytest.approx(0.1, rel=1e-4)                    # the clipped norm (1.0) times lr
-    assert all(p.grad is None for p in m.parameters())                     # zeroed for the next step
+
+
+def test_clip_grad_norm_zero_means_no_clipping():
+    m = tiny()
+    m(torch.randint(0, 16, (2, 8))).pow(2).sum().backward()
+    grads = [p.grad.clone() for p in m.parameters()]
+    norm = clip_grad_norm(m, 0.0)
+    assert float(norm) > 1.0
+    assert all(torch.equal(g, p.grad) for g, p in zip(grads, m.parameters()))
 
 
 def test_pad_rows_free_encoders_by_hand(tok):
@@ -166,7 +177,8 @@ def test_peak_flops_by_gpu_name(monkeypatch, name, peak):
 
 
 def test_bf16_choice_and_error_on_a_gpu_without_bf16(monkeypatch):
-    from minirl.runs import ConfigError, amp_dtype
+    from minirl.config import ConfigError
+    from minirl.device import amp_dtype
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
@@ -179,7 +191,7 @@ def test_bf16_choice_and_error_on_a_gpu_without_bf16(monkeypatch):
 
 
 def test_pick_device_gives_each_torchrun_process_its_own_gpu(monkeypatch):
-    from minirl.runs import pick_device
+    from minirl.device import pick_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -211,7 +223,7 @@ def test_checkpoints_carry_the_gpu_random_state(monkeypatch, tmp_path, tok, task
 
 
 def test_sample_can_skip_the_scoring_forward(tok, task):
-    """logprobs=False: the same samples and rewards, zeros instead of log-probs (one forward fewer)."""
+    """logprobs=False: the same samples and rewards, no log-probs (None, one forward fewer)."""
     from minirl.rollout import sample
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=2, n_embd=32))
     prompts = [task.prompt(a, b) for a, b in task.heldout()[:6]]
@@ -220,4 +232,46 @@ def test_sample_can_skip_the_scoring_forward(tok, task):
     torch.manual_seed(3)
     lean = sample(model, tok, task, prompts, samples_per_prompt=2, logprobs=False)
     assert torch.equal(full.tokens, lean.tokens) and torch.equal(full.rewards, lean.rewards)
-    assert full.logprobs.abs().sum() > 0 and torch.equal(lean.logprobs, torch.zeros_like(full.logprobs))
+    assert full.logprobs.abs().sum() > 0 and lean.logprobs is None
+
+
+def test_tensorboard_logs_every_metric_and_a_missing_package_is_a_clear_error(weak_init, tmp_path, monkeypatch):
+    """--tensorboard: each logged number goes to a SummaryWriter (faked here: no package needed);
+    without the package the run stops with a one-line error before writing anything."""
+    import minirl.runs
+    from minirl.config import ConfigError
+    from minirl.grpo import GRPOConfig, train_grpo
+    logged, closed = [], []
+
+    class FakeWriter:
+        def __init__(self, folder):
+            self.folder = folder
+
+        def add_scalar(self, tag, value, step):
+            logged.append((tag, value, step))
+
+        def close(self):
+            closed.append(self.folder)
+
+    monkeypatch.setattr(minirl.runs, "tensorboard_writer", lambda: FakeWriter)
+    kw = dict(init=weak_init, steps=2, batch_size=2, log_every=1, eval_every=2, progress=False, tensorboard=True)
+    train_grpo(GRPOConfig(out=str(tmp_path / "tb"), **kw))
+    assert closed == [str(tmp_path / "tb" / "tensorboard")]
+    assert {("grpo/reward_mean", 1), ("grpo/reward_mean", 2), ("grpo/eval_accuracy", 2)} <= {(t, s) for t, _, s in logged}
+
+    def missing():
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard")
+    monkeypatch.setattr(minirl.runs, "tensorboard_writer", missing)
+    with pytest.raises(ConfigError, match="pip install tensorboard"):
+        train_grpo(GRPOConfig(out=str(tmp_path / "none"), **kw))
+    assert not (tmp_path / "none").exists()
+
+
+def test_tensorboard_writer_names_the_install_when_the_package_is_missing():
+    import importlib.util
+    from minirl.config import ConfigError
+    from minirl.runs import tensorboard_writer
+    if importlib.util.find_spec("tensorboard") is not None:
+        pytest.skip("tensorboard is installed here")
+    with pytest.raises(ConfigError, match="pip install tensorboard"):
+        tensorboard_writer()

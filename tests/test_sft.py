@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from minirl.runs import ConfigError, load_model, read_checkpoint
+from minirl.config import ConfigError
+from minirl.runs import load_model, read_checkpoint
 from minirl.sft import SFTConfig, sft_loss, train_sft
 
 
@@ -121,3 +122,21 @@ def test_missing_init_fails_before_writing(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         train_sft(tiny(tmp_path, init=str(tmp_path / "missing" / "model.pt")))
     assert not (tmp_path / "sft").exists()
+
+
+def test_the_weak_start_does_not_depend_on_the_thread_count(weak_init, tmp_path):
+    """ensure_weak_init pins two threads: run with one or two, it is the same model (29.4% for seed 0)."""
+    import torch
+    from minirl.runs import read_metrics
+    from minirl.sft import ensure_weak_init
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    torch.set_num_threads(other)
+    try:
+        path = ensure_weak_init(str(tmp_path / "weak"))
+        assert torch.get_num_threads() == other                   # restored after the pinned run
+    finally:
+        torch.set_num_threads(before)
+    a, b = read_checkpoint(weak_init)["state_dict"], read_checkpoint(path)["state_dict"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert read_metrics(tmp_path / "weak")[-1]["eval_accuracy"] == pytest.approx(0.294)

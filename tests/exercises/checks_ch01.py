@@ -192,6 +192,18 @@ def _sample(fn, logits, seed=0):
     return a, lp
 
 
+def _sample_batch(fn, logits, seed=0):
+    """_sample for (B, A) logits, also checking that both results have shape (B,) and the actions lie in 0..A-1."""
+    a, lp = _sample(fn, logits, seed)
+    B = logits.size(0)
+    assert a.shape == (B,) and lp.shape == (B,), \
+        f"for logits of shape {tuple(logits.shape)} expected actions and logprobs of shape ({B},), " \
+        f"got {tuple(a.shape)}, {tuple(lp.shape)}"
+    A = logits.size(-1)
+    assert bool(((a >= 0) & (a < A)).all()), f"actions must be indices in 0..{A - 1}, got {a[:8].tolist()}"
+    return a, lp
+
+
 def check_shapes_and_dtypes(fn):
     """(A,) logits -> a scalar action and log-prob; (B, A) -> shape (B,) each; actions are integers."""
     a, lp = _sample(fn, LOGITS)
@@ -208,7 +220,7 @@ def check_shapes_and_dtypes(fn):
 def check_logprob_of_sampled_action(fn):
     """logprobs[b] = log_softmax(logits[b])[actions[b]] for the action that was sampled."""
     logits = torch.tensor([[1.0, 0.0, -1.0, 2.0], [0.0, 0.0, 0.0, 0.0], [3.0, -2.0, 0.5, 0.5]]).repeat(20, 1)
-    a, lp = _sample(fn, logits)
+    a, lp = _sample_batch(fn, logits)
     want = torch.log_softmax(logits, -1).gather(-1, a.long()[:, None]).squeeze(-1)
     bad = (lp.detach().float() - want).abs() > 1e-5
     if bad.any():
@@ -221,7 +233,7 @@ def check_logprob_of_sampled_action(fn):
 def check_samples_follow_softmax(fn):
     """20,000 draws from the same state: action frequencies match softmax(logits) within 0.02."""
     n = 20000
-    a, _ = _sample(fn, LOGITS.repeat(n, 1))
+    a, _ = _sample_batch(fn, LOGITS.repeat(n, 1))
     freq = torch.bincount(a.long().flatten(), minlength=4)[:4].double() / n
     want = torch.softmax(LOGITS.double(), -1)
     assert (freq - want).abs().max() <= 0.02, \
@@ -232,9 +244,9 @@ def check_samples_follow_softmax(fn):
 def check_uses_generator(fn):
     """The same seeded generator gives the same actions; a different seed gives different ones."""
     logits = torch.zeros(200, 5)
-    a1, _ = _sample(fn, logits, seed=123)
-    a2, _ = _sample(fn, logits, seed=123)
-    a3, _ = _sample(fn, logits, seed=7)
+    a1, _ = _sample_batch(fn, logits, seed=123)
+    a2, _ = _sample_batch(fn, logits, seed=123)
+    a3, _ = _sample_batch(fn, logits, seed=7)
     assert torch.equal(a1, a2), "two calls with identically seeded generators sampled different actions: " \
                                 "draw the randomness from `generator` (e.g. torch.multinomial(..., generator=generator))"
     assert not torch.equal(a1, a3), "generators with different seeds gave identical actions"
@@ -243,7 +255,9 @@ def check_uses_generator(fn):
 def check_logprobs_are_differentiable(fn):
     """d logprob / d logits = onehot(a) - softmax(logits): the gradient the policy gradient needs."""
     logits = LOGITS.clone().requires_grad_(True)
-    a, lp = fn(logits, torch.Generator().manual_seed(0))
+    a, lp = _sample(fn, logits)
+    assert a.shape == () and lp.shape == (), \
+        f"for logits of shape (4,) expected scalar tensors, got shapes {tuple(a.shape)}, {tuple(lp.shape)}"
     assert lp.requires_grad, "logprobs carry no gradient: don't detach them or compute them under torch.no_grad()"
     lp.backward()
     want = torch.nn.functional.one_hot(a.long(), 4).float() - torch.softmax(LOGITS, -1)
@@ -255,7 +269,7 @@ def check_logprobs_are_differentiable(fn):
 def check_large_logits_are_stable(fn):
     """logits [1000, 999]: finite log-probs log(1/(1+e^-1)) = -0.3133 or -1.3133."""
     logits = torch.tensor([[1000.0, 999.0]]).repeat(50, 1)
-    a, lp = _sample(fn, logits)
+    a, lp = _sample_batch(fn, logits)
     want = torch.log_softmax(logits, -1).gather(-1, a.long()[:, None]).squeeze(-1)
     assert torch.isfinite(lp).all(), f"for logits [1000, 999] got non-finite log-probs {lp[:4].tolist()}: " \
                                      "exp(1000) overflows; use torch.log_softmax, or subtract the max first"

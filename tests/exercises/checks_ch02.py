@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from minirl import model as model_mod
-from minirl import rollout, sft
+from minirl import core, rollout, sft
 
 EXERCISE_FILE = "ch02_sft.py"
 
@@ -27,6 +27,12 @@ def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
     g = got.detach().double()
     assert torch.isfinite(g).all() and torch.allclose(g, want.double(), atol=tol, rtol=tol), \
         f"{what}: expected {_fmt(want)}, got {_fmt(got)}"
+
+
+def _tensor_of_shape(got, shape: tuple, what: str) -> torch.Tensor:
+    assert isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(shape), \
+        f"{what}: expected a tensor of shape {tuple(shape)}, got {getattr(got, 'shape', type(got).__name__)}"
+    return got
 
 
 # --------------------------------------------------------------------------- causal_mask
@@ -51,8 +57,7 @@ def check_mask_is_boolean(fn):
 def check_mask_sizes(fn):
     """Shape (T, T) for T = 1, 2, 7, and row t allows exactly t + 1 keys (itself and the past)."""
     for T in (1, 2, 7):
-        got = fn(T)
-        assert got.shape == (T, T), f"causal_mask({T}): expected shape ({T}, {T}), got {tuple(got.shape)}"
+        got = _tensor_of_shape(fn(T), (T, T), f"causal_mask({T})")
         counts = got.bool().sum(dim=1)
         assert counts.tolist() == list(range(1, T + 1)), \
             f"causal_mask({T}): row t should allow t+1 keys {list(range(1, T + 1))}, got {counts.tolist()}"
@@ -62,7 +67,7 @@ def check_mask_in_attention(fn):
     """Used as scores.masked_fill(~mask, -inf).softmax(-1), no row is empty (no NaN) and no
     position attends to the future: with the later values made huge, outputs do not change."""
     T = 5
-    mask = fn(T)
+    mask = _tensor_of_shape(fn(T), (T, T), f"causal_mask({T})")
     scores = torch.zeros(T, T)
     att = scores.masked_fill(~mask.bool(), float("-inf")).softmax(-1)
     assert torch.isfinite(att).all(), \
@@ -123,7 +128,8 @@ def check_gather_probabilities_sum_to_one(fn):
     V = 6
     logits = torch.randn(1, 3, V, generator=torch.Generator().manual_seed(1)).expand(V, 3, V)
     targets = torch.arange(V)[:, None].expand(V, 3)                          # row v scores token v
-    total = fn(logits, targets).detach().double().exp().sum(dim=0)           # (3,)
+    out = _tensor_of_shape(fn(logits, targets), (V, 3), f"gather_logprobs of ({V}, 3, {V}) logits")
+    total = out.detach().double().exp().sum(dim=0)                           # (3,)
     assert torch.allclose(total, torch.ones(3, dtype=torch.float64), atol=1e-5), \
         f"sum over the vocabulary of pi(v) should be 1 at every position, got {_fmt(total)}"
 
@@ -157,7 +163,7 @@ def gather_logprobs_naive(logits, targets):  # log(exp / sum exp): overflows at 
 
 
 def gather_logprobs_detached(logits, targets):
-    return rollout.gather_logprobs(logits.detach(), targets)
+    return core.gather_logprobs(logits.detach(), targets)
 
 
 # --------------------------------------------------------------------------- token_logprobs
@@ -243,11 +249,11 @@ def check_tlp_keeps_gradient(fn):
 
 
 def token_logprobs_scores_current_token(model, tokens):  # targets tokens[:, :-1]: off by one
-    return rollout.gather_logprobs(model(tokens[:, :-1]), tokens[:, :-1])
+    return core.gather_logprobs(model(tokens[:, :-1]), tokens[:, :-1])
 
 
 def token_logprobs_shifted_logits(model, tokens):  # logits[:, 1:] paired with tokens[:, 1:]
-    return rollout.gather_logprobs(model(tokens)[:, 1:], tokens[:, 1:])
+    return core.gather_logprobs(model(tokens)[:, 1:], tokens[:, 1:])
 
 
 def token_logprobs_no_log(model, tokens):
@@ -264,7 +270,7 @@ def token_logprobs_no_grad(model, tokens):
 
 
 def token_logprobs_full_length(model, tokens):  # (B, T): scores the whole row including the first token
-    return rollout.gather_logprobs(model(tokens), tokens)
+    return core.gather_logprobs(model(tokens), tokens)
 
 
 # --------------------------------------------------------------------------- sft_loss
@@ -321,7 +327,10 @@ def check_sft_ignores_masked_positions(fn):
     _expect(_scalar(fn(logits2, targets2, mask), "sft_loss"), base,
             "sft_loss after changing only the masked-out positions (they must not count)")
     leaf = logits.clone().requires_grad_(True)
-    fn(leaf, targets, mask).backward()
+    loss = fn(leaf, targets, mask)
+    assert isinstance(loss, torch.Tensor) and loss.requires_grad, \
+        "the loss carries no gradient back to the logits (don't detach, or build a new tensor from numbers)"
+    loss.backward()
     assert leaf.grad is not None, "no gradient reached the logits (don't detach)"
     assert float(leaf.grad[off].abs().max()) == 0.0, "masked-out positions received gradient"
 
@@ -415,7 +424,7 @@ def sft_loss_in_place(logits, targets, mask):  # "zeroes" the prompt logits in t
 
 REFERENCE = {
     "causal_mask": model_mod.causal_mask,
-    "gather_logprobs": rollout.gather_logprobs,
+    "gather_logprobs": core.gather_logprobs,
     "token_logprobs": rollout.token_logprobs,
     "sft_loss": sft.sft_loss,
 }

@@ -24,6 +24,12 @@ def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
         f"{what}: expected {_fmt(want)}, got {_fmt(got)}"
 
 
+def _backward(loss: torch.Tensor, what: str):
+    assert loss.requires_grad, f"{what} carries no gradient: it must be computed from the logprobs " \
+                               "(no .detach(), no torch.no_grad(), no new tensor built from numbers)"
+    loss.backward()
+
+
 def _loop_returns(rewards, mask, gamma):
     out = torch.zeros_like(rewards)
     for b in range(rewards.size(0)):
@@ -119,6 +125,9 @@ def check_baseline_is_action_independent(fn):
     G2 = G.clone()
     G2[3] = 5.0
     b = fn(G2, m, 0.3)
+    for out in (a, b):
+        assert isinstance(out, torch.Tensor) and out.shape == G.shape, \
+            f"baseline_advantages: expected shape {tuple(G.shape)}, got {getattr(out, 'shape', type(out).__name__)}"
     _assert_close(b[:3], a[:3].detach(), "advantages of rows 0-2 after only row 3's return changed "
                   "(use the baseline you are given, not a mean of this batch)")
     _assert_close(b[3] - a[3], torch.tensor([4.0, 4.0]), "change of row 3's advantage when its return grows by 4")
@@ -169,7 +178,7 @@ def check_loss_score_function_gradient(fn):
     actions = torch.tensor([0, 1, 1, 0, 1])
     adv = torch.tensor([1.0, -0.5, 2.0, 0.25, 0.0])
     logp = torch.log_softmax(theta, 0)[actions][None]
-    _loss_value(fn, logp, adv[None], torch.ones(1, 5)).backward()
+    _backward(_loss_value(fn, logp, adv[None], torch.ones(1, 5)), "reinforce_loss")
     pi = torch.softmax(theta.detach(), 0)
     want = -torch.stack([a_ * (torch.eye(2)[a] - pi) for a, a_ in zip(actions, adv)]).mean(0)
     assert theta.grad is not None, "no gradient reached the policy parameters"
@@ -182,7 +191,7 @@ def check_loss_mask_and_mean(fn):
     lp = torch.randn(2, 4, generator=torch.Generator().manual_seed(0), requires_grad=True)
     adv = torch.tensor([[3.0, 1.0, -1.0, 5.0], [0.5, 0.5, -2.0, 1.0]])
     m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 0.0]])
-    _loss_value(fn, lp, adv, m).backward()
+    _backward(_loss_value(fn, lp, adv, m), "reinforce_loss")
     _assert_close(lp.grad, -adv * m / 5, "d loss / d logprobs with 5 actions out of 8 positions")
 
 
@@ -190,8 +199,7 @@ def check_loss_advantages_are_constants(fn):
     """No gradient may flow into the advantages (they are targets, e.g. from a critic)."""
     lp = torch.tensor([[-0.5, -1.0]], requires_grad=True)
     adv = torch.tensor([[1.0, -1.0]], requires_grad=True)
-    out = _loss_value(fn, lp, adv, torch.ones(1, 2))
-    out.backward()
+    _backward(_loss_value(fn, lp, adv, torch.ones(1, 2)), "reinforce_loss")
     assert adv.grad is None or float(adv.grad.abs().sum()) == 0.0, \
         f"gradient flowed into the advantages ({_fmt(adv.grad)}): detach them"
     _assert_close(lp.grad, torch.tensor([[-0.5, 0.5]]), "d loss / d logprobs")

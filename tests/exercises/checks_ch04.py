@@ -118,6 +118,12 @@ def _loss(out):
     return loss
 
 
+def _backward(loss: torch.Tensor):
+    assert loss.requires_grad, "a2c_loss carries no gradient: it must be computed from logprobs, values " \
+                               "and entropy (no .detach(), no torch.no_grad(), no new tensor built from numbers)"
+    loss.backward()
+
+
 def check_a2c_hand_value(fn):
     """logprobs [-1, -2], advantages [1, -1], values [0.5, 1], returns [1.5, 1], entropy [0.3, 0.5],
     value_coef 2, entropy_coef 0.1: -0.5 + 2 * 0.25 - 0.1 * 0.4 = -0.04."""
@@ -138,7 +144,7 @@ def check_a2c_value_gradient_target_detached(fn):
     lp = torch.tensor([[-0.5, -1.0, -1.5, -0.2]], requires_grad=True)
     ret = r + torch.cat([v[:, 1:] * m[:, 1:], torch.zeros(1, 1)], 1)          # built with gradient
     adv = (ret - v) * m
-    _loss(fn(lp, v, adv, ret, m, None, 0.5, 0.0)).backward()
+    _backward(_loss(fn(lp, v, adv, ret, m, None, 0.5, 0.0)))
     _assert_close(v.grad, 0.5 * (v - ret).detach() * m / 3, "d loss / d values (is the target detached?)")
 
 
@@ -149,8 +155,7 @@ def check_a2c_policy_gradient_and_mask(fn):
     adv = torch.tensor([[5.0, 1.0, -1.0, 5.0], [0.5, 0.5, -2.0, 1.0]])
     v = torch.zeros(2, 4, requires_grad=True)
     ret = torch.tensor([[9.0, 1.0, 0.0, 9.0], [1.0, 1.0, 1.0, 1.0]])
-    loss = _loss(fn(lp, v, adv, ret, m, None, 1.0, 0.0))
-    loss.backward()
+    _backward(_loss(fn(lp, v, adv, ret, m, None, 1.0, 0.0)))
     _assert_close(lp.grad, -adv * m / 6, "d loss / d logprobs (6 actions)")
     _assert_close(v.grad, -ret * m / 6, "d loss / d values (6 actions)")
 
@@ -160,7 +165,7 @@ def check_a2c_entropy_bonus(fn):
     m = torch.tensor([[1.0, 1.0, 0.0]])
     ent = torch.tensor([[0.5, 1.0, 9.0]], requires_grad=True)
     z = torch.zeros(1, 3)
-    _loss(fn(z, z, z, z, m, ent, 1.0, 0.2)).backward()
+    _backward(_loss(fn(z, z, z, z, m, ent, 1.0, 0.2)))
     assert ent.grad is not None, "no gradient reached the entropy"
     _assert_close(ent.grad, -0.2 * m / 2, "d loss / d entropy")
 

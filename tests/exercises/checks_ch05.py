@@ -11,7 +11,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from minirl import ppo, reward_model
+from minirl import core, ppo, reward_model
 
 EXERCISE_FILE = "ch05_ppo.py"
 
@@ -32,6 +32,24 @@ def _close(got, want, what: str, tol: float = 1e-5):
 def _loss_stats(out, what):
     assert isinstance(out, tuple) and len(out) == 2, f"{what}: return (loss, stats), got {type(out).__name__}"
     return out
+
+
+def _backward(loss: torch.Tensor, what: str):
+    assert loss.requires_grad, f"{what} carries no gradient: it must be computed from its inputs " \
+                               "(no .detach(), no torch.no_grad(), no new tensor built from numbers)"
+    loss.backward()
+
+
+def _shaped(got, shape, what: str) -> torch.Tensor:
+    assert isinstance(got, torch.Tensor) and tuple(got.shape) == tuple(shape), \
+        f"{what}: expected a tensor of shape {tuple(shape)}, got {getattr(got, 'shape', type(got).__name__)}"
+    return got
+
+
+def _gae_out(out, shape):
+    """(advantages, returns) of the given shape from a gae call."""
+    assert isinstance(out, tuple) and len(out) == 2, f"gae: return (advantages, returns), got {type(out).__name__}"
+    return _shaped(out[0], shape, "gae advantages"), _shaped(out[1], shape, "gae returns")
 
 
 def _batch(seed=0, B=5, T=8):
@@ -61,9 +79,7 @@ def check_gae_hand_value(fn):
     r = torch.tensor([[5.0, 0.0, 0.0, 1.0, 7.0]], dtype=torch.float64)
     v = torch.tensor([[9.0, 0.5, 0.6, 0.7, 3.0]], dtype=torch.float64)
     m = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0]], dtype=torch.float64)
-    out = fn(r, v, m, 0.9, 0.8)
-    assert isinstance(out, tuple) and len(out) == 2, "gae: return (advantages, returns)"
-    adv, ret = out
+    adv, ret = _gae_out(fn(r, v, m, 0.9, 0.8), m.shape)
     # deltas: 0.3 (no bootstrap after the last action), 0.9*.7-.6 = .03, 0.9*.6-.5 = .04; then backwards
     _close(adv, [[0.0, 0.21712, 0.246, 0.3, 0.0]], "advantages (delta_t + gamma*lam*A_{t+1}, from the end)")
     _close(ret, [[0.0, 0.71712, 0.846, 1.0, 0.0]], "returns (advantages + values on actions, 0 elsewhere)")
@@ -72,7 +88,7 @@ def check_gae_hand_value(fn):
 def check_gae_lambda_one_is_monte_carlo(fn):
     """lam = 1: A_t = (discounted return-to-go) - V(s_t)."""
     r, v, m = _batch(1)
-    adv, ret = fn(r, v, m, 0.9, 1.0)
+    adv, ret = _gae_out(fn(r, v, m, 0.9, 1.0), m.shape)
     want = _returns_to_go(r, m, 0.9)
     _close(adv * m, (want - v) * m, "with lam=1 advantages = returns-to-go - values", tol=1e-6)
     _close(ret * m, want, "with lam=1 returns = the discounted returns-to-go", tol=1e-6)
@@ -82,7 +98,7 @@ def check_gae_lambda_zero_is_td_error(fn):
     """lam = 0: A_t = delta_t = r_t + gamma V(s_{t+1}) - V(s_t), with V = 0 after the last action."""
     r, v, m = _batch(2)
     nxt = torch.cat([v[:, 1:] * m[:, 1:], torch.zeros(v.size(0), 1, dtype=v.dtype)], dim=1)
-    adv, _ = fn(r, v, m, 0.8, 0.0)
+    adv, _ = _gae_out(fn(r, v, m, 0.8, 0.0), m.shape)
     _close(adv * m, (r + 0.8 * nxt - v) * m, "with lam=0 advantages = one-step TD errors", tol=1e-6)
 
 
@@ -93,8 +109,8 @@ def check_gae_masking_and_no_inplace(fn):
     r2[m == 0] += 50.0
     v2[m == 0] -= 50.0
     keep = (r2.clone(), v2.clone(), m.clone())
-    a1, _ = fn(r, v, m, 0.95, 0.9)
-    a2, ret2 = fn(r2, v2, m, 0.95, 0.9)
+    a1, _ = _gae_out(fn(r, v, m, 0.95, 0.9), m.shape)
+    a2, ret2 = _gae_out(fn(r2, v2, m, 0.95, 0.9), m.shape)
     _close(a2, a1, "advantages when prompt/padding rewards and values are changed", tol=1e-6)
     _close(ret2 * (1 - m), torch.zeros_like(m), "returns off the mask")
     assert all(torch.equal(x, y) for x, y in zip(keep, (r2, v2, m))), "gae modified its inputs in place"
@@ -157,7 +173,7 @@ def check_policy_gradient_flat_past_the_clip(fn):
     log_ratio, adv, mask = _policy_case()
     logp = log_ratio.clone().requires_grad_()
     loss, _ = _loss_stats(fn(logp, torch.zeros_like(adv), adv, mask, 0.2), "ppo_policy_loss")
-    loss.backward()
+    _backward(loss, "ppo_policy_loss")
     g = logp.grad[0]
     assert g[0] == 0 and g[1] == 0, f"rho=1.5 with A>0 and rho=0.5 with A<0 are clipped: gradient must be 0, got {_fmt(g)}"
     assert g[2] > 0 and g[3] < 0, ("rho=1.5 with A<0 and rho=0.5 with A>0 are NOT clipped (pessimistic bound): "
@@ -182,7 +198,7 @@ def check_policy_old_logprobs_get_no_gradient(fn):
     logp = torch.randn(adv.shape, dtype=torch.float64).requires_grad_()
     old = (logp.detach() + 0.1).requires_grad_()
     loss, _ = _loss_stats(fn(logp, old, adv, mask, 0.2), "ppo_policy_loss")
-    loss.backward()
+    _backward(loss, "ppo_policy_loss")
     assert old.grad is None or not old.grad.any(), "a gradient reached old_logprobs: detach them"
     assert logp.grad is not None and logp.grad.any(), "no gradient reached logprobs"
 
@@ -230,7 +246,7 @@ def check_value_clip_gradient(fn):
     """The clipped token (V moved 1.0 from V_old) gets no gradient; the others do; padding none."""
     values, old, returns, mask = _value_case()
     loss, _ = _loss_stats(fn(values, old, returns, mask, 0.2), "ppo_value_loss")
-    loss.backward()
+    _backward(loss, "ppo_value_loss")
     g = values.grad[0]
     assert g[0] == 0 and g[3] == 0, f"expected no gradient on the clipped and the masked token, got {_fmt(g)}"
     _close(g[1:3], [-1.0 / 3, 0.5 / 3], "gradient of the unclipped tokens, (V - R) / n_actions")
@@ -278,7 +294,7 @@ def check_kl_hand_values(fn):
 def check_kl_k3_properties(fn):
     """k3 >= 0 everywhere, and k3 ~ 0.5 d^2 for small d."""
     d = torch.linspace(-4, 4, 81, dtype=torch.float64)
-    k3 = fn(d, torch.zeros_like(d), "k3")
+    k3 = _shaped(fn(d, torch.zeros_like(d), "k3"), d.shape, "kl_penalty(logp, ref, 'k3')")
     assert (k3 >= -1e-12).all(), f"k3 must never be negative; min {float(k3.min()):.4g}"
     small = torch.tensor([0.01, -0.01, 0.003], dtype=torch.float64)
     _close(fn(small, torch.zeros(3, dtype=torch.float64), "k3"), 0.5 * small ** 2, "k3 for small d", tol=2e-2)
@@ -295,16 +311,16 @@ def check_kl_unknown_kind(fn):
 
 def kl_k3_ratio_inverted(logprobs, ref_logprobs, kind="k1"):
     d = logprobs - ref_logprobs
-    return torch.exp(d) - d - 1 if kind == "k3" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+    return torch.exp(d) - d - 1 if kind == "k3" else core.kl_estimate(logprobs, ref_logprobs, kind)
 
 
 def kl_k2_no_half(logprobs, ref_logprobs, kind="k1"):
     d = logprobs - ref_logprobs
-    return d ** 2 if kind == "k2" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+    return d ** 2 if kind == "k2" else core.kl_estimate(logprobs, ref_logprobs, kind)
 
 
 def kl_k1_reversed(logprobs, ref_logprobs, kind="k1"):
-    return ref_logprobs - logprobs if kind == "k1" else ppo.kl_penalty(logprobs, ref_logprobs, kind)
+    return ref_logprobs - logprobs if kind == "k1" else core.kl_estimate(logprobs, ref_logprobs, kind)
 
 
 # --------------------------------------------------------------------------- ppo_token_rewards
@@ -328,13 +344,13 @@ def check_rewards_hand_value(fn):
 def check_rewards_score_never_on_padding(fn):
     """With kl_coef = 0 the only nonzero entry of each row is its score, on its last action."""
     scores, logp, ref, mask = _reward_case()
-    out = fn(scores, logp, ref, mask, 0.0, "k3")
+    out = _shaped(fn(scores, logp, ref, mask, 0.0, "k3"), mask.shape, "ppo_token_rewards")
     _close(out * (1 - mask), torch.zeros_like(mask), "rewards on prompt and padding positions")
     _close(out.sum(dim=1), [2.0, -1.0, 0.0], "row sums with kl_coef = 0 (each row's score; none without actions)")
 
 
 def rewards_score_on_last_column(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
-    out = -kl_coef * ppo.kl_penalty(logprobs, ref_logprobs, kind) * mask
+    out = -kl_coef * core.kl_estimate(logprobs, ref_logprobs, kind) * mask
     out = out.clone()
     out[:, -1] += scores
     return out
@@ -342,7 +358,7 @@ def rewards_score_on_last_column(scores, logprobs, ref_logprobs, mask, kl_coef, 
 
 def rewards_kl_unmasked(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
     from minirl.rollout import place_on_last_action
-    return -kl_coef * ppo.kl_penalty(logprobs, ref_logprobs, kind) + place_on_last_action(scores, mask)
+    return -kl_coef * core.kl_estimate(logprobs, ref_logprobs, kind) + place_on_last_action(scores, mask)
 
 
 def rewards_kl_sign(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
@@ -362,7 +378,7 @@ def check_bt_hand_value_and_gradient(fn):
     r = torch.tensor([0.0, 1.0], dtype=torch.float64)
     loss = fn(c, r)
     _close(loss, -(math.log(1 / (1 + math.exp(-2))) + math.log(1 / (1 + math.exp(1)))) / 2, "loss")
-    loss.backward()
+    _backward(loss, "bradley_terry_loss")
     d = torch.tensor([2.0, -1.0], dtype=torch.float64)
     _close(c.grad, -(1 - torch.sigmoid(d)) / 2, "gradient with respect to the chosen rewards")
 
@@ -386,7 +402,7 @@ def bt_sum(chosen, rejected):
 
 
 REFERENCE = {"gae": ppo.gae, "ppo_policy_loss": ppo.ppo_policy_loss, "ppo_value_loss": ppo.ppo_value_loss,
-             "kl_penalty": ppo.kl_penalty, "ppo_token_rewards": ppo.ppo_token_rewards,
+             "kl_penalty": core.kl_estimate, "ppo_token_rewards": ppo.ppo_token_rewards,
              "bradley_terry_loss": reward_model.bradley_terry_loss}
 CHECKS = {
     "gae": [check_gae_hand_value, check_gae_lambda_one_is_monte_carlo, check_gae_lambda_zero_is_td_error,

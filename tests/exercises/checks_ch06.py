@@ -13,27 +13,51 @@ LP = torch.tensor([[-50.0, -1.0, -2.0, -50.0], [-50.0, -0.5, -50.0, -50.0]])  # 
 MASK = torch.tensor([[0, 1, 1, 0], [0, 1, 0, 0]], dtype=torch.float)
 
 
+def _shaped(out, shape, what: str) -> torch.Tensor:
+    assert isinstance(out, torch.Tensor) and tuple(out.shape) == tuple(shape), \
+        f"{what}: expected a tensor of shape {tuple(shape)}, got {getattr(out, 'shape', type(out).__name__)}"
+    return out
+
+
+def _scalar(x, what: str) -> float:
+    assert isinstance(x, torch.Tensor) and x.numel() == 1, \
+        f"{what}: expected a scalar tensor, got {getattr(x, 'shape', type(x).__name__)}"
+    return float(x.detach())
+
+
+def _dpo(fn, *args, **kwargs):
+    """(loss, chosen_rewards, rejected_rewards) from a dpo_loss call on a batch of B pairs."""
+    out = fn(*args, **kwargs)
+    assert isinstance(out, tuple) and len(out) == 3, \
+        f"dpo_loss: return (loss, chosen_rewards, rejected_rewards), got {type(out).__name__}"
+    B = args[0].shape
+    _scalar(out[0], "dpo_loss's loss")
+    return out[0], _shaped(out[1], B, "chosen_rewards"), _shaped(out[2], B, "rejected_rewards")
+
+
 # --- sequence_logprob -----------------------------------------------------------------------
 def check_sequence_hand_value(fn):
-    out = fn(LP, MASK)
-    assert tuple(out.shape) == (2,), f"expected shape (2,), got {tuple(out.shape)}"
+    """Masked log-probs [-1, -2] and [-0.5] (prompt/padding at -50) sum to [-3.0, -0.5], shape (B,)."""
+    out = _shaped(fn(LP, MASK), (2,), "sequence_logprob of a (2, 4) batch")
     assert torch.allclose(out, torch.tensor([-3.0, -0.5])), \
         f"expected [-3.0, -0.5] (sum of the masked log-probs of each row), got {out.tolist()}"
 
 
 def check_sequence_is_a_sum_not_a_mean(fn):
+    """Four actions of log-prob -1 make a sequence of log-prob -4, one makes -1: a sum, not a mean."""
     lp = torch.tensor([[-1.0, -1.0, -1.0, -1.0], [-1.0, -1.0, -1.0, -1.0]])
     mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]], dtype=torch.float)
-    out = fn(lp, mask)
+    out = _shaped(fn(lp, mask), (2,), "sequence_logprob of a (2, 4) batch")
     assert torch.allclose(out, torch.tensor([-4.0, -1.0])), \
         f"a 4-token response of log-prob -1 each has log-prob -4, a 1-token one -1; got {out.tolist()} " \
         "(did you average instead of summing?)"
 
 
 def check_sequence_ignores_prompt_and_padding(fn):
+    """Setting the prompt/padding log-probs to -1e4 changes nothing: only mask = 1 positions count."""
     lp = LP.clone()
     lp[MASK == 0] = -1e4
-    out = fn(lp, MASK)
+    out = _shaped(fn(lp, MASK), (2,), "sequence_logprob of a (2, 4) batch")
     assert torch.allclose(out, torch.tensor([-3.0, -0.5])), \
         f"positions with mask 0 must not count; got {out.tolist()}"
 
@@ -45,45 +69,54 @@ def _args(beta=0.5):
 
 
 def check_log2_when_policy_is_reference(fn):
+    """Policy = reference: every margin h is 0, so the loss is -log sigmoid(0) = log 2 and the
+    implicit rewards are 0."""
     lp = torch.tensor([-3.0, -0.5, -7.0])
-    loss, rc, rr = fn(lp, lp - 2, lp, lp - 2, 0.1)
+    loss, rc, rr = _dpo(fn, lp, lp - 2, lp, lp - 2, 0.1)
     assert abs(float(loss) - math.log(2)) < 1e-6, f"policy = reference must give log 2 = 0.6931, got {float(loss):.4f}"
     assert torch.allclose(rc, torch.zeros(3)) and torch.allclose(rr, torch.zeros(3)), \
         "implicit rewards must be 0 when policy = reference"
 
 
 def check_dpo_hand_value(fn):
-    loss, rc, rr = fn(*_args(0.5))
+    """One pair with margin h = beta * 2: beta 0.5 -> -log sigmoid(1), beta 2 -> -log sigmoid(4)."""
+    loss, _, _ = _dpo(fn, *_args(0.5))
     want = math.log(1 + math.exp(-1))
     assert abs(float(loss) - want) < 1e-5, f"beta=0.5, h=1: expected -log sigmoid(1) = {want:.5f}, got {float(loss):.5f}"
-    loss2, _, _ = fn(*_args(2.0))
+    loss2, _, _ = _dpo(fn, *_args(2.0))
     want2 = math.log(1 + math.exp(-4))
     assert abs(float(loss2) - want2) < 1e-5, f"beta=2: expected {want2:.5f}, got {float(loss2):.5f} (is beta applied?)"
 
 
 def check_label_smoothing(fn):
-    loss, _, _ = fn(*_args(0.5), label_smoothing=0.1)
+    """label_smoothing = 0.1 mixes in the flipped label: 0.9 * (-log sigmoid(h)) + 0.1 * (-log sigmoid(-h))."""
+    loss, _, _ = _dpo(fn, *_args(0.5), label_smoothing=0.1)
     want = 0.9 * math.log(1 + math.exp(-1)) + 0.1 * math.log(1 + math.e)
     assert abs(float(loss) - want) < 1e-5, \
         f"label_smoothing=0.1: expected 0.9*(-log sigmoid(1)) + 0.1*(-log sigmoid(-1)) = {want:.5f}, got {float(loss):.5f}"
 
 
 def check_rewards_values_and_detached(fn):
+    """The implicit rewards are beta * (policy - reference) log-probs, per pair, and carry no gradient."""
     pc = torch.tensor([-1.0, -2.0], requires_grad=True)
     pr = torch.tensor([-3.0, -1.0], requires_grad=True)
-    _, rc, rr = fn(pc, pr, torch.tensor([-2.0, -2.0]), torch.tensor([-2.0, -2.0]), 0.5)
+    _, rc, rr = _dpo(fn, pc, pr, torch.tensor([-2.0, -2.0]), torch.tensor([-2.0, -2.0]), 0.5)
     assert torch.allclose(rc, torch.tensor([0.5, 0.0])) and torch.allclose(rr, torch.tensor([-0.5, 0.5])), \
         f"rewards must be beta*(pi - ref): expected [0.5, 0.0] and [-0.5, 0.5], got {rc.tolist()} and {rr.tolist()}"
     assert not rc.requires_grad and not rr.requires_grad, "chosen/rejected rewards must be detached"
 
 
 def check_gradient_direction_and_mean(fn):
+    """A gradient step raises every chosen log-prob and lowers every rejected one, and the loss is
+    the mean over the batch of -log sigmoid(h)."""
     pc = torch.tensor([-2.0, -4.0, -1.0], requires_grad=True)
     pr = torch.tensor([-2.5, -1.0, -6.0], requires_grad=True)
     ref_c, ref_r = torch.tensor([-2.0, -3.0, -1.0]), torch.tensor([-2.0, -1.5, -5.0])
-    loss, _, _ = fn(pc, pr, ref_c, ref_r, 0.1)
+    loss, _, _ = _dpo(fn, pc, pr, ref_c, ref_r, 0.1)
+    assert loss.requires_grad, "dpo_loss carries no gradient: it must be computed from the policy log-probs " \
+                               "(no .detach(), no torch.no_grad(), no new tensor built from numbers)"
     loss.backward()
-    assert (pc.grad < 0).all() and (pr.grad > 0).all(), \
+    assert pc.grad is not None and pr.grad is not None and (pc.grad < 0).all() and (pr.grad > 0).all(), \
         "gradient descent must raise the chosen log-prob and lower the rejected one"
     h = 0.1 * ((pc - ref_c) - (pr - ref_r)).detach()
     want = (-F.logsigmoid(h)).mean()

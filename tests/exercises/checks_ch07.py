@@ -9,7 +9,36 @@ EXERCISE_FILE = "ch07_grpo.py"
 
 
 def _f(x) -> float:
+    """A returned scalar (a number or a one-element tensor) as a float."""
+    assert isinstance(x, (int, float)) or (isinstance(x, torch.Tensor) and x.numel() == 1), \
+        f"expected a single number, got {getattr(x, 'shape', type(x).__name__)}"
     return float(x.detach()) if isinstance(x, torch.Tensor) else float(x)
+
+
+def _adv(out, n: int) -> torch.Tensor:
+    """group_advantages' result, checked to be a tensor of shape (n,)."""
+    assert isinstance(out, torch.Tensor) and tuple(out.shape) == (n,), \
+        f"group_advantages of {n} rewards: expected a tensor of shape ({n},), " \
+        f"got {getattr(out, 'shape', type(out).__name__)}"
+    return out
+
+
+def _loss_stats(out, *keys):
+    """grpo_loss's (loss, stats), checked: a scalar tensor and a dict with the given keys."""
+    assert isinstance(out, tuple) and len(out) == 2, f"grpo_loss: return (loss, stats), got {type(out).__name__}"
+    loss, stats = out
+    assert isinstance(loss, torch.Tensor) and loss.dim() == 0, \
+        f"grpo_loss: the loss must be a scalar tensor, got {getattr(loss, 'shape', type(loss).__name__)}"
+    got = stats if isinstance(stats, dict) else type(stats).__name__
+    assert isinstance(stats, dict) and all(k in stats for k in keys), \
+        f"grpo_loss: stats must be a dict with keys {list(keys)}, got {got}"
+    return loss, stats
+
+
+def _backward(loss: torch.Tensor):
+    assert loss.requires_grad, "grpo_loss carries no gradient: it must be computed from the logprobs " \
+                               "(no .detach(), no torch.no_grad(), no new tensor built from numbers)"
+    loss.backward()
 
 
 REFERENCE = {"group_advantages": minirl.grpo.group_advantages, "grpo_loss": minirl.grpo.grpo_loss}
@@ -17,7 +46,8 @@ REFERENCE = {"group_advantages": minirl.grpo.group_advantages, "grpo_loss": mini
 
 # --- group_advantages -----------------------------------------------------------------------
 def check_hand_value_unbiased_std(fn):
-    adv = fn(torch.tensor([1.0, 0.0, 0.0, 0.0]), 4)
+    """One group [1, 0, 0, 0]: (r - mean) / (std + 1e-4) with the unbiased std, 0.5."""
+    adv = _adv(fn(torch.tensor([1.0, 0.0, 0.0, 0.0]), 4), 4)
     # mean 0.25; unbiased std = sqrt((0.75^2 + 3 * 0.25^2) / 3) = 0.5
     want = torch.tensor([0.75, -0.25, -0.25, -0.25]) / 0.5001
     assert torch.allclose(adv, want, atol=1e-4), \
@@ -25,31 +55,36 @@ def check_hand_value_unbiased_std(fn):
 
 
 def check_equal_rewards_give_zero_not_nan(fn):
-    adv = fn(torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5]), 3)
+    """Groups whose rewards are all equal (std 0) get advantage 0, not NaN: the 1e-4 in the denominator."""
+    adv = _adv(fn(torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.5, 0.5, 0.5]), 3), 9)
     assert not torch.isnan(adv).any(), f"a group of equal rewards must give 0, not NaN: {adv.tolist()}"
     assert torch.allclose(adv, torch.zeros(9), atol=1e-6), f"equal rewards must give 0, got {adv.tolist()}"
 
 
 def check_groups_are_consecutive_and_centred(fn):
+    """Rows [g*G, (g+1)*G) form group g (consecutive, not interleaved), each normalised on its own;
+    advantages sum to 0 within every group."""
     r = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0, 3.0])
-    adv = fn(r, 2)
+    adv = _adv(fn(r, 2), 6)
     # groups (1, 0), (1, 1), (0, 3): centred +-0.5, 0, +-1.5; unbiased stds sqrt(0.5), 0, 1.5 sqrt(2)
     s1, s3 = math.sqrt(0.5) + 1e-4, 1.5 * math.sqrt(2) + 1e-4
     want = torch.tensor([0.5 / s1, -0.5 / s1, 0.0, 0.0, -1.5 / s3, 1.5 / s3])
     assert torch.allclose(adv, want, atol=1e-4), \
         f"rows [2g, 2g+1] form group g; expected {want.tolist()}, got {adv.tolist()}"
     g = torch.Generator().manual_seed(0)
-    adv = fn(torch.rand(20, generator=g), 5)
+    adv = _adv(fn(torch.rand(20, generator=g), 5), 20)
     assert torch.allclose(adv.view(4, 5).sum(1), torch.zeros(4), atol=1e-5), "advantages must sum to 0 in each group"
 
 
 def check_scale_none(fn):
-    adv = fn(torch.tensor([1.0, 0.0, 0.0, 0.0, 2.0, 4.0]), 2, scale="none")
+    """scale="none" (Dr. GRPO) only subtracts the group mean and does not divide by the std."""
+    adv = _adv(fn(torch.tensor([1.0, 0.0, 0.0, 0.0, 2.0, 4.0]), 2, scale="none"), 6)
     assert torch.allclose(adv, torch.tensor([0.5, -0.5, 0.0, 0.0, -1.0, 1.0]), atol=1e-6), \
         f"scale='none' only subtracts the group mean; got {adv.tolist()}"
 
 
 def check_bad_input_raises(fn):
+    """ValueError when the number of rewards is not a multiple of group_size, or group_size < 2."""
     for args in ((torch.zeros(10), 4), (torch.zeros(4), 1)):
         try:
             fn(*args)
@@ -64,25 +99,29 @@ MASK = torch.tensor([[0, 1, 1, 1, 0], [0, 1, 0, 0, 0]], dtype=torch.float)
 
 
 def check_aggregations_hand_values(fn):
+    """With rho = 1 the per-token loss is -A; rows of 3 and 1 actions, A = [1, -2]: "grpo" averages
+    per row then over rows, "dapo" over all actions, "dr_grpo" divides by B * max_response_len."""
     lp = torch.full((2, 5), -1.0)
     lp_off = lp.masked_fill(MASK == 0, -30.0)           # off-mask values must not matter
     adv = torch.tensor([1.0, -2.0])
     want = {"grpo": (-1 + 2) / 2, "dapo": (-3 + 2) / 4, "dr_grpo": (-3 + 2) / (2 * 4)}
     for loss_type, w in want.items():
-        loss, _ = fn(lp_off, lp_off, None, adv, MASK, 0.2, 0.2, 0.0, loss_type, max_response_len=4)
+        loss, _ = _loss_stats(fn(lp_off, lp_off, None, adv, MASK, 0.2, 0.2, 0.0, loss_type, max_response_len=4))
         assert abs(_f(loss) - w) < 1e-6, \
             f"loss_type={loss_type!r}: with rho = 1 the per-token loss is -A; expected {w}, got {_f(loss)}"
 
 
 def check_equals_reinforce_with_one_inner_step(fn):
+    """With old_logprobs = logprobs.detach() (one gradient step per rollout) the gradient equals
+    REINFORCE's with group advantages: -mean_i (1/|o_i|) sum_t A_i grad logp_it."""
     g = torch.Generator().manual_seed(1)
     adv = torch.tensor([1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 0.0, 0.0])
     mask = (torch.rand(8, 6, generator=g) > 0.3).float()
     mask[:, 0] = 1
     base = torch.log_softmax(torch.randn(8, 6, 4, generator=g), -1)[..., 0]
     a = base.clone().requires_grad_(True)
-    loss, _ = fn(a, a.detach(), None, adv, mask, 0.2, 0.2, 0.0, "grpo")
-    loss.backward()
+    loss, _ = _loss_stats(fn(a, a.detach(), None, adv, mask, 0.2, 0.2, 0.0, "grpo"))
+    _backward(loss)
     b = base.clone().requires_grad_(True)
     (-((adv[:, None] * b * mask).sum(1) / mask.sum(1)).mean()).backward()
     assert a.grad is not None and torch.allclose(a.grad, b.grad, atol=1e-6), \
@@ -90,44 +129,51 @@ def check_equals_reinforce_with_one_inner_step(fn):
 
 
 def check_clip_side(fn):
+    """rho = e^0.5 > 1 + eps: with A > 0 the clipped term wins (no gradient, clip_frac 1); with A < 0
+    the unclipped one is the pessimistic bound (clip_frac 0)."""
     old = torch.zeros(2, 5)
     lp = torch.full((2, 5), 0.5, requires_grad=True)               # rho = e^0.5 = 1.65
-    loss, stats = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
+    loss, stats = _loss_stats(fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo"), "clip_frac")
     assert abs(_f(loss) + 1.2) < 1e-5, f"A = +1, rho = 1.65: the clipped term -1.2 * A wins; got {_f(loss)}"
-    loss.backward()
+    if loss.requires_grad:
+        loss.backward()
     assert lp.grad is None or torch.all(lp.grad * MASK == 0), "A > 0 and rho > 1 + eps: no gradient (clipped)"
     assert abs(_f(stats["clip_frac"]) - 1.0) < 1e-6, f"every action was clipped: clip_frac 1, got {_f(stats['clip_frac'])}"
     lp = torch.full((2, 5), 0.5, requires_grad=True)
-    loss, stats = fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
+    loss, stats = _loss_stats(fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo"), "clip_frac")
     assert abs(_f(loss) - math.exp(0.5)) < 1e-5, \
         f"A = -1, rho = 1.65: the unclipped term (rho * |A| = 1.65) is the pessimistic one; got {_f(loss)}"
     assert abs(_f(stats["clip_frac"])) < 1e-6, "with A < 0 and rho > 1 the clip is not active: clip_frac 0"
 
 
 def check_asymmetric_clip(fn):
+    """DAPO's clip-higher: the ratio is clipped at 1 + clip_eps_high above and at 1 - clip_eps below."""
     old = torch.zeros(2, 5)
     lp = torch.full((2, 5), math.log(1.25))
-    tight, _ = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo")
-    loose, _ = fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo")
+    tight, _ = _loss_stats(fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.2, 0.0, "dapo"))
+    loose, _ = _loss_stats(fn(lp, old, None, torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo"))
     assert abs(_f(tight) + 1.2) < 1e-5 and abs(_f(loose) + 1.25) < 1e-5, \
         f"rho = 1.25, A = 1: clip at 1 + clip_eps_high (1.2 -> -1.2, 1.28 -> -1.25); got {_f(tight)}, {_f(loose)}"
     lp = torch.full((2, 5), math.log(0.75))
-    low, _ = fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo")
+    low, _ = _loss_stats(fn(lp, old, None, -torch.ones(2), MASK, 0.2, 0.28, 0.0, "dapo"))
     assert abs(_f(low) - 0.8) < 1e-5, f"rho = 0.75, A = -1: clip at 1 - clip_eps = 0.8 -> loss 0.8; got {_f(low)}"
 
 
 def check_k3_kl(fn):
+    """With A = 0 the loss is beta times the k3 estimate of KL(pi || pi_ref), reported as stats["kl"],
+    and its gradient pulls logp towards the reference."""
     lp = torch.zeros(2, 5, requires_grad=True)
     ref = torch.full((2, 5), math.log(0.5))
-    loss, stats = fn(lp, lp.detach(), ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo")
+    loss, stats = _loss_stats(fn(lp, lp.detach(), ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo"), "kl")
     k3 = 0.5 - math.log(0.5) - 1
     assert abs(_f(stats["kl"]) - k3) < 1e-5, f"k3 = exp(ref - logp) - (ref - logp) - 1 = {k3:.4f}, got {_f(stats['kl'])}"
     assert abs(_f(loss) - 0.5 * k3) < 1e-5, f"loss = beta * k3 = {0.5 * k3:.4f} when A = 0, got {_f(loss)}"
-    loss.backward()
+    _backward(loss)
     assert torch.all(lp.grad[MASK.bool()] > 0), "the KL term must pull logp towards the reference (here: down)"
 
 
 def check_bad_input_raises_loss(fn):
+    """ValueError for an unknown loss_type and for a negative beta."""
     lp = torch.zeros(2, 5)
     for kw in (dict(loss_type="sum"), dict(beta=-0.1)):
         args = dict(clip_eps=0.2, clip_eps_high=0.2, beta=0.0, loss_type="grpo")

@@ -5,14 +5,15 @@ import math
 import random
 from fractions import Fraction
 
-import minirl.compare
+import minirl.countdown
+import minirl.passk
 import minirl.tasks
 from minirl.tasks import make_task
 
 EXERCISE_FILE = "ch08_sft_vs_rl.py"
 
-REFERENCE = {"partial_credit": minirl.compare.partial_credit, "safe_arith": minirl.tasks.safe_arith,
-             "pass_at_k": minirl.compare.pass_at_k}
+REFERENCE = {"partial_credit": minirl.tasks.partial_credit, "safe_arith": minirl.countdown.safe_arith,
+             "pass_at_k": minirl.passk.pass_at_k}
 
 
 def _eq(got, want, what: str, tol: float = 1e-9):
@@ -68,7 +69,7 @@ def check_credit_matches_task_reward(fn):
         resp = rng.choice([ans, task.wrong_answer(a, b, rng), ans[:-1], ans + "0",
                            "".join(rng.choice("0123456789 x") for _ in range(rng.randint(0, 5)))])
         want = task.reward(task.prompt(a, b), resp)
-        _eq(fn(resp, ans, task.max_answer_digits + 1), want, f"partial_credit({resp!r}, {ans!r}, 4)")
+        _eq(fn(resp, ans, task.max_answer_len + 1), want, f"partial_credit({resp!r}, {ans!r}, 4)")
 
 
 def credit_divide_by_answer_len(response, answer, max_len):  # "940" gets full credit
@@ -204,7 +205,7 @@ def check_parse_fuzz_matches_reference(fn):
     for _ in range(500):
         text = "".join(rng.choice("0123456789+-*() ") for _ in range(rng.randint(0, 14)))
         allowed = rng.choice([None, (1, 2, 3), (0, 5, 5)])
-        want = minirl.tasks.safe_arith(text, allowed=allowed, max_depth=3, max_value=1000)
+        want = minirl.countdown.safe_arith(text, allowed=allowed, max_depth=3, max_value=1000)
         got = _call(fn, text, allowed=allowed, max_depth=3, max_value=1000)
         assert got == want, f"safe_arith({text!r}, allowed={allowed}, max_depth=3, max_value=1000): " \
                             f"expected {want!r}, got {got!r}"

@@ -1,5 +1,8 @@
 """The graders: every check of every exercise, against the reference (default) or the student's
-files (MINIRL_GRADE=student, as `python -m minirl.grade` and `make grade` do)."""
+files (MINIRL_GRADE=student, as `python -m minirl.grade` and `make grade` do).
+
+By default this is the one place where the reference is shown to pass every check;
+tests/test_graders.py proves the other direction (stubs, buggy variants and blanks fail)."""
 import pytest
 
 from tests.exercises.harness import chapter_modules, run_check, target_functions
