@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test grade lab notebooks bench clean
+.PHONY: setup demo test test-1thread mutants grade lab notebooks bench clean
 
 setup: $(STAMP)
 
@@ -21,6 +21,12 @@ demo: setup        ## the main job: SFT -> RL on 2-digit addition (runs/demo/)
 
 test: setup        ## the whole test suite, notebooks (smoke mode) and graders included
 	$(BIN)/python -m pytest -q
+
+test-1thread: setup  ## the same suite with one CPU thread (it must pass with 1 and with 2)
+	MINIRL_TEST_THREADS=1 $(BIN)/python -m pytest -q
+
+mutants: setup     ## the mutation check: realistic bugs planted in minirl/, one at a time; all must be caught
+	$(BIN)/python tests/mutants.py
 
 grade: setup       ## grade your exercises/ (CH=2 for one chapter)
 	$(BIN)/python -m minirl.grade $(CH)

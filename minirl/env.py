@@ -27,8 +27,8 @@ def returns_to_go(rewards, gamma: float) -> torch.Tensor:
 
 
 def discounted_return(rewards, gamma: float) -> float:
-    """G_0 = r_0 + gamma r_1 + gamma^2 r_2 + ... of one trajectory's rewards."""
-    g = returns_to_go(rewards, gamma)
+    """G_0 = r_0 + gamma r_1 + gamma^2 r_2 + ... of one trajectory's rewards (in float64)."""
+    g = discounted_cumsum(torch.as_tensor([float(r) for r in rewards], dtype=torch.float64), gamma)
     return float(g[0]) if len(g) else 0.0
 
 

@@ -163,7 +163,7 @@ class Run:
             self.start_step = int(ckpt.get("step", 0))
             if (self.out / "metrics.jsonl").exists():
                 self.metrics = [m for m in read_metrics(self.out) if m["step"] <= self.start_step]
-        elif holds_run(self.out) and not (cfg.overwrite or os.environ.get("MINIRL_OVERWRITE") == "1"):
+        elif self.is_main and holds_run(self.out) and not (cfg.overwrite or os.environ.get("MINIRL_OVERWRITE") == "1"):
             raise ConfigError(f"{self.out} already holds a run; pass --overwrite to replace it, --resume to "
                               f"continue it, or --out to choose another folder")
         self.t0 = time.perf_counter() - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0)

@@ -11,10 +11,9 @@ from minirl.env import corridor_optimal_return
 from minirl.reinforce import discounted_returns
 from minirl.rollout import evaluate
 from minirl.config import ConfigError
-
-
-# --- td_advantages ---------------------------------------------------------------------------
 from minirl.runs import load_model
+from minirl.tasks import make_task
+from minirl.tokenizer import CharTokenizer
 
 
 # --- td_advantages ---------------------------------------------------------------------------
@@ -121,11 +120,14 @@ def tiny(tmp_path, weak_init, **kw):
 
 
 def test_train_a2c_raises_heldout_accuracy(tmp_path, weak_init, tok, task):
+    """30 iterations of 32 prompts x 8 from the weak start (29.4%). Held-out gains over seeds 0, 1, 2:
+    +0.178, +0.188, +0.126, the same with 1 and 2 threads; margin 0.06, half the smallest. (That the
+    critic itself learns is tests/test_mechanisms.py's test_a2c_critic_value_loss_falls.)"""
     model, _ = load_model(weak_init, tok, task, kind="GPT")
     before, _ = evaluate(model, tok, task)
     res = train_a2c(tiny(tmp_path, weak_init, steps=30, batch_size=32, samples_per_prompt=8, lr=2e-4,
                          eval_every=30, log_every=5))
-    assert res.summary["eval_accuracy"] >= before + 0.08, (before, res.summary["eval_accuracy"])
+    assert res.summary["eval_accuracy"] >= before + 0.06, (before, res.summary["eval_accuracy"])
     assert {"value_loss", "explained_variance", "entropy", "adv_mean", "adv_std"} <= set(res.metrics[0])
 
 
@@ -145,7 +147,9 @@ def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     for name in ("config.json", "metrics.jsonl", "model.pt", "summary.json", "curves.png"):
         assert (tmp_path / "a" / name).is_file(), name
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert summary["algo"] == "a2c" and 0 <= summary["eval_accuracy"] <= 1
+    assert summary["algo"] == "a2c"
+    tok, task = CharTokenizer(), make_task("add2")                       # the saved policy's held-out accuracy
+    assert summary["eval_accuracy"] == evaluate(load_model(tmp_path / "a" / "model.pt", tok, task)[0], tok, task)[0]
     assert "critic" in torch.load(tmp_path / "a" / "model.pt", weights_only=False)
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
 

@@ -1,9 +1,10 @@
 """Scale-out: `torchrun --nproc_per_node 2 -m minirl sft` (gloo on CPU) equals the 1-process run on
-the same global batch, step for step."""
+the same global batch, step for step, with each process training on its own half of it."""
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,18 +13,37 @@ ARGS = ["sft", "--steps", "3", "--log_every", "1", "--eval_every", "3", "--n_lay
         "--batch_size", "32", "--no-progress"]
 
 
-def launch(out, nproc, *extra):
+def launch(out, nproc, *extra, count_rows=False):
+    """`python -m minirl ARGS` in nproc processes. count_rows: run this file instead (its __main__ block
+    below), which does the same and also writes the rows each process trained on per step to
+    OUT/rows_rank<RANK>.json."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     prefix = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
               "--master_port", str(29500 + nproc + (os.getpid() % 200))] if nproc > 1 else [sys.executable]
-    return subprocess.run(prefix + ["-m", "minirl", *ARGS, "--out", str(out), *extra], capture_output=True,
+    entry = [__file__] if count_rows else ["-m", "minirl"]
+    return subprocess.run(prefix + [*entry, *ARGS, "--out", str(out), *extra], capture_output=True,
                           text=True, env=env, timeout=240)
 
 
+def test_shard_gives_each_rank_its_own_contiguous_slice():
+    from minirl.config import ConfigError
+    from minirl.device import shard
+    batch = list(range(12))
+    for world in (1, 2, 3, 4, 6, 12):
+        parts = [shard(batch, rank, world) for rank in range(world)]
+        assert all(len(p) == 12 // world for p in parts), world
+        assert [x for p in parts for x in p] == batch, world   # in rank order: disjoint, contiguous, all of it
+    assert shard(["a", "b", "c", "d"], 1, 2) == ["c", "d"]
+    with pytest.raises(ConfigError, match="does not divide"):
+        shard(batch, 0, 5)
+
+
 def test_two_processes_equal_one(tmp_path):
-    one, two = launch(tmp_path / "one", 1), launch(tmp_path / "two", 2)
+    one, two = launch(tmp_path / "one", 1), launch(tmp_path / "two", 2, count_rows=True)
     assert one.returncode == 0, one.stderr[-2000:]
     assert two.returncode == 0, two.stderr[-2000:]
+    for rank in (0, 1):                               # each process trained on its half of the 32 rows
+        assert json.loads((tmp_path / "two" / f"rows_rank{rank}.json").read_text()) == [16, 16, 16], rank
     rows = lambda p: [json.loads(x) for x in (p / "metrics.jsonl").read_text().splitlines()]
     a, b = rows(tmp_path / "one"), rows(tmp_path / "two")
     assert len(a) == len(b) == 3
@@ -111,3 +131,23 @@ def test_grpo_under_torchrun_end_to_end(tmp_path):
     rows = [json.loads(x) for x in (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()]
     assert [m["step"] for m in rows] == [1, 2] and rows[0]["completions_per_s"] > 0
     assert json.loads((tmp_path / "g" / "summary.json").read_text())["world_size"] == 2
+
+
+if __name__ == "__main__":
+    # launch(..., count_rows=True) runs this: `python -m minirl ARGS`, counting the rows of every
+    # training batch this process encodes (SFT's encode_pairs), written to OUT/rows_rank<RANK>.json
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))        # this checkout's minirl
+    import minirl.sft
+    from minirl.__main__ import main
+    rows, encode = [], minirl.sft.encode_pairs
+
+    def counting_encode_pairs(tokenizer, prompts, responses, device="cpu"):
+        rows.append(len(prompts))
+        return encode(tokenizer, prompts, responses, device)
+
+    minirl.sft.encode_pairs = counting_encode_pairs
+    rc = main(sys.argv[1:])
+    out = Path(sys.argv[sys.argv.index("--out") + 1])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rows_rank{os.environ.get('RANK', '0')}.json").write_text(json.dumps(rows))
+    sys.exit(rc)

@@ -70,7 +70,10 @@ def test_identical_pairs_fail_before_any_file_is_written(weak_init, tmp_path):
 
 def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_path):
     """DPO fits its objective (ranks the pairs); with the RPO NLL term it also generates better.
-    (Pure DPO on these pairs need not raise held-out accuracy: chapter 6, likelihood displacement.)"""
+    (Pure DPO on these pairs need not raise held-out accuracy: chapter 6, likelihood displacement.
+    What the DPO term itself does: test_pure_dpo_widens_the_heldout_preference_margin, test_mechanisms.py.)
+    Held-out gains from the weak start (29.4%) over seeds 0, 1, 2: +0.246, +0.276, +0.260, the same
+    with 1 and 2 threads; margin 0.12, half the smallest."""
     from minirl.rollout import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
@@ -81,7 +84,7 @@ def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_p
     rows = [m for m in r.metrics if "loss" in m]
     assert rows[-1]["loss"] < math.log(2) and rows[-1]["reward_margin"] > 0
     assert sum(m["preference_accuracy"] for m in rows) / len(rows) > 0.5
-    assert r.summary["eval_accuracy"] >= before + 0.1, (before, r.summary["eval_accuracy"])
+    assert r.summary["eval_accuracy"] >= before + 0.12, (before, r.summary["eval_accuracy"])
     assert json.loads((tmp_path / "d" / "summary.json").read_text())["algo"] == "dpo"
 
 

@@ -135,6 +135,10 @@ def test_value_loss_hand_values():
     assert values.grad[0, 0] == 0 and values.grad[0, 3] == 0 and values.grad[0, 1] != 0
     unclipped, _ = ppo_value_loss(values, old, returns, mask, 0.0)
     assert torch.allclose(unclipped, torch.tensor(0.5 * (0.0 + 1.0 + 0.25) / 3), atol=1e-6)
+    # the clip is around each rollout-time value, not around 0: V = 0.5 next to V_old = 0.45 is inside it
+    near, stats = ppo_value_loss(torch.tensor([[0.5]]), torch.tensor([[0.45]]), torch.tensor([[1.0]]),
+                                 torch.ones(1, 1), 0.2)
+    assert near.item() == pytest.approx(0.5 * 0.25) and float(stats["value_clip_frac"]) == 0
 
 
 # --- KL estimators --------------------------------------------------------------------------
@@ -175,12 +179,16 @@ def expected_accuracy(model, tok, task):
 
 
 def test_train_ppo_improves_accuracy_from_weak_init(weak_init, tmp_path):
+    """20 iterations of 32 prompts x 2 from the weak start (expected accuracy 0.108). Gains in expected
+    accuracy over seeds 0, 1, 2: +0.053, +0.051, +0.061, the same with 1 and 2 threads (after 12
+    iterations they were +0.030 to +0.038, too close to a margin of 0.025); margin 0.025, half the
+    smallest. (Greedy accuracy moved +0.08 to +0.18 over the same runs: too noisy to test here.)"""
     from minirl.runs import load_model
     from minirl.tokenizer import CharTokenizer
     from minirl.tasks import make_task
     tok, task = CharTokenizer(), make_task("add2")
     before = expected_accuracy(load_model(weak_init, tok, task)[0], tok, task)
-    res = train_ppo(PPOConfig(**TINY, steps=12, eval_every=12, init=weak_init, out=str(tmp_path / "p")))
+    res = train_ppo(PPOConfig(**TINY, steps=20, eval_every=20, init=weak_init, out=str(tmp_path / "p")))
     after = expected_accuracy(res.model, tok, task)
     assert after > before + 0.025, (before, after)
     row = res.metrics[-1]
@@ -201,7 +209,13 @@ def test_ppo_is_deterministic_and_the_cli_runs(weak_init, tmp_path):
              for line in open(tmp_path / d / "metrics.jsonl")] for d in "ab"]
     assert rows[0] == rows[1] and len(rows[0]) == 2
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert summary["algo"] == "ppo" and summary["reward"] == "verifier" and 0 <= summary["eval_accuracy"] <= 1
+    assert summary["algo"] == "ppo" and summary["reward"] == "verifier"
+    from minirl.rollout import evaluate
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    tok, task = CharTokenizer(), make_task("add2")                       # the saved policy's held-out accuracy
+    assert summary["eval_accuracy"] == evaluate(load_model(tmp_path / "a" / "model.pt", tok, task)[0], tok, task)[0]
 
 
 @pytest.mark.parametrize("flags,needle", [

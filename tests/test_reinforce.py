@@ -13,6 +13,8 @@ from minirl.reinforce import (ReinforceConfig, baseline_advantages,
 from minirl.rollout import evaluate
 from minirl.config import ConfigError
 from minirl.runs import load_model
+from minirl.tasks import make_task
+from minirl.tokenizer import CharTokenizer
 
 
 def loop_returns(rewards, mask, gamma):
@@ -132,11 +134,13 @@ def tiny(tmp_path, weak_init, **kw):
 
 
 def test_train_reinforce_raises_heldout_accuracy(tmp_path, weak_init, tok, task):
+    """30 iterations of 32 prompts x 8 from the weak start (29.4%). Held-out gains over seeds 0, 1, 2:
+    +0.154, +0.142, +0.184, the same with 1 and 2 threads; margin 0.07, half the smallest."""
     model, _ = load_model(weak_init, tok, task, kind="GPT")
     before, _ = evaluate(model, tok, task)
     res = train_reinforce(tiny(tmp_path, weak_init, steps=30, batch_size=32, samples_per_prompt=8, lr=2e-4,
                                eval_every=30, log_every=5))
-    assert res.summary["eval_accuracy"] >= before + 0.08, (before, res.summary["eval_accuracy"])
+    assert res.summary["eval_accuracy"] >= before + 0.07, (before, res.summary["eval_accuracy"])
 
 
 def test_corridor_is_solved():
@@ -154,7 +158,9 @@ def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     for name in ("config.json", "metrics.jsonl", "model.pt", "summary.json", "curves.png"):
         assert (tmp_path / "a" / name).is_file(), name
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
-    assert summary["algo"] == "reinforce" and 0 <= summary["eval_accuracy"] <= 1
+    assert summary["algo"] == "reinforce"
+    tok, task = CharTokenizer(), make_task("add2")                       # the saved policy's held-out accuracy
+    assert summary["eval_accuracy"] == evaluate(load_model(tmp_path / "a" / "model.pt", tok, task)[0], tok, task)[0]
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
 
     def rows(d):

@@ -9,6 +9,8 @@ import torch
 from minirl.reward_model import (Labeller, RewardModelConfig, bradley_terry_loss, policy_samples, sample_auc,
                                  sequence_reward, train_reward_model)
 from minirl.config import ConfigError
+from minirl.tasks import make_task
+from minirl.tokenizer import CharTokenizer
 
 
 def test_bradley_terry_hand_values_and_stability():
@@ -56,15 +58,21 @@ def test_sequence_reward_reads_the_eos_position(tok):
 
 
 def test_reward_model_learns_the_labellers_preferences(weak_init, tmp_path):
-    cfg = RewardModelConfig(init=weak_init, out=str(tmp_path / "rm"), steps=100, batch_size=32, pairs=1000,
-                            heldout_pairs=300, eval_every=100, progress=False, device="cpu")
+    """200 steps of 32 pairs (of 2,000) from the weak start. Measured over seeds 0, 1, 2 with 2 and 1
+    threads: held-out pair accuracy 0.693, 0.757, 0.650 and 0.673, 0.697, 0.647; verifier agreement
+    0.748, 0.793, 0.710 and 0.748, 0.738, 0.701. (After 100 steps on 1,000 pairs, the old recipe,
+    pair accuracy was 0.57-0.66: at times below the 3-SD line.) Thresholds: 3 standard deviations
+    above a coin flip, 0.587 on the 300 pairs and 0.62 on the ~150 of them with exactly one correct
+    answer (verifier agreement)."""
+    cfg = RewardModelConfig(init=weak_init, out=str(tmp_path / "rm"), steps=200, batch_size=32, pairs=2000,
+                            heldout_pairs=300, eval_every=200, progress=False, device="cpu")
     res = train_reward_model(cfg)
     s = res.summary
     chance_3sd = 0.5 + 3 * (0.25 / 300) ** 0.5                  # 0.587: 3 standard deviations above a coin flip
     assert s["heldout_pair_accuracy"] > chance_3sd, s
     bayes = s["labeller_utility_agreement"] + s["labeller_utility_ties"] / 2     # the best any judge can expect
     assert s["heldout_pair_accuracy"] <= bayes + 3 * (0.25 / 300) ** 0.5
-    assert 0.5 <= s["verifier_agreement"] <= 1
+    assert s["verifier_agreement"] > 0.5 + 3 * (0.25 / 150) ** 0.5, s          # 0.622
     assert json.loads((tmp_path / "rm" / "summary.json").read_text())["algo"] == "reward-model"
     ckpt = torch.load(tmp_path / "rm" / "model.pt", weights_only=False)
     assert ckpt["kind"] == "ScalarHeadGPT"
@@ -125,7 +133,15 @@ def test_reward_model_with_a_sampler_reports_sample_auc(weak_init, tmp_path):
     res = train_reward_model(RewardModelConfig(init=weak_init, sampler=weak_init, sampled_share=0.5, steps=2,
                                                batch_size=8, pairs=16, heldout_pairs=8, out=str(tmp_path / "rm"),
                                                progress=False, device="cpu"))
-    assert 0.0 <= res.summary["sample_auc"] <= 1.0
+    # the reported AUC is the saved judge's on the sampler's samples: a fresh draw of 4 x 500 samples
+    # agrees within sampling noise (standard error about 0.02 for each)
+    from minirl.runs import load_model
+    tok, task = CharTokenizer(), make_task("add2")
+    policy = load_model(weak_init, tok, task, kind="GPT")[0].eval()
+    judge = load_model(tmp_path / "rm" / "model.pt", tok, task)[0]
+    torch.manual_seed(1)
+    again = sample_auc(judge, policy, tok, task)
+    assert isinstance(res.summary["sample_auc"], float) and abs(res.summary["sample_auc"] - again) < 0.1, again
 
 
 @pytest.mark.parametrize("flags,needle", [(dict(pairs=10), "pairs"), (dict(sevens=-1.0), "sevens"),

@@ -24,6 +24,17 @@ def test_rlhf_cli_all_three_stages(tmp_path):
         assert s[key] is not None, key
     rows = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert all("score" in r and "true_reward" in r and "kl" in r for r in rows)
+    # the summary reports the stages' own numbers: the judge's, the last rollout's, the saved policy's
+    judge = json.loads((out / "reward_model" / "summary.json").read_text())
+    assert s["rm_heldout_pair_accuracy"] == judge["heldout_pair_accuracy"]
+    assert (s["learned_reward"], s["true_reward"], s["final_kl"]) == (rows[-1]["score"], rows[-1]["true_reward"],
+                                                                     rows[-1]["kl"])
+    from minirl.rollout import evaluate
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    tok, task = CharTokenizer(), make_task("add2")
+    assert s["eval_accuracy"] == evaluate(load_model(out / "model.pt", tok, task)[0], tok, task)[0]
 
 
 def test_reward_hacking_runs_and_plots(weak_init, tmp_path):

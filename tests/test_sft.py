@@ -105,7 +105,7 @@ def test_checkpoint_errors(tmp_path, tok):
 
 @pytest.mark.parametrize("kw,match", [
     (dict(lr=-1.0), "--lr"), (dict(batch_size=0), "--batch_size"), (dict(steps=0), "--steps"),
-    (dict(task="sub2"), "unknown task"), (dict(block_size=6), "block_size 6 is too small"),
+    (dict(task="sub2"), "--task must be one of"), (dict(block_size=6), "block_size 6 is too small"),
     (dict(p_wrong=1.5), "p_wrong"), (dict(device="tpu"), "--device"), (dict(n_embd=30, n_head=4), "divisible"),
     (dict(resume=True, out=""), "--resume needs --out"),
 ])
