@@ -91,12 +91,15 @@ def test_generation_keeps_prompts_stops_at_eos_and_pads_after():
     ids, lens = _prompts()
     out = generate(m, ids, lens, 12, eos_id=2, pad_id=0, temperature=1.0,
                    generator=torch.Generator().manual_seed(0))
+    stopped = 0
     for i, n in enumerate(lens.tolist()):
         assert torch.equal(out[i, :n], ids[i, :n])          # prompt untouched
         resp = out[i, n:].tolist()
         if 2 in resp:
             k = resp.index(2)
             assert all(t == 0 for t in resp[k + 1:])        # padding after EOS
+            stopped += k + 1 < len(resp)                     # ... and there was room for some
+    assert stopped >= 1, "no row stopped early at EOS with this seed: the EOS checks above saw nothing"
 
 
 def test_generate_rejects_too_long_sequences():
