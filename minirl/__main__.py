@@ -244,8 +244,8 @@ def resume_hint(command: str, cfg) -> str:
     ckpt = out / "model.pt"
     if cfg is None or not hasattr(cfg, "resume") or not ckpt.exists():
         return "No checkpoint was saved (use --save_every N to save one every N steps)."
-    import torch
-    step = torch.load(ckpt, map_location="cpu", weights_only=False).get("step", "?")
+    from .runs import read_checkpoint
+    step = read_checkpoint(ckpt).get("step", "?")
     return (f"The last checkpoint (step {step}) is in {ckpt}; to continue, run the same command again "
             f"with --resume (and --out {out}).")
 
