@@ -22,6 +22,19 @@ We minimise -J. Two critiques of the normalisations, both one flag here:
   * DAPO (Yu et al. 2025): --loss_type dapo averages over all action tokens of the batch (every
     token counts the same), and a larger upper clip --clip_eps_high 0.28 ("clip-higher") lets
     unlikely-but-good tokens grow.
+Three more estimators from recent work, each one flag (chapter 7 compares them all):
+  * RLOO (Ahmadian et al. 2024): --baseline loo --scale none. Each response's baseline is the mean
+    of the OTHER G-1 rewards, b_i = (sum_j r_j - r_i) / (G-1), which does not depend on o_i, so
+    the gradient is unbiased. Since r_i - b_i = G/(G-1) (r_i - mean), GRPO's centring is RLOO
+    shrunk by (G-1)/G; dividing by a group std (which includes r_i) is what makes GRPO biased.
+  * REINFORCE++ (Hu 2025), its "baseline" form: --scale batch centres on the group mean, then
+    divides by the std of the advantages over the whole batch (every prompt of the step), not
+    per group, so a prompt with little spread is not blown up by a tiny std.
+  * GSPO (Zheng et al. 2025): --loss_type gspo uses one ratio per SEQUENCE, the length-normalised
+    s_i = (pi_theta(o_i|q) / pi_old(o_i|q))^(1/|o_i|) = exp(mean_t log rho_it), and clips s_i:
+        J = E_q (1/G) sum_i min(s_i A_i, clip(s_i, 1-eps, 1+eps_high) A_i)
+    With one inner step s_i = 1 and its gradient equals loss_type grpo's; it differs (whole
+    responses are clipped, not single tokens) once a batch is reused (--inner_steps > 1).
 When every response in a group gets the same reward, all its advantages are 0: the group gives no
 gradient at all (we log the share of such groups as `zero_adv_groups`).
 
@@ -46,7 +59,9 @@ from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, sample, token_logprobs
 from .runs import Run, TrainResult, new_policy, start
 
-LOSS_TYPES = ("grpo", "dapo", "dr_grpo")
+LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "gspo")
+SCALES = ("group", "none", "batch")
+BASELINES = ("mean", "loo")
 
 
 @dataclass
@@ -65,23 +80,34 @@ class GRPOConfig(RunConfig):
                                         above=0, at_most=100)
     beta: float = config_field(0.0, "weight of the k3 KL penalty to the initial policy (0 = no reference model)",
                                at_most=1000)
-    loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | dr_grpo (sum / B*L)",
-                                  choices=LOSS_TYPES)
-    scale: str = config_field("group", "advantage scaling: group (divide by the group std) | none (Dr. GRPO)",
-                              choices=("group", "none"))
+    loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | dr_grpo (sum / B*L) "
+                                          "| gspo (one clipped ratio per sequence)", choices=LOSS_TYPES)
+    scale: str = config_field("group", "advantage scaling: group (divide by the group std) | none (Dr. GRPO, RLOO) "
+                                       "| batch (divide by the batch std: REINFORCE++)", choices=SCALES)
+    baseline: str = config_field("mean", "group baseline: mean (GRPO: the group mean, r_i included) | loo (RLOO: "
+                                         "the mean of the other G-1 rewards)", choices=BASELINES)
     eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group") -> torch.Tensor:
-    """rewards (B,) with rows [g*G:(g+1)*G] one group -> advantages (B,).
+def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group", baseline: str = "mean",
+                     world: int = 1) -> torch.Tensor:
+    """rewards (B,) with rows [g*G:(g+1)*G] one group -> advantages (B,), floats.
 
-    scale="group": (r - group mean) / (group std + 1e-4), std unbiased (torch's default, n - 1).
-    scale="none":  r - group mean (Dr. GRPO). A group whose rewards are all equal gets exactly 0.
+    baseline="mean": r_i - mean(r_1..r_G)                     (GRPO; r_i is part of its own baseline)
+    baseline="loo":  r_i - mean_{j != i} r_j = G/(G-1) (r_i - mean)     (RLOO, Ahmadian et al. 2024)
+    then scale="group": divide by (group std + 1e-4), std unbiased (torch's default, n - 1);
+         scale="none":  nothing (Dr. GRPO; with baseline="loo", RLOO);
+         scale="batch": divide by (std of all B centred advantages + 1e-4) (REINFORCE++, Hu 2025).
+    The centred advantages of every group sum to 0, so the batch mean is already 0 and is not
+    subtracted again. With `world` > 1 processes (each holding whole groups) the batch std is
+    that of the global batch. A group whose rewards are all equal gets exactly 0.
     """
     if group_size < 2:
         raise ValueError(f"group_size must be >= 2 (a group of one has no baseline), got {group_size}")
-    if scale not in ("group", "none"):
-        raise ValueError(f"scale must be 'group' or 'none', got {scale!r}")
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
     if rewards.dim() != 1 or rewards.numel() % group_size:
         raise ValueError(f"rewards must be 1-D with a length that is a multiple of group_size={group_size}, "
                          f"got shape {tuple(rewards.shape)}")
@@ -89,8 +115,15 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
     centred = r - r.mean(dim=1, keepdim=True)                               # (B/G, G)
     all_equal = (r.max(dim=1, keepdim=True).values == r.min(dim=1, keepdim=True).values)
     centred = torch.where(all_equal, torch.zeros_like(centred), centred)    # exact 0, no rounding noise
+    if baseline == "loo":
+        centred = centred * (group_size / (group_size - 1))
     if scale == "group":
         centred = centred / (r.std(dim=1, keepdim=True) + 1e-4)
+    elif scale == "batch":                                                  # std over the global batch
+        sums = all_reduce_sum(torch.stack([centred.pow(2).sum(), torch.tensor(float(centred.numel()),
+                                                                              device=centred.device)]), world)
+        std = (sums[0] / (sums[1] - 1).clamp(min=1)).sqrt()                 # unbiased, batch mean 0
+        centred = centred / (std + 1e-4)
     return centred.reshape(-1)                                              # (B,)
 
 
@@ -104,7 +137,10 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     advantages (B,) one per sequence (or (B, T-1) per token); mask (B, T-1) 1 on actions.
     loss_type: "grpo" = mean over sequences of each sequence's token mean (DeepSeekMath eq. 3);
     "dapo" = sum over all action tokens / their number; "dr_grpo" = sum / (B * max_response_len),
-    where max_response_len is a constant (default: the batch's padded width T-1).
+    where max_response_len is a constant (default: the batch's padded width T-1); "gspo" = mean over
+    sequences of the clipped surrogate of the sequence ratio s_i = exp(masked mean_t (logp - old))
+    (Zheng et al. 2025, eq. 5-7; advantages must then be one per sequence, and clip_frac is the share
+    of clipped sequences). The KL term is a per-token mean of each sequence for grpo and gspo.
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
@@ -112,29 +148,40 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         raise ValueError(f"beta must be >= 0, got {beta}")
     if beta > 0 and ref_logprobs is None:
         raise ValueError("beta > 0 needs ref_logprobs (log-probs under the reference policy)")
+    if loss_type == "gspo" and advantages.dim() != 1:
+        raise ValueError("loss_type gspo needs one advantage per sequence, shape (B,)")
     mask = mask.to(logprobs.dtype)
-    adv = advantages[:, None] if advantages.dim() == 1 else advantages      # (B, 1) or (B, T-1)
-    # 1-2. the importance ratio of each action (1 on the first update after sampling) and the
-    #      PPO-style clipped surrogate per token (the clip range may be asymmetric: DAPO clip-higher)
-    per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps, clip_eps_high)
-    # 3. the k3 estimate of KL(pi || pi_ref), added per token
+    n_actions = mask.sum(dim=1).clamp(min=1)                                # (B,)
+    # 3. the k3 estimate of KL(pi || pi_ref) per token (reported always, in the loss if beta > 0)
     kl = torch.zeros_like(logprobs)
     if ref_logprobs is not None:
         kl = kl_estimate(logprobs, ref_logprobs, "k3")                      # (B, T-1), >= 0
-    if beta > 0:
-        per_token = per_token + beta * kl
-    # 4. aggregate over tokens and sequences
-    masked = per_token * mask
-    if loss_type == "grpo":
-        loss = (masked.sum(dim=1) / mask.sum(dim=1).clamp(min=1)).mean()
-    elif loss_type == "dapo":
-        loss = masked.sum() / mask.sum().clamp(min=1)
+    if loss_type == "gspo":
+        # 1-2. one length-normalised ratio per sequence, s_i = exp(mean_t log rho_it), clipped
+        seq_logp = (logprobs * mask).sum(dim=1) / n_actions                 # (B,)
+        seq_old = (old_logprobs.detach() * mask).sum(dim=1) / n_actions     # (B,)
+        per_seq, ratio, clipped = clipped_surrogate(seq_logp, seq_old, advantages, clip_eps, clip_eps_high)
+        loss = (per_seq + beta * (kl * mask).sum(dim=1) / n_actions).mean()
+        seq = torch.ones_like(per_seq)
+        stats = {"clip_frac": masked_mean(clipped, seq), "ratio": masked_mean(ratio, seq)}
     else:
-        L = mask.size(1) if max_response_len is None else max_response_len
-        loss = masked.sum() / (mask.size(0) * L)
-    with torch.no_grad():
-        stats = {"clip_frac": masked_mean(clipped, mask), "kl": masked_mean(kl, mask),      # per token
-                 "ratio": masked_mean(ratio, mask)}
+        adv = advantages[:, None] if advantages.dim() == 1 else advantages  # (B, 1) or (B, T-1)
+        # 1-2. the importance ratio of each action (1 on the first update after sampling) and the
+        #      PPO-style clipped surrogate per token (the clip range may be asymmetric: DAPO clip-higher)
+        per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps, clip_eps_high)
+        if beta > 0:
+            per_token = per_token + beta * kl
+        # 4. aggregate over tokens and sequences
+        masked = per_token * mask
+        if loss_type == "grpo":
+            loss = (masked.sum(dim=1) / n_actions).mean()
+        elif loss_type == "dapo":
+            loss = masked.sum() / mask.sum().clamp(min=1)
+        else:
+            L = mask.size(1) if max_response_len is None else max_response_len
+            loss = masked.sum() / (mask.size(0) * L)
+        stats = {"clip_frac": masked_mean(clipped, mask), "ratio": masked_mean(ratio, mask)}
+    stats["kl"] = masked_mean(kl, mask)                                     # per token
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
@@ -186,7 +233,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         prompts = [task.prompt(a, b) for a, b in pairs]
         roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature,
                       logprobs=cfg.inner_steps > 1)       # one inner step: pi_old is the current pi
-        adv = group_advantages(roll.rewards, G, cfg.scale)                  # (B,)
+        adv = group_advantages(roll.rewards, G, cfg.scale, cfg.baseline, world)   # (B,)
         ref_lp = None
         if ref is not None:
             with torch.no_grad():

@@ -183,6 +183,27 @@ MUTANTS = (
            "acc, samples = evaluate(model, tok, task, task.sample_train(500, random.Random(0)), n_samples=8)",
            "GRPO's final accuracy is measured on training problems, not the held-out split",
            ("tests/test_grpo.py::test_cli_tiny_run",)),
+    # --- the estimators beside GRPO: RLOO, REINFORCE++'s batch scale, GSPO ---
+    Mutant("rloo_factor_inverted", "minirl/grpo.py",
+           "centred = centred * (group_size / (group_size - 1))",
+           "centred = centred * ((group_size - 1) / group_size)",
+           "RLOO's leave-one-out advantage uses (G-1)/G instead of G/(G-1)",
+           ("tests/test_grpo.py::test_rloo_hand_values_and_direct_leave_one_out",)),
+    Mutant("batch_std_is_local", "minirl/grpo.py",
+           "device=centred.device)]), world)",
+           "device=centred.device)]), 1)",
+           "REINFORCE++'s batch std is taken over this process's rows only, not the global batch",
+           ("tests/test_distributed.py::test_grpo_update_two_processes_equal_one",)),
+    Mutant("gspo_ratio_not_length_normalised", "minirl/grpo.py",
+           "seq_logp = (logprobs * mask).sum(dim=1) / n_actions",
+           "seq_logp = (logprobs * mask).sum(dim=1)",
+           "GSPO's sequence ratio is the full product of token ratios, not its geometric mean",
+           ("tests/test_grpo.py::test_gspo_hand_example",)),
+    Mutant("gspo_clips_tokens", "minirl/grpo.py",
+           "if loss_type == \"gspo\":\n        # 1-2.",
+           "if loss_type == \"gspo-off\":\n        # 1-2.",
+           "GSPO falls back to per-token ratios and clipping",
+           ("tests/test_grpo.py::test_gspo_clips_whole_sequences_where_grpo_clips_tokens",)),
 )
 
 # Files that the weak SFT start does not depend on: a mutant here may reuse the one built from clean code.

@@ -65,7 +65,7 @@ def test_world_size_must_divide_the_batch(tmp_path):
 
 
 # --- GRPO: each process samples whole groups; the update equals the one-process update ---------------
-def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
+def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type, scale="group"):
     import torch.distributed as dist
     from minirl.grpo import GRPOConfig, group_advantages, grpo_update
     from minirl.model import GPT, GPTConfig
@@ -84,7 +84,7 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
     rows = slice(rank * B // world, (rank + 1) * B // world)              # whole groups per process
     roll = Rollout(d["tokens"][rows], d["mask"][rows], d["logprobs"][rows], d["rewards"][rows], [], [],
                    d["lens"][rows])
-    adv = group_advantages(roll.rewards, d["G"])                           # computed locally, per group
+    adv = group_advantages(roll.rewards, d["G"], scale, "mean", world)   # per group (scale batch: global std)
     loss, _, gnorm = grpo_update(policy, make_optimizer(model, cfg), roll, adv, None, cfg, 5, world)
     loss = all_reduce_sum(loss, world).item() / world                      # the mean over processes
     if rank == 0:
@@ -95,8 +95,8 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type):
         os._exit(0)                       # skip interpreter teardown, where gloo's threads can abort
 
 
-@pytest.mark.parametrize("loss_type", ["grpo", "dapo"])
-def test_grpo_update_two_processes_equal_one(tmp_path, loss_type, tok, task):
+@pytest.mark.parametrize("loss_type,scale", [("grpo", "group"), ("dapo", "group"), ("gspo", "batch")])
+def test_grpo_update_two_processes_equal_one(tmp_path, loss_type, scale, tok, task):
     import torch.multiprocessing as mp
     from minirl.model import GPT, GPTConfig
     from minirl.rollout import sample
@@ -109,8 +109,8 @@ def test_grpo_update_two_processes_equal_one(tmp_path, loss_type, tok, task):
     torch.save({"config": model.config.to_dict(), "state": model.state_dict(), "tokens": roll.tokens,
                 "mask": roll.mask, "logprobs": roll.logprobs, "rewards": roll.rewards, "lens": roll.prompt_lens,
                 "G": G}, tmp_path / "data.pt")
-    _grpo_worker(0, 1, None, tmp_path / "data.pt", tmp_path / "one.pt", loss_type)
-    mp.spawn(_grpo_worker, args=(2, tmp_path / "init", tmp_path / "data.pt", tmp_path / "two.pt", loss_type),
+    _grpo_worker(0, 1, None, tmp_path / "data.pt", tmp_path / "one.pt", loss_type, scale)
+    mp.spawn(_grpo_worker, args=(2, tmp_path / "init", tmp_path / "data.pt", tmp_path / "two.pt", loss_type, scale),
              nprocs=2)
     one, two = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
     assert one["loss"] == pytest.approx(two["loss"], abs=1e-6)

@@ -48,7 +48,98 @@ def test_group_advantages_bad_input():
     with pytest.raises(ValueError, match="group_size must be >= 2"):
         group_advantages(torch.zeros(4), group_size=1)
     with pytest.raises(ValueError, match="scale"):
-        group_advantages(torch.zeros(4), group_size=2, scale="batch")
+        group_advantages(torch.zeros(4), group_size=2, scale="global")
+    with pytest.raises(ValueError, match="baseline"):
+        group_advantages(torch.zeros(4), group_size=2, baseline="median")
+
+
+# --- RLOO and REINFORCE++ baselines -------------------------------------------------------------
+def test_rloo_hand_values_and_direct_leave_one_out():
+    # group [1, 0, 0, 0]: the other three of response 0 average 0 -> A = 1; of the others 1/3 -> -1/3
+    adv = group_advantages(torch.tensor([1.0, 0, 0, 0]), 4, scale="none", baseline="loo")
+    assert torch.allclose(adv, torch.tensor([1.0, -1 / 3, -1 / 3, -1 / 3]))
+    g = torch.Generator().manual_seed(3)
+    r = torch.rand(5 * 6, generator=g)
+    direct = torch.tensor([float(r[i]) - (sum(float(r[j]) for j in range(i // 6 * 6, i // 6 * 6 + 6) if j != i) / 5)
+                           for i in range(30)])
+    assert torch.allclose(group_advantages(r, 6, scale="none", baseline="loo"), direct, atol=1e-6)
+    # ... which is GRPO's centring times G / (G - 1)
+    assert torch.allclose(group_advantages(r, 6, scale="none", baseline="loo"),
+                          group_advantages(r, 6, scale="none") * 6 / 5, atol=1e-6)
+
+
+def test_rloo_baseline_does_not_depend_on_the_own_reward():
+    """The leave-one-out baseline b_i = r_i - A_i is the same whatever r_i is (so E[grad log pi * b_i]
+    = 0 and the estimate is unbiased); GRPO's group mean moves with r_i."""
+    r = torch.tensor([0.0, 1.0, 0.0, 1.0])
+    for i in range(4):
+        changed = r.clone()
+        changed[i] = 5.0
+        b = r - group_advantages(r, 4, scale="none", baseline="loo")
+        b_changed = changed - group_advantages(changed, 4, scale="none", baseline="loo")
+        assert b_changed[i] == pytest.approx(float(b[i]))
+        grpo_b = changed - group_advantages(changed, 4, scale="none")
+        assert grpo_b[i] != pytest.approx(float((r - group_advantages(r, 4, scale="none"))[i]))
+
+
+def test_batch_scale_divides_by_one_std_for_the_whole_batch():
+    r = torch.tensor([1.0, 0, 0, 0, 2, 4, 6, 8])
+    centred = [0.75, -0.25, -0.25, -0.25, -3, -1, 1, 3]
+    std = math.sqrt(sum(c * c for c in centred) / 7)                # unbiased, the batch mean is 0
+    adv = group_advantages(r, 4, scale="batch")
+    assert torch.allclose(adv, torch.tensor([c / (std + 1e-4) for c in centred]), atol=1e-6)
+    assert adv.std().item() == pytest.approx(1.0, abs=1e-3)
+    # one std for all: the groups keep their relative sizes (per-group scaling would make them equal)
+    assert adv[4].item() / adv[0].item() == pytest.approx(-3 / 0.75)
+    assert torch.equal(group_advantages(torch.tensor([1.0, 1, 0, 1]), 2, scale="batch")[:2], torch.zeros(2))
+
+
+# --- GSPO: one clipped, length-normalised ratio per sequence ---------------------------------------
+def test_gspo_hand_example():
+    """Sequence 0 (3 actions) has log-ratios 0.1, 0.2, 0.3: s = e^0.2 = 1.221 > 1.2 with A = 1, so it
+    is clipped (loss -1.2, no gradient). Sequence 1 (1 action) has s = e^-0.1 with A = -2: not clipped,
+    loss -s A = 2 e^-0.1, gradient on its action d(-s A / 2)/dlogp = -A s / 2 = e^-0.1."""
+    old = torch.zeros(2, 5)
+    logp = torch.tensor([[9.0, 0.1, 0.2, 0.3, 9.0], [9.0, -0.1, 9.0, 9.0, 9.0]], requires_grad=True)
+    loss, stats = grpo_loss(logp, old, None, torch.tensor([1.0, -2.0]), MASK, 0.2, 0.2, 0.0, "gspo")
+    assert loss.item() == pytest.approx((-1.2 + 2 * math.exp(-0.1)) / 2, abs=1e-6)
+    assert stats["clip_frac"].item() == 0.5
+    assert stats["ratio"].item() == pytest.approx((math.exp(0.2) + math.exp(-0.1)) / 2)    # mean of s_i
+    loss.backward()
+    assert torch.allclose(logp.grad[0], torch.zeros(5))                 # clipped sequence: no gradient
+    assert logp.grad[1, 1].item() == pytest.approx(math.exp(-0.1), abs=1e-6)
+    assert (logp.grad[1, [0, 2, 3, 4]] == 0).all()                       # padding and prompt: none
+
+
+def test_gspo_clips_whole_sequences_where_grpo_clips_tokens():
+    """Log-ratios +0.5 and -0.5 on one sequence's two actions: GRPO clips the first token alone
+    (A > 0), GSPO sees s = e^0 = 1 and clips nothing."""
+    old = torch.zeros(1, 3)
+    logp = torch.tensor([[0.0, 0.5, -0.5]])
+    mask = torch.tensor([[0.0, 1.0, 1.0]])
+    _, grpo_stats = grpo_loss(logp, old, None, torch.ones(1), mask, 0.2, 0.2, 0.0, "grpo")
+    _, gspo_stats = grpo_loss(logp, old, None, torch.ones(1), mask, 0.2, 0.2, 0.0, "gspo")
+    assert grpo_stats["clip_frac"].item() == 0.5 and gspo_stats["clip_frac"].item() == 0
+
+
+def test_gspo_with_one_inner_step_has_grpos_gradient():
+    g = torch.Generator().manual_seed(2)
+    mask = (torch.rand(8, 6, generator=g) > 0.3).float()
+    mask[:, 0] = 1
+    lp = torch.log_softmax(torch.randn(8, 6, generator=g), dim=0)
+    ref = lp - 0.3 * torch.rand(8, 6, generator=g)
+    adv = group_advantages(torch.tensor([1.0, 0, 0, 1, 1, 1, 0, 1]), 4)
+    grads = []
+    for kind in ("grpo", "gspo"):
+        leaf = lp.clone().requires_grad_(True)
+        grpo_loss(leaf, leaf.detach(), ref, adv, mask, 0.2, 0.2, 0.1, kind)[0].backward()
+        grads.append(leaf.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-7)
+
+
+def test_gspo_needs_one_advantage_per_sequence():
+    with pytest.raises(ValueError, match="one advantage per sequence"):
+        grpo_loss(torch.zeros(2, 5), torch.zeros(2, 5), None, torch.zeros(2, 5), MASK, 0.2, 0.2, 0.0, "gspo")
 
 
 # --- grpo_loss --------------------------------------------------------------------------------
@@ -203,7 +294,24 @@ def test_cli_bad_input_fails_early(flags, message, tmp_path, capsys):
 
 
 def test_config_bad_values_raise_config_error():
-    for bad in (dict(group_size=1), dict(beta=-1.0), dict(loss_type="x"), dict(scale="batch"),
+    for bad in (dict(group_size=1), dict(beta=-1.0), dict(loss_type="x"), dict(scale="global"), dict(baseline="x"),
                 dict(inner_steps=0), dict(temperature=0.0)):
         with pytest.raises(ConfigError):
             GRPOConfig(**bad).validate()
+
+
+@pytest.mark.parametrize("flags", [dict(baseline="loo", scale="none"), dict(scale="batch"),
+                                   dict(loss_type="gspo", inner_steps=2)])
+def test_every_estimator_trains_end_to_end(weak_init, tmp_path, flags):
+    """RLOO, REINFORCE++'s batch scale and GSPO run through train_grpo, record their flags, and
+    update the policy (the saved weights differ from the start)."""
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    res = train_grpo(GRPOConfig(init=weak_init, out=str(tmp_path / "run"), **{**TINY, "steps": 2}, **flags))
+    assert all(math.isfinite(m["loss"]) for m in res.metrics if "loss" in m)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert all(config[k] == v for k, v in flags.items())
+    tok, task = CharTokenizer(), make_task("add2")
+    start, end = (load_model(p, tok, task)[0].state_dict() for p in (weak_init, tmp_path / "run" / "model.pt"))
+    assert any(not torch.equal(start[k], end[k]) for k in start)
