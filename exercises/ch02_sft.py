@@ -45,7 +45,10 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
                   = logits[b, t, y] - log sum_v exp(logits[b, t, v]),   y = targets[b, t]
 
     Returns (B, T) floats, each <= 0, differentiable w.r.t. logits and finite even for logits
-    like 1000 (torch.log_softmax is stable; exp(1000) overflows). Hint: torch.gather.
+    like 1000 (torch.log_softmax is stable; exp(1000) overflows) and for very unlikely targets:
+    logits [0, -200] give log pi(1) = -200, whereas log(softmax(...)) underflows to log 0 = -inf.
+    The result is float32 even for bfloat16 or float16 logits (upcast with .float() before the
+    log-softmax: the probability ratios of chapters 5 and 7 need the precision). Hint: torch.gather.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -61,7 +64,8 @@ def token_logprobs(model, tokens: torch.Tensor) -> torch.Tensor:
 
     The first token has no prediction and the last logits predict nothing we know, so the
     result has shape (B, T-1). Hint: feed tokens[:, :-1], score the targets tokens[:, 1:]
-    (gather_logprobs above). Keep the gradient: training back-propagates through this.
+    (gather_logprobs above). Keep the gradient: training back-propagates through this. One call
+    of the model, not one per prefix: causal attention gives every prefix's prediction at once.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -77,6 +81,8 @@ def sft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) ->
 
     i.e. the mean over the masked tokens of the whole batch (not over rows, not over all
     positions). Returns a scalar tensor (shape ()), differentiable w.r.t. logits; if the mask
-    is all zero, return 0 (not NaN). Do not modify the inputs.
+    is all zero, return 0 (not NaN). Finite for extreme logits in both directions (a target with
+    logit -200 below the rest costs 200, not inf: use log_softmax or F.cross_entropy, never
+    log(softmax)). Do not modify the inputs.
     """
     raise NotImplementedError  # YOUR CODE HERE

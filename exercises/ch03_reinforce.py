@@ -23,7 +23,9 @@ import torch
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
     """Returns-to-go: what each action earned from its own step to the end of its episode.
 
-    rewards, mask (B, T-1); gamma in [0, 1]. Returns (B, T-1):
+    rewards, mask (B, T-1); gamma in [0, 1]. The rewards may be an integer (long) tensor, such as
+    the verifier's 0/1: the result is a float tensor all the same (do not build it with
+    torch.zeros_like(rewards), which would truncate every return to an integer). Returns (B, T-1):
 
         G_t = r_t + gamma r_{t+1} + gamma^2 r_{t+2} + ...     (over the actions of the row)
             = r_t + gamma G_{t+1}                              (so compute it backwards in time)
@@ -46,6 +48,7 @@ def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor, baseline: flo
     `returns`.
 
     Example: returns [[0, 1, 1]], mask [[0, 1, 1]], baseline 0.25 -> [[0, 0.75, 0.75]]
+    Do not modify the inputs (no masked_fill_ or index assignment on `returns`).
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -59,7 +62,9 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
         L = - (1 / sum(mask)) * sum_{b,t} mask[b,t] * logprobs[b,t] * A[b,t]
 
     i.e. minus the mean over all actions in the batch. The advantages are constants: no gradient
-    may flow into them (detach them). Returns a scalar tensor; 0 (not NaN) if the mask is empty.
+    may flow into them (detach them; but advantages.detach() shares memory with the caller's
+    tensor, so do not write into it: multiply by the mask instead). Returns a scalar tensor;
+    0 (not NaN), with a zero gradient, if the mask is empty: divide by mask.sum().clamp(min=1).
     Its gradient is the score-function estimate -mean(A_t * grad log pi(a_t|s_t)).
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -23,13 +23,16 @@ import torch
 def td_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float):
     """One-step temporal-difference targets and advantages.
 
-    rewards, values, mask (B, T-1); gamma in [0, 1]. Returns (advantages, returns), both (B, T-1):
+    rewards, values, mask (B, T-1); gamma in [0, 1]. The rewards may be an integer (long) tensor,
+    such as the verifier's 0/1. Returns (advantages, returns), both (B, T-1) float tensors:
 
         returns[:, t]    = r_t + gamma * V(s_{t+1})      with V(s_{t+1}) = 0 if action t is the last one
         advantages[:, t] = returns[:, t] - V(s_t)        (the TD error delta_t)
 
     and both 0 where mask is 0. They are *targets*: compute them from values.detach(), so that
-    neither carries a gradient. Do not modify the inputs.
+    neither carries a gradient. Do not modify the inputs: values.detach() shares its memory with
+    `values`, so `v = values.detach(); v[mask == 0] = 0` writes into the caller's tensor (clone first,
+    or multiply by the mask instead).
 
     Example: rewards [[0, 0, 1]], values [[0.5, 0.6, 0.8]], all actions, gamma 0.9
              -> returns [[0.54, 0.72, 1.0]], advantages [[0.04, 0.12, 0.2]]
@@ -44,7 +47,8 @@ def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Ten
     actions (divide by sum(mask)):
 
         policy_loss = - mean(logprobs * advantages)          advantages: constants (detach)
-        value_loss  = 0.5 * mean((values - returns)^2)       returns: a fixed target (detach!)
+        value_loss  = 0.5 * mean((values - returns)^2)       returns: a fixed target (detach!);
+                                                             squared for any size of error, not Huber
         entropy     = mean(entropy)                          (0 if entropy is None)
         loss        = policy_loss + value_coef * value_loss - entropy_coef * entropy
 
@@ -52,7 +56,11 @@ def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Ten
     value_coef * (values - returns) / sum(mask) -- even if the caller built `returns` from
     `values` with the gradient still attached.
 
-    Returns (loss, stats): loss a scalar tensor; stats a dict of floats with at least
-    "policy_loss", "value_loss" and "entropy".
+    The defaults (entropy=None, value_coef=1.0, entropy_coef=0.0) give policy_loss + value_loss.
+    An all-zero mask gives loss 0 and stats 0, not NaN (divide by mask.sum().clamp(min=1)).
+
+    Returns (loss, stats): loss a scalar tensor; stats a dict of Python floats (.item(), not
+    tensors) with at least "policy_loss", "value_loss" and "entropy" (0.0 if entropy is None),
+    each the same mean over the actions as in the loss.
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -13,7 +13,8 @@ Only `math` and `torch` are needed. The shared conventions (docs/conventions.md)
     rewards (B, T-1)  the reward of each action
 
 After the last action of a row the episode is over: the value of "the next state" is 0 there.
-A "masked mean" of x is (x * mask).sum() / mask.sum(). The references are in minirl/ppo.py
+A "masked mean" of x is (x * mask).sum() / mask.sum().clamp(min=1): a mean over the actions that
+ignores prompt and padding, and is 0 (not NaN) for an all-zero mask. The references are in minirl/ppo.py
 (gae, ppo_policy_loss, ppo_value_loss, ppo_token_rewards), minirl/core.py (kl_estimate: your
 kl_penalty) and minirl/reward_model.py (bradley_terry_loss).
 """
@@ -30,8 +31,10 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
         delta_t = r_t + gamma * V(s_{t+1}) - V(s_t)        V(s_{t+1}) = 0 after the last action
         A_t     = delta_t + gamma * lam * A_{t+1}          (so A_t = sum_k (gamma lam)^k delta_{t+k})
 
-    Returns (advantages, returns) with returns = advantages + values, both (B, T-1), and both 0
-    where mask is 0. Values and rewards on prompt or padding positions must not matter.
+    Returns (advantages, returns) with returns = advantages + values, both (B, T-1) float
+    tensors (also for integer rewards, e.g. a long tensor of 0/1: never build them with
+    zeros_like(rewards)), and both 0 where mask is 0. Values and rewards on prompt or padding
+    positions must not matter. Do not modify the inputs.
     Hint: a backwards loop over t is fine here; only the action positions count.
     """
     raise NotImplementedError  # YOUR CODE HERE
@@ -43,13 +46,19 @@ def ppo_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantag
 
     logprobs (B, T-1): log pi_theta of the actions, with gradients; old_logprobs (B, T-1): the same
     under the policy that sampled them (a constant: no gradient may flow into it); advantages (B, T-1).
+    Do not modify the inputs (x.detach() shares memory with x: never write into it).
 
-        rho_t = exp(logprobs - old_logprobs)
+        rho_t = exp(logprobs - old_logprobs)     (the difference of log-probs, never exp(logp) / exp(old):
+                                                 for log-probs like -200 both underflow to 0 and 0/0 is NaN)
         loss  = masked mean of max(-A_t rho_t, -A_t clip(rho_t, 1 - eps, 1 + eps))
 
-    Returns (loss, stats): loss a scalar tensor; stats a dict with at least
-        "clip_frac": masked mean of [the clipped term is the larger one], a float or 0-d tensor,
-        "approx_kl": masked mean of (rho - 1) - log rho.
+    Returns (loss, stats): loss a scalar tensor (0 for an all-zero mask); stats a dict with at least
+        "clip_frac": the clip fraction, the share of actions whose clipped term is the smaller
+                     objective, clip(rho) A < rho A, i.e. where clipping cuts the gradient (a
+                     ratio outside [1 - eps, 1 + eps] on the pessimistic side does not count),
+        "approx_kl": masked mean of (rho - 1) - log rho,
+    each a masked mean over the actions only (0 for an all-zero mask), as a float or a detached 0-d
+    tensor (compute them under torch.no_grad(): a logged tensor must not hold the autograd graph).
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -58,13 +67,15 @@ def ppo_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torc
                    mask: torch.Tensor, clip_eps: float):
     """Clipped value loss (as in CleanRL and TRL).
 
-    values (B, T-1) with gradients; old_values (the critic at rollout time) and returns: constants.
+    values (B, T-1) with gradients; old_values (the critic at rollout time) and returns: constants
+    (detach them: a caller may build returns = advantages + values with the gradient attached).
 
         V_clip = old_values + clip(values - old_values, -eps, eps)
         loss   = 0.5 * masked mean of max((values - returns)^2, (V_clip - returns)^2)
 
-    With clip_eps <= 0 there is no clipping: 0.5 * masked mean of (values - returns)^2.
-    Returns (loss, stats); stats may be an empty dict.
+    The errors are squared whatever their size (not Huber / smooth_l1, which agrees only while
+    |V - R| <= 1). With clip_eps <= 0 there is no clipping: 0.5 * masked mean of (values - returns)^2.
+    An all-zero mask gives 0. Returns (loss, stats); stats may be an empty dict.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -78,7 +89,8 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "
         k2 = 0.5 * d^2              biased, low variance
         k3 = exp(-d) + d - 1        unbiased and never negative (= (ref/pi) - log(ref/pi) - 1)
 
-    Raise ValueError for any other kind.
+    The default kind is "k1". Compute every estimator from d, never from probabilities: for
+    log-probs like -200, exp(logprobs) underflows to 0 in float32. Raise ValueError for any other kind.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -87,13 +99,14 @@ def ppo_token_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs
                       mask: torch.Tensor, kl_coef: float, kind: str = "k1") -> torch.Tensor:
     """The per-token reward of RLHF's PPO stage (Ziegler et al. 2019).
 
-    scores (B,): the reward model's (or verifier's) score of each whole response;
-    logprobs, ref_logprobs, mask: (B, T-1).
+    scores (B,): the reward model's (or verifier's) score of each whole response, possibly an
+    integer (long) tensor; logprobs, ref_logprobs, mask: (B, T-1); kind: the estimator passed on to
+    kl_penalty (default "k1").
 
         r_t = -kl_coef * kl_penalty(logprobs, ref_logprobs, kind)_t * mask_t
               + scores[b]   if t is the LAST action of row b (its EOS; rows end in padding at different t)
 
-    Returns (B, T-1), 0 on prompt and padding. A row without any action gets no score.
+    Returns (B, T-1) floats, 0 on prompt and padding. A row without any action gets no score.
     """
     raise NotImplementedError  # YOUR CODE HERE
 

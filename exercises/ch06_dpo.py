@@ -21,6 +21,9 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     mask:     (B, T-1) 1.0 on response tokens, 0.0 on prompt and padding.
     Returns:  (B,) the masked SUM over each row (not the mean: DPO compares the probabilities of
               whole responses, and the probability of a sequence is the product of its tokens').
+              Shape (1,) for a batch of one (do not .squeeze() it to a scalar). The result keeps
+              its gradient (DPO trains through it: no .item(), no torch.tensor([...]) of numbers).
+              Do not modify the inputs (no masked_fill_ on logprobs).
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -39,6 +42,8 @@ def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: tor
     Returns (loss, chosen_rewards, rejected_rewards): the scalar loss, and the implicit rewards
     beta * (pi_chosen - ref_chosen) and beta * (pi_rejected - ref_rejected), each (B,) and DETACHED
     (they are for logging; no gradient may flow through them).
-    Hint: F.logsigmoid is the numerically stable log(sigmoid(x)).
+    Sequence log-probs are sums over many tokens, so margins can be large: h = -200 must give a
+    loss of 200, not inf. Hint: F.logsigmoid is the numerically stable log(sigmoid(x));
+    torch.log(torch.sigmoid(h)) is log 0 = -inf there.
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -16,13 +16,16 @@ import torch
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group") -> torch.Tensor:
     """Group-relative advantages (Shao et al. 2024, DeepSeekMath, outcome supervision).
 
-    rewards: (B,), where rows [g*G:(g+1)*G] are the G responses to prompt g (consecutive).
+    rewards: (B,), where rows [g*G:(g+1)*G] are the G responses to prompt g (consecutive); floats,
+             or the verifier's 0/1 as an integer (long) tensor: the advantages are floats either
+             way (convert with rewards.float(); never build the output with zeros_like(rewards)).
     scale="group": A_i = (r_i - mean of its group) / (std of its group + 1e-4)
                    with the UNBIASED std (divide by G - 1; torch's default).
     scale="none":  A_i = r_i - mean of its group (Dr. GRPO, Liu et al. 2025).
     A group whose rewards are all equal must get advantages exactly 0 (never NaN).
-    Raise ValueError if group_size < 2 or len(rewards) is not a multiple of group_size.
-    Returns (B,).
+    Raise ValueError if group_size < 2, if len(rewards) is not a multiple of group_size, or for
+    any other `scale` (no silent fallback: a typo such as "std" must not pick a normalisation).
+    Returns (B,) floats.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -36,18 +39,24 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0
     beta == 0; advantages (B,) one per response; mask (B, T-1).
 
     Per token (DeepSeekMath eq. 3; the upper clip may differ, as in DAPO's clip-higher):
-        rho  = exp(logprobs - old_logprobs)
+        rho  = exp(logprobs - old_logprobs)     (from the difference: exp(logprobs) / exp(old) is
+                                                 0 / 0 for log-probs like -200; the same for k3)
         pg   = -min(rho * A, clip(rho, 1 - clip_eps, 1 + clip_eps_high) * A)
         k3   = exp(ref - logprobs) - (ref - logprobs) - 1          (>= 0; a KL estimate)
         loss_t = pg + beta * k3
-    (clip_eps_high=None means clip_eps_high = clip_eps.)
-    Aggregate over the action tokens only:
+    (clip_eps_high=None, the default, means clip_eps_high = clip_eps: the same clip on both sides.)
+    Aggregate over the action tokens only (the KL term too, like the policy term):
         "grpo":    mean over responses of (sum_t mask * loss_t) / (number of actions of that response)
         "dapo":    (sum of mask * loss_t over the batch) / (number of actions in the batch)
         "dr_grpo": (sum of mask * loss_t over the batch) / (B * max_response_len)
-                   (max_response_len=None means the batch width T-1)
+                   (max_response_len=None means the batch width T-1, not the longest response)
+    A response without any action contributes 0 (divide by max(1, number of actions)), and an
+    all-zero mask gives loss 0 for every loss_type, never NaN.
     Raise ValueError for an unknown loss_type or beta < 0.
-    Return (loss, stats) with stats at least {"clip_frac": share of action tokens where the clip
-    was active, "kl": mean k3 over action tokens (0 when ref_logprobs is None)}, as detached tensors.
+    Return (loss, stats) with stats at least
+        "clip_frac": the clip fraction, the share of action tokens whose clipped term is the smaller
+                     objective, clip(rho) A < rho A, i.e. where clipping cuts the gradient,
+        "kl":        mean k3 over the action tokens (0 when ref_logprobs is None),
+    both means over the action tokens only (0 for an all-zero mask), as detached tensors.
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -19,14 +19,16 @@ def partial_credit(response, answer: str, max_len: int) -> float:
     answer:   the correct answer as the task writes it, e.g. "94" (digits, writing order).
     max_len:  responses longer than this (after stripping) get 0.
 
-    Strip surrounding whitespace from the response. If what is left is empty, longer than
-    max_len, or contains anything but the ASCII digits 0-9, the reward is 0.0. Otherwise
+    Strip surrounding whitespace from the response (str.strip(): spaces, tabs, newlines, "\r\n"),
+    then compare the length of what is left with max_len ("  94  " with max_len 2 is fine).
+    If what is left is empty, longer than max_len, or contains anything but the ASCII digits 0-9
+    (whitespace inside included), the reward is 0.0. Otherwise
 
         reward = #{i : response[i] == answer[i]} / max(len(answer), len(response))
 
     (positions compared in writing order, from the first character), so that the reward is 1.0
     exactly when the response is the answer, and writing extra or missing digits costs.
-    Never raise; return a Python float in [0, 1].
+    Never raise; return a Python float in [0, 1] on every path (0.0, not the int 0).
     Examples (answer "94", max_len 4): "94" -> 1.0, "95" -> 0.5, "9" -> 0.5, "940" -> 2/3,
     "49" -> 0.0, " 94 " -> 1.0, "9a" -> 0.0, "94000" -> 0.0 (too long).
     """
@@ -45,12 +47,16 @@ def safe_arith(text, allowed=None, max_depth: int = 6, max_value: int = 10 ** 6,
         NUMBER := one or more ASCII digits, without a leading zero unless it is just "0"
 
     Rules (any violation -> None):
-      - `text` must be a str of at most max_len characters; remove all spaces (" ") first,
-        so " 7 * 6 " is 42 and "1 2" is 12; an empty expression is None;
+      - `text` must be a str of at most max_len characters, counted as given, spaces included
+        (check the length before removing anything); then remove all spaces (" "), so " 7 * 6 " is
+        42 and "1 2" is 12; an empty expression is None;
       - only the characters 0123456789+-*() ; no unary minus or plus ("-1", "+1"), no "/", "**";
+        only spaces are removed, so a tab, newline or carriage return makes the text invalid;
       - the whole string must be consumed ("1+2)" is None);
       - parentheses nested deeper than max_depth are rejected: max_depth=6 accepts
-        "((((((1))))))" (6 levels) but not 7 levels;
+        "((((((1))))))" (6 levels) but not 7 levels. Depth is nesting, not the number of
+        parentheses: "(1)+(2)*(3)" has depth 1. Adjacent groups need an operator between them
+        ("(1)(2)" and "2(3)" are None: there is no implicit multiplication);
       - every intermediate result (each product, sum or difference) must satisfy
         abs(value) <= max_value;
       - numbers have at most 7 digits;
@@ -73,7 +79,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
         pass@k = 1 - C(n - c, k) / C(n, k)          (C = binomial coefficient)
 
     which is 1.0 when n - c < k (too few wrong samples to fill k slots). Requires 0 <= c <= n and
-    1 <= k <= n (raise ValueError otherwise). Return a Python float.
+    1 <= k <= n (raise ValueError otherwise). Return a Python float in every case (1.0, not 1).
     Note: 1 - (1 - c/n)^k (drawing WITH replacement) is a biased estimate; do not use it.
     Hint: C(n-c, k) / C(n, k) = prod_{i = n-c+1}^{n} (1 - k / i) avoids huge numbers.
     Examples: pass_at_k(5, 2, 1) = 0.4, pass_at_k(5, 2, 2) = 0.7, pass_at_k(5, 4, 2) = 1.0.

@@ -72,6 +72,26 @@ def check_empty_episode(fn):
     _close(_num(fn([], 0.9)), 0.0, "discounted_return([], 0.9)")
 
 
+def check_returns_a_python_float(fn):
+    """The docstring promises a Python float: for a list, a tensor and an empty episode alike, not a
+    0-d tensor."""
+    for rewards, want, what in (([1.0, 2.0, 3.0], 2.75, "[1.0, 2.0, 3.0]"),
+                                (torch.tensor([1.0, 2.0, 3.0]), 2.75, "tensor([1., 2., 3.])"), ([], 0.0, "[]")):
+        got = fn(rewards, 0.5)
+        assert isinstance(got, float), \
+            f"discounted_return({what}, 0.5): expected a Python float, got {type(got).__name__} {got!r} " \
+            "(return float(...), not a tensor)"
+        _close(got, want, f"discounted_return({what}, 0.5)")
+
+
+def check_integer_rewards(fn):
+    """Rewards given as ints (a list of ints, a long tensor) are numbers like any other:
+    [1, 2, 3] with gamma 0.5 is still 2.75, not a sum truncated to integers."""
+    for rewards, what in (([1, 2, 3], "[1, 2, 3]"), (torch.tensor([1, 2, 3]), "torch.tensor([1, 2, 3]) (long)")):
+        _close(_num(fn(rewards, 0.5)), 2.75, f"discounted_return({what}, gamma=0.5)")
+    _close(_num(fn([0, 0, 1], 0.9)), 0.81, "discounted_return([0, 0, 1], gamma=0.9) (integer rewards)")
+
+
 def discounted_return_no_discount(rewards, gamma):
     return float(sum(float(r) for r in rewards))
 
@@ -93,6 +113,27 @@ def discounted_return_skips_last(rewards, gamma):  # off-by-one loop bound
 def discounted_return_mean(rewards, gamma):
     rewards = [float(r) for r in rewards]
     return float(sum(gamma ** k * r for k, r in enumerate(rewards)) / max(1, len(rewards)))
+
+
+def discounted_return_tensor(rewards, gamma):  # right number, but a 0-d tensor, not a Python float
+    r = torch.as_tensor(rewards, dtype=torch.float64)
+    return (r * gamma ** torch.arange(len(r), dtype=torch.float64)).sum()
+
+
+def _rtg_in_input_dtype(rewards, gamma):
+    """The backward recursion written into zeros_like(the rewards): a long tensor for integer rewards."""
+    r = torch.as_tensor(rewards)
+    out = torch.zeros_like(r)
+    g = 0.0
+    for t in reversed(range(len(r))):
+        g = float(r[t]) + gamma * g
+        out[t] = g                                    # truncated to an integer when r is a long tensor
+    return out
+
+
+def discounted_return_int_dtype(rewards, gamma):  # G_0 from a returns-to-go buffer of the rewards' dtype
+    return float(_rtg_in_input_dtype(rewards, gamma)[0]) if len(rewards) else 0.0
+
 
 
 # --------------------------------------------------------------------------- returns_to_go
@@ -143,6 +184,28 @@ def check_rtg_gamma_zero_and_one(fn):
     _close_vec(fn(list(r), 1.0), [5.5, 3.5, 4.5, 0.5], "with gamma=1, G_t = r_t + ... + r_{n-1}; returns_to_go")
 
 
+def check_rtg_integer_rewards(fn):
+    """Integer rewards (a list of ints, a long tensor such as a verifier's 0/1) give a float tensor
+    with the exact returns: [1, 2, 3], gamma 0.5 -> [2.75, 3.5, 3.0], not truncated to [2, 3, 3]."""
+    for rewards, what, want in (([1, 2, 3], "[1, 2, 3]", [2.75, 3.5, 3.0]),
+                                (torch.tensor([0, 0, 1]), "torch.tensor([0, 0, 1]) (long)", [0.25, 0.5, 1.0])):
+        out = fn(rewards, 0.5)
+        assert isinstance(out, torch.Tensor) and out.is_floating_point(), \
+            f"returns_to_go({what}, 0.5): expected a float tensor, got " \
+            f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__} " \
+            "(convert the rewards to float before computing)"
+        _close_vec(out, want, f"returns_to_go({what}, gamma=0.5)")
+
+
+def check_rtg_empty_episode(fn):
+    """An episode with no rewards has no returns: an empty float tensor of shape (0,)."""
+    out = fn([], 0.9)
+    assert isinstance(out, torch.Tensor) and out.shape == (0,) and out.is_floating_point(), \
+        f"returns_to_go([], 0.9): expected an empty float tensor of shape (0,), got " \
+        f"{tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__}" \
+        f"{' ' + str(out.dtype) if isinstance(out, torch.Tensor) else ''}"
+
+
 def returns_to_go_forward_cumsum(rewards, gamma):  # accumulates from the start instead of the end
     r = torch.as_tensor(rewards, dtype=torch.float32)
     out, g = torch.zeros_like(r), 0.0
@@ -175,6 +238,19 @@ def returns_to_go_reversed_output(rewards, gamma):  # built backwards, never fli
 
 def returns_to_go_list(rewards, gamma):  # right numbers, but a list, not a tensor
     return env.returns_to_go(rewards, gamma).tolist()
+
+
+def returns_to_go_int_dtype(rewards, gamma):  # buffer of the rewards' dtype: integer rewards are truncated
+    return _rtg_in_input_dtype(rewards, gamma).float()
+
+
+def returns_to_go_seeded_with_last(rewards, gamma):  # starts from G_{n-1} = r_{n-1}: IndexError on []
+    r = torch.as_tensor(rewards, dtype=torch.float32)
+    out = [float(r[-1])]
+    for t in reversed(range(len(r) - 1)):
+        out.insert(0, float(r[t]) + gamma * out[0])
+    return torch.tensor(out)
+
 
 
 # --------------------------------------------------------------------------- softmax_policy
@@ -280,6 +356,38 @@ def check_large_logits_are_stable(fn):
                              f"{float(want[i]):.4f}, got {float(lp[i]):.4f}")
 
 
+def check_batch_of_one(fn):
+    """(1, A) logits are a batch of one state: actions and log-probs of shape (1,), not scalars."""
+    a, lp = _sample(fn, LOGITS[None])
+    assert a.shape == (1,) and lp.shape == (1,), \
+        f"for logits of shape (1, 4) expected actions and logprobs of shape (1,), got {tuple(a.shape)}, " \
+        f"{tuple(lp.shape)} (squeeze only the sampled dimension: .squeeze(-1), not .squeeze())"
+    want = torch.log_softmax(LOGITS, -1)[a.long()]
+    assert torch.allclose(lp.detach().float(), want, atol=1e-5), \
+        f"logits (1, 4), sampled action {a.tolist()}: expected log pi(a) = {want.tolist()}, got {lp.tolist()}"
+
+
+def check_default_generator_is_torchs(fn):
+    """Called without a generator (the default None) it draws from torch's global generator: after
+    torch.manual_seed(s) the same s gives the same actions and another seed different ones."""
+    logits = torch.zeros(200, 5)
+
+    def draw(seed):
+        torch.manual_seed(seed)
+        out = fn(logits)
+        assert isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor), \
+            f"softmax_policy(logits): expected a tuple (actions, logprobs), got {type(out).__name__}"
+        assert out[0].shape == (200,), f"for logits of shape (200, 5) expected actions of shape (200,), " \
+                                       f"got {tuple(out[0].shape)}"
+        return out[0]
+    with torch.random.fork_rng():
+        a1, a2, a3 = draw(0), draw(0), draw(1)
+    assert torch.equal(a1, a2), "softmax_policy(logits) twice after torch.manual_seed(0) sampled different actions"
+    assert not torch.equal(a1, a3), \
+        "softmax_policy(logits) sampled the same 200 actions after torch.manual_seed(0) and torch.manual_seed(1): " \
+        "with generator=None draw from torch's global generator (pass generator=None on to torch.multinomial)"
+
+
 def softmax_policy_argmax(logits, generator=None):  # greedy: always the most likely action
     logp = torch.log_softmax(logits, -1)
     a = logp.argmax(-1)
@@ -327,6 +435,18 @@ def softmax_policy_ignores_generator(logits, generator=None):  # global RNG: not
     return env.softmax_policy(logits, None)
 
 
+def softmax_policy_squeeze_all(logits, generator=None):  # .squeeze() also drops a batch of one
+    logp = torch.log_softmax(logits, -1)
+    flat = logp.reshape(-1, logp.size(-1))
+    a = torch.multinomial(flat.exp(), 1, generator=generator)
+    return a.squeeze(), flat.gather(-1, a).squeeze()
+
+
+def softmax_policy_fresh_generator(logits, generator=None):  # a new Generator() always has the same seed
+    return env.softmax_policy(logits, generator if generator is not None else torch.Generator())
+
+
+
 # --------------------------------------------------------------------------- tables
 
 REFERENCE = {
@@ -337,19 +457,25 @@ REFERENCE = {
 
 CHECKS = {
     "discounted_return": [check_hand_computed, check_sparse_final_reward, check_gamma_zero_and_one,
-                          check_recursion_random, check_empty_episode],
+                          check_recursion_random, check_empty_episode, check_returns_a_python_float,
+                          check_integer_rewards],
     "returns_to_go": [check_rtg_hand_computed, check_rtg_is_a_float_tensor, check_rtg_sparse_final_reward,
-                      check_rtg_recursion_random, check_rtg_gamma_zero_and_one],
+                      check_rtg_recursion_random, check_rtg_gamma_zero_and_one, check_rtg_integer_rewards,
+                      check_rtg_empty_episode],
     "softmax_policy": [check_shapes_and_dtypes, check_logprob_of_sampled_action, check_samples_follow_softmax,
-                       check_uses_generator, check_logprobs_are_differentiable, check_large_logits_are_stable],
+                       check_uses_generator, check_logprobs_are_differentiable, check_large_logits_are_stable,
+                       check_batch_of_one, check_default_generator_is_torchs],
 }
 
 BUGGY = {
     "discounted_return": [discounted_return_no_discount, discounted_return_gamma_k_plus_1,
-                          discounted_return_reversed, discounted_return_skips_last, discounted_return_mean],
+                          discounted_return_reversed, discounted_return_skips_last, discounted_return_mean,
+                          discounted_return_tensor, discounted_return_int_dtype],
     "returns_to_go": [returns_to_go_forward_cumsum, returns_to_go_discount_from_start, returns_to_go_one_step,
-                      returns_to_go_reversed_output, returns_to_go_list],
+                      returns_to_go_reversed_output, returns_to_go_list, returns_to_go_int_dtype,
+                      returns_to_go_seeded_with_last],
     "softmax_policy": [softmax_policy_argmax, softmax_policy_prob_not_log, softmax_policy_raw_logit,
                        softmax_policy_logprob_of_argmax, softmax_policy_uniform, softmax_policy_naive_exp,
-                       softmax_policy_detached, softmax_policy_ignores_generator],
+                       softmax_policy_detached, softmax_policy_ignores_generator, softmax_policy_squeeze_all,
+                       softmax_policy_fresh_generator],
 }

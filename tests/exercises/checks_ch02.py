@@ -18,7 +18,7 @@ EXERCISE_FILE = "ch02_sft.py"
 
 
 def _fmt(t: torch.Tensor, nd: int = 4):
-    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t), nd)
+    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t.detach()), nd)
 
 
 def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
@@ -145,6 +145,33 @@ def check_gather_stable_and_differentiable(fn):
     assert out.requires_grad, "the result carries no gradient: don't detach or use torch.no_grad()"
 
 
+def check_gather_very_negative_logprobs(fn):
+    """An unlikely token keeps its exact, finite log-prob: logits [0, -200] give log pi(1) = -200,
+    not log(0) = -inf (softmax underflows to 0 in float32 long before that; log_softmax does not)."""
+    logits = torch.tensor([[[0.0, -200.0], [-1000.0, 0.0]]])
+    out = fn(logits, torch.tensor([[1, 0]]))
+    assert isinstance(out, torch.Tensor) and torch.isfinite(out).all(), \
+        f"gather_logprobs(logits=[[0, -200], [-1000, 0]], targets=[1, 0]) gave " \
+        f"{out.detach().tolist() if isinstance(out, torch.Tensor) else out!r}: log(softmax(...)) underflows to " \
+        "log 0 = -inf; use torch.log_softmax"
+    _assert_close(out, torch.tensor([[-200.0, -1000.0]]),
+                  "gather_logprobs(logits=[[0, -200], [-1000, 0]], targets=[1, 0])", tol=1e-4)
+
+
+def check_gather_low_precision_logits(fn):
+    """bfloat16 logits (mixed-precision training) give float32 log-probs: the ratios
+    exp(logp - logp_old) of chapters 5 and 7 need the precision. Upcast before log_softmax."""
+    g = torch.Generator().manual_seed(2)
+    logits = (4 * torch.randn(2, 3, 7, generator=g)).bfloat16()
+    targets = torch.randint(0, 7, (2, 3), generator=g)
+    out = fn(logits, targets)
+    assert isinstance(out, torch.Tensor) and out.dtype in (torch.float32, torch.float64), \
+        f"gather_logprobs of bfloat16 logits: expected float32 log-probs, got " \
+        f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__} (use logits.float() first)"
+    want = torch.log_softmax(logits.float(), -1).gather(-1, targets[..., None]).squeeze(-1)
+    _assert_close(out, want, "gather_logprobs of bfloat16 logits (computed in float32)", tol=1e-4)
+
+
 def gather_logprobs_time_axis(logits, targets):  # log_softmax over positions instead of the vocabulary
     return torch.log_softmax(logits, dim=1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
@@ -164,6 +191,15 @@ def gather_logprobs_naive(logits, targets):  # log(exp / sum exp): overflows at 
 
 def gather_logprobs_detached(logits, targets):
     return core.gather_logprobs(logits.detach(), targets)
+
+
+def gather_logprobs_log_of_softmax(logits, targets):  # softmax is stable, but underflows to 0: log 0 = -inf
+    return torch.log(torch.softmax(logits, dim=-1)).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def gather_logprobs_keeps_input_dtype(logits, targets):  # bfloat16 in, bfloat16 out
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
 
 
 # --------------------------------------------------------------------------- token_logprobs
@@ -248,6 +284,19 @@ def check_tlp_keeps_gradient(fn):
     assert lm.table.grad is not None and lm.table.grad.abs().sum() > 0, "no gradient reached the model"
 
 
+def check_tlp_one_model_call(fn):
+    """The model is called once, on the whole batch (tokens[:, :-1], shape (B, T-1)): causal
+    attention already gives every prefix's prediction in that one pass. One call per prefix or
+    per row gives the same numbers T times slower."""
+    lm = TableLM(BIGRAM)
+    tokens = torch.tensor([[0, 1, 2, 2, 1], [2, 0, 1, 1, 0]])
+    out = fn(lm, tokens)
+    _tensor_of_shape(out, (2, 4), "token_logprobs of tokens (2, 5)")
+    assert len(lm.calls) == 1 and lm.calls[0] in ((2, 4), (2, 5)), \
+        f"token_logprobs(model, tokens of shape (2, 5)) called the model {len(lm.calls)} times, with inputs of " \
+        f"shapes {lm.calls}; expected one call on the whole batch, tokens[:, :-1] of shape (2, 4)"
+
+
 def token_logprobs_scores_current_token(model, tokens):  # targets tokens[:, :-1]: off by one
     return core.gather_logprobs(model(tokens[:, :-1]), tokens[:, :-1])
 
@@ -271,6 +320,12 @@ def token_logprobs_no_grad(model, tokens):
 
 def token_logprobs_full_length(model, tokens):  # (B, T): scores the whole row including the first token
     return core.gather_logprobs(model(tokens), tokens)
+
+
+def token_logprobs_prefix_by_prefix(model, tokens):  # the definition, one forward pass per prefix
+    cols = [core.gather_logprobs(model(tokens[:, :t + 1])[:, -1], tokens[:, t + 1]) for t in range(tokens.size(1) - 1)]
+    return torch.stack(cols, dim=1)
+
 
 
 # --------------------------------------------------------------------------- sft_loss
@@ -370,6 +425,15 @@ def check_sft_large_logits(fn):
             "overflows, use log_softmax or F.cross_entropy)")
 
 
+def check_sft_very_negative_logprob(fn):
+    """A target the model finds very unlikely: logits [0, -200], target 1 -> loss 200, finite
+    (log(softmax(...)) underflows to log 0 = -inf; log_softmax and F.cross_entropy do not)."""
+    logits = torch.tensor([[[0.0, -200.0], [0.0, 0.0]]])
+    _expect(_scalar(fn(logits, torch.tensor([[1, 0]]), torch.tensor([[1.0, 0.0]])), "sft_loss"), 200.0,
+            "sft_loss for logits [0, -200], target 1 (if inf: log(softmax) underflows; use log_softmax "
+            "or F.cross_entropy)")
+
+
 def sft_loss_unmasked(logits, targets, mask):  # averages over prompt and padding too
     return F.cross_entropy(logits.transpose(1, 2), targets)
 
@@ -420,6 +484,12 @@ def sft_loss_in_place(logits, targets, mask):  # "zeroes" the prompt logits in t
     return sft.sft_loss(logits, targets, mask)
 
 
+def sft_loss_log_of_softmax(logits, targets, mask):  # log(softmax) by hand: underflows to log 0
+    logp = torch.log(torch.softmax(logits, dim=-1)).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return -(logp * mask).sum() / mask.sum().clamp(min=1)
+
+
+
 # --------------------------------------------------------------------------- tables
 
 REFERENCE = {
@@ -432,22 +502,25 @@ REFERENCE = {
 CHECKS = {
     "causal_mask": [check_mask_hand_value, check_mask_is_boolean, check_mask_sizes, check_mask_in_attention],
     "gather_logprobs": [check_gather_hand_value, check_gather_random, check_gather_probabilities_sum_to_one,
-                        check_gather_stable_and_differentiable],
+                        check_gather_stable_and_differentiable, check_gather_very_negative_logprobs,
+                        check_gather_low_precision_logits],
     "token_logprobs": [check_tlp_hand_value, check_tlp_shape, check_tlp_alignment_by_position,
-                       check_tlp_matches_prefix_by_prefix, check_tlp_keeps_gradient],
+                       check_tlp_matches_prefix_by_prefix, check_tlp_keeps_gradient, check_tlp_one_model_call],
     "sft_loss": [check_sft_hand_value, check_sft_uniform_is_log_V, check_sft_ignores_masked_positions,
                  check_sft_mean_over_masked_tokens, check_sft_empty_mask_and_inputs_untouched,
-                 check_sft_large_logits],
+                 check_sft_large_logits, check_sft_very_negative_logprob],
 }
 
 BUGGY = {
     "causal_mask": [causal_mask_transposed, causal_mask_no_diagonal, causal_mask_float, causal_mask_inverted,
                     causal_mask_all_true],
     "gather_logprobs": [gather_logprobs_time_axis, gather_logprobs_no_log, gather_logprobs_raw_logits,
-                        gather_logprobs_naive, gather_logprobs_detached],
+                        gather_logprobs_naive, gather_logprobs_detached, gather_logprobs_log_of_softmax,
+                        gather_logprobs_keeps_input_dtype],
     "token_logprobs": [token_logprobs_scores_current_token, token_logprobs_shifted_logits, token_logprobs_no_log,
-                       token_logprobs_time_softmax, token_logprobs_no_grad, token_logprobs_full_length],
+                       token_logprobs_time_softmax, token_logprobs_no_grad, token_logprobs_full_length,
+                       token_logprobs_prefix_by_prefix],
     "sft_loss": [sft_loss_unmasked, sft_loss_divide_by_batch, sft_loss_sum, sft_loss_mean_of_row_means,
                  sft_loss_masked_mean_over_all, sft_loss_shifts_again, sft_loss_wrong_sign,
-                 sft_loss_nan_on_empty, sft_loss_naive_softmax, sft_loss_in_place],
+                 sft_loss_nan_on_empty, sft_loss_naive_softmax, sft_loss_in_place, sft_loss_log_of_softmax],
 }

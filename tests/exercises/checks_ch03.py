@@ -13,7 +13,7 @@ EXERCISE_FILE = "ch03_reinforce.py"
 
 
 def _fmt(t, nd: int = 4):
-    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t), nd)
+    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t.detach()), nd)
 
 
 def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
@@ -78,6 +78,19 @@ def check_returns_random_batches(fn):
     assert torch.equal(r, r0) and torch.equal(m, m0), "discounted_returns modified its inputs in place"
 
 
+def check_returns_integer_rewards(fn):
+    """The verifier's 0/1 rewards as a long tensor: the returns are floats, [[0, .25, .5, 1, 0]]
+    for gamma 0.5, not truncated to integers (never build the output with zeros_like(rewards))."""
+    r = torch.tensor([[0, 0, 0, 1, 0], [0, 1, 0, 0, 0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0, 0.0]])
+    out = fn(r, m, 0.5)
+    assert isinstance(out, torch.Tensor) and out.is_floating_point(), \
+        f"discounted_returns(long rewards, float mask, 0.5): expected a float tensor, got " \
+        f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__}"
+    _assert_close(out, torch.tensor([[0.0, 0.25, 0.5, 1.0, 0.0], [0.5, 1.0, 0.0, 0.0, 0.0]]),
+                  "discounted_returns(long rewards [[0,0,0,1,0], [0,1,0,0,0]], gamma 0.5)")
+
+
 def returns_forward(rewards, mask, gamma):  # accumulates the past instead of the future
     out, g = torch.zeros_like(rewards), torch.zeros(rewards.size(0))
     for t in range(rewards.size(1)):
@@ -104,6 +117,15 @@ def returns_discount_off_by_one(rewards, mask, gamma):  # discounts the immediat
 
 def returns_only_output_masked(rewards, mask, gamma):  # off-mask rewards still leak in
     return returns_mask_ignored(rewards, mask, gamma) * mask
+
+
+def returns_int_buffer(rewards, mask, gamma):  # the output buffer has the rewards' dtype: long truncates
+    out, g = torch.zeros_like(rewards), torch.zeros(rewards.size(0))
+    for t in reversed(range(rewards.size(1))):
+        g = (rewards[:, t] + gamma * g) * mask[:, t]
+        out[:, t] = g
+    return out
+
 
 
 # --------------------------------------------------------------------------- baseline_advantages
@@ -141,6 +163,19 @@ def check_baseline_respects_mask(fn):
                   "baseline_advantages(returns [0, 2, 2, 0], mask [0, 1, 1, 0], baseline 0.5)")
 
 
+def check_baseline_inputs_untouched(fn):
+    """The inputs are not modified, checked with a partial mask and nonzero returns off the mask
+    (masked_fill_ and index assignment write into the caller's tensor)."""
+    G = torch.tensor([[3.0, 1.0, 0.5, 2.0], [7.0, 7.0, 0.0, -1.0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    G0, m0 = G.clone(), m.clone()
+    out = fn(G, m, 0.5)
+    assert torch.equal(G, G0) and torch.equal(m, m0), \
+        f"baseline_advantages modified its inputs in place: returns {_fmt(G0)} became {_fmt(G)}"
+    _assert_close(out, torch.tensor([[0.0, 0.5, 0.0, 0.0], [0.0, 0.0, -0.5, -1.5]]),
+                  "baseline_advantages(returns, partial mask, baseline 0.5)")
+
+
 def baseline_batch_mean(returns, mask, baseline):  # uses this batch's own returns: depends on the actions
     b = (returns * mask).sum() / mask.sum()
     return (returns - b) * mask
@@ -153,6 +188,12 @@ def baseline_mask_ignored(returns, mask, baseline):
 def baseline_row_mean(returns, mask, baseline):  # each episode's own mean: depends on its own actions
     b = (returns * mask).sum(1, keepdim=True) / mask.sum(1, keepdim=True)
     return (returns - 0.5 * (b + baseline)) * mask
+
+
+def baseline_masked_fill_in_place(returns, mask, baseline):  # "clears" the padding in the caller's tensor
+    returns.masked_fill_(mask == 0, 0.0)
+    return returns - baseline * mask
+
 
 
 # --------------------------------------------------------------------------- reinforce_loss
@@ -205,6 +246,33 @@ def check_loss_advantages_are_constants(fn):
     _assert_close(lp.grad, torch.tensor([[-0.5, 0.5]]), "d loss / d logprobs")
 
 
+def check_loss_empty_mask(fn):
+    """A batch without any action (an all-zero mask) gives loss 0 and a zero gradient, not NaN:
+    divide by mask.sum().clamp(min=1)."""
+    lp = torch.tensor([[-1.0, -2.0, -0.5]], requires_grad=True)
+    out = _loss_value(fn, lp, torch.tensor([[1.0, -2.0, 3.0]]), torch.zeros(1, 3))
+    assert torch.isfinite(out.detach()) and abs(float(out.detach())) < 1e-12, \
+        f"reinforce_loss with an all-zero mask: expected 0, got {float(out.detach())} (divide by max(1, mask.sum()))"
+    if out.requires_grad:
+        out.backward()
+        assert lp.grad is None or (torch.isfinite(lp.grad).all() and not lp.grad.any()), \
+            f"reinforce_loss with an all-zero mask: expected a zero gradient, got {_fmt(lp.grad)}"
+
+
+def check_loss_inputs_untouched(fn):
+    """The inputs are not modified, checked with a partial mask and junk advantages off it:
+    advantages.detach() shares memory with advantages, so writing into it writes into the caller's."""
+    lp = torch.tensor([[-9.0, -1.0, -2.0, -7.0]], requires_grad=True)
+    adv = torch.tensor([[5.0, 1.0, -1.0, 3.0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0]])
+    adv0, m0 = adv.clone(), m.clone()
+    out = _loss_value(fn, lp, adv, m)
+    assert torch.equal(adv, adv0) and torch.equal(m, m0), \
+        f"reinforce_loss modified its inputs in place: advantages {_fmt(adv0)} became {_fmt(adv)}"
+    _assert_close(out, torch.tensor(-0.5), "reinforce_loss(logprobs [-9, -1, -2, -7], advantages [5, 1, -1, 3], "
+                  "mask [0, 1, 1, 0]) = -((-1)(1) + (-2)(-1)) / 2")
+
+
 def loss_sign_flipped(logprobs, advantages, mask):  # gradient ascent on -J
     return (logprobs * advantages.detach() * mask).sum() / mask.sum()
 
@@ -225,19 +293,33 @@ def loss_sum(logprobs, advantages, mask):
     return -(logprobs * advantages.detach() * mask).sum()
 
 
+def loss_nan_on_empty(logprobs, advantages, mask):  # 0 / 0 when there is no action
+    return -(logprobs * advantages.detach() * mask).sum() / mask.sum()
+
+
+
+def loss_zeroes_padding_in_place(logprobs, advantages, mask):  # detach() shares memory with the caller's tensor
+    adv = advantages.detach()
+    adv[mask == 0] = 0.0
+    return -(logprobs * adv).sum() / mask.sum().clamp(min=1)
+
+
+
 EXERCISES = ("discounted_returns", "baseline_advantages", "reinforce_loss")
 REFERENCE = {name: getattr(reinforce, name) for name in EXERCISES}
 CHECKS = {
     "discounted_returns": [check_returns_gamma_one, check_returns_discount_hand_value, check_returns_respect_mask,
-                           check_returns_random_batches],
+                           check_returns_random_batches, check_returns_integer_rewards],
     "baseline_advantages": [check_baseline_hand_value, check_baseline_is_action_independent,
-                            check_baseline_respects_mask],
+                            check_baseline_respects_mask, check_baseline_inputs_untouched],
     "reinforce_loss": [check_loss_hand_value, check_loss_score_function_gradient, check_loss_mask_and_mean,
-                       check_loss_advantages_are_constants],
+                       check_loss_advantages_are_constants, check_loss_empty_mask, check_loss_inputs_untouched],
 }
 BUGGY = {
     "discounted_returns": [returns_forward, returns_mask_ignored, returns_discount_off_by_one,
-                           returns_only_output_masked],
-    "baseline_advantages": [baseline_batch_mean, baseline_mask_ignored, baseline_row_mean],
-    "reinforce_loss": [loss_sign_flipped, loss_mask_ignored, loss_mean_over_positions, loss_not_detached, loss_sum],
+                           returns_only_output_masked, returns_int_buffer],
+    "baseline_advantages": [baseline_batch_mean, baseline_mask_ignored, baseline_row_mean,
+                            baseline_masked_fill_in_place],
+    "reinforce_loss": [loss_sign_flipped, loss_mask_ignored, loss_mean_over_positions, loss_not_detached, loss_sum,
+                       loss_nan_on_empty, loss_zeroes_padding_in_place],
 }

@@ -6,6 +6,7 @@ what was expected and what came back. See tests/exercises/harness.py for how the
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from minirl import a2c
 
@@ -13,7 +14,7 @@ EXERCISE_FILE = "ch04_actor_critic.py"
 
 
 def _fmt(t, nd: int = 4):
-    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t), nd)
+    return [round(x, nd) for x in t.detach().flatten().tolist()] if t.dim() else round(float(t.detach()), nd)
 
 
 def _assert_close(got, want: torch.Tensor, what: str, tol: float = 1e-5):
@@ -75,6 +76,34 @@ def check_td_detached_and_telescoping(fn):
     assert torch.equal(r, r0) and torch.equal(v.detach(), v0), "td_advantages modified its inputs in place"
 
 
+def check_td_integer_rewards(fn):
+    """The verifier's 0/1 rewards as a long tensor: returns and advantages are floats
+    (rewards [[0, 0, 1]], values [[0.5, 0.6, 0.8]], gamma 0.9 -> returns [[0.54, 0.72, 1.0]])."""
+    adv, ret = _pair(fn(torch.tensor([[0, 0, 1]]), torch.tensor([[0.5, 0.6, 0.8]]), torch.ones(1, 3), 0.9),
+                     "td_advantages")
+    for name, out in (("returns", ret), ("advantages", adv)):
+        assert isinstance(out, torch.Tensor) and out.is_floating_point(), \
+            f"td_advantages with long rewards: expected float {name}, got " \
+            f"{out.dtype if isinstance(out, torch.Tensor) else type(out).__name__} (never build them with " \
+            "zeros_like(rewards))"
+    _assert_close(ret, torch.tensor([[0.54, 0.72, 1.0]]), "returns for long rewards [[0, 0, 1]]")
+    _assert_close(adv, torch.tensor([[0.04, 0.12, 0.2]]), "advantages for long rewards [[0, 0, 1]]")
+
+
+def check_td_inputs_untouched_partial_mask(fn):
+    """With a partial mask and junk off it, the inputs are left as they were. values.detach() shares
+    memory with values: writing into it (values[mask == 0] = 0) writes into the caller's critic outputs."""
+    r = torch.tensor([[5.0, 0.0, 1.0, 7.0], [0.0, 1.0, 3.0, 3.0]])
+    v = torch.tensor([[9.0, 0.5, 0.25, 100.0], [0.5, 0.5, -4.0, 8.0]], requires_grad=True)
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    r0, v0, m0 = r.clone(), v.detach().clone(), m.clone()
+    _, ret = _pair(fn(r, v, m, 1.0), "td_advantages")
+    assert torch.equal(r, r0) and torch.equal(v.detach(), v0) and torch.equal(m, m0), \
+        f"td_advantages modified its inputs in place: values {_fmt(v0)} became {_fmt(v)}, " \
+        f"rewards {_fmt(r0)} became {_fmt(r)} (clone before writing)"
+    _assert_close(ret, torch.tensor([[0.0, 0.25, 1.0, 0.0], [0.5, 1.0, 0.0, 0.0]]), "returns with a partial mask")
+
+
 def _next_values(values, mask):
     return torch.cat([values[:, 1:] * mask[:, 1:], torch.zeros_like(values[:, :1])], 1)
 
@@ -107,6 +136,23 @@ def td_off_by_one(rewards, values, mask, gamma):  # bootstraps from V(s_t) inste
     values = values.detach()
     ret = (rewards + gamma * values) * mask
     return (ret - values) * mask, ret
+
+
+def td_int_buffer(rewards, values, mask, gamma):  # the returns buffer has the rewards' dtype: long truncates
+    values = values.detach()
+    nxt, ret = _next_values(values, mask), torch.zeros_like(rewards)
+    for t in range(rewards.size(1)):
+        ret[:, t] = (rewards[:, t] + gamma * nxt[:, t]) * mask[:, t]
+    return (ret - values) * mask, ret
+
+
+def td_zeroes_padding_in_place(rewards, values, mask, gamma):  # detach() shares memory: writes into the caller's values
+    values = values.detach()
+    values[mask == 0] = 0.0
+    nxt = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], 1)
+    ret = (rewards + gamma * nxt) * mask
+    return (ret - values) * mask, ret
+
 
 
 # --------------------------------------------------------------------------- a2c_loss
@@ -170,6 +216,77 @@ def check_a2c_entropy_bonus(fn):
     _assert_close(ent.grad, -0.2 * m / 2, "d loss / d entropy")
 
 
+def _stats(out, what: str) -> dict:
+    assert isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], dict), \
+        f"{what}: return (loss, stats) with stats a dict, got {type(out).__name__}"
+    missing = [k for k in ("policy_loss", "value_loss", "entropy") if k not in out[1]]
+    assert not missing, f"{what}: stats has no {missing}"
+    return out[1]
+
+
+def check_a2c_defaults(fn):
+    """Called with the five tensors only, the defaults apply: entropy=None (no entropy term,
+    stats["entropy"] 0), value_coef=1.0, entropy_coef=0.0: -0.5 + 1.0 * 0.25 = -0.25."""
+    out = fn(torch.tensor([[-1.0, -2.0]]), torch.tensor([[0.5, 1.0]]), torch.tensor([[1.0, -1.0]]),
+             torch.tensor([[1.5, 1.0]]), torch.ones(1, 2))
+    _assert_close(_loss(out), torch.tensor(-0.25),
+                  "a2c_loss(logprobs, values, advantages, returns, mask) with the defaults "
+                  "(policy -0.5 + value_coef 1.0 * value loss 0.25)")
+    stats = _stats(out, "a2c_loss")
+    assert abs(float(stats["entropy"])) < 1e-12, f"stats['entropy'] without an entropy: expected 0.0, got {stats['entropy']!r}"
+
+
+def check_a2c_stats_are_floats_over_the_actions(fn):
+    """stats holds Python floats (for logging), each a mean over the actions only: with a partial
+    mask and different junk on every prompt/padding position, stats["value_loss"] is
+    0.5 * masked mean (V - R)^2, and so on, not a mean over every position."""
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 0.0, 0.0]])
+    lp = torch.tensor([[-9.0, -1.0, -2.0, -7.0], [-0.5, -1.5, -3.0, -6.0]])
+    adv = torch.tensor([[5.0, 1.0, -1.0, 4.0], [2.0, 0.5, 7.0, 3.0]])
+    v = torch.tensor([[4.0, 0.5, 1.0, -3.0], [0.0, 2.0, 9.0, 6.0]])
+    ret = torch.tensor([[0.0, 1.5, 0.0, 2.0], [1.0, 1.0, -9.0, -5.0]])
+    ent = torch.tensor([[9.0, 0.2, 0.4, 5.0], [0.6, 0.8, 7.0, 3.0]])
+    out = fn(lp, v, adv, ret, m, ent, 1.0, 0.1)
+    stats = _stats(out, "a2c_loss")
+    n = m.sum()
+    want = {"policy_loss": float(-(lp * adv * m).sum() / n), "value_loss": float(0.5 * ((v - ret) ** 2 * m).sum() / n),
+            "entropy": float((ent * m).sum() / n)}
+    for key, w in want.items():
+        got = stats[key]
+        assert isinstance(got, float), \
+            f"stats[{key!r}]: expected a Python float (.item()), got {type(got).__name__} {got!r}"
+        assert abs(got - w) < 1e-5, \
+            f"stats[{key!r}] with mask {m.int().tolist()}: expected the mean over the 4 actions {w:.5g}, got {got:.5g}"
+    _assert_close(_loss(out), torch.tensor(want["policy_loss"] + want["value_loss"] - 0.1 * want["entropy"]),
+                  "a2c_loss with a partial mask")
+
+
+def check_a2c_empty_mask(fn):
+    """A batch without any action (an all-zero mask) gives loss 0 and stats 0, not NaN:
+    divide by mask.sum().clamp(min=1)."""
+    z = torch.tensor([[-1.0, -2.0]])
+    out = fn(z, torch.tensor([[0.5, 1.0]]), torch.tensor([[1.0, -1.0]]), torch.tensor([[1.5, 1.0]]),
+             torch.zeros(1, 2), torch.tensor([[0.3, 0.5]]), 1.0, 0.1)
+    loss = float(_loss(out).detach())
+    assert loss == 0.0, f"a2c_loss with an all-zero mask: expected 0, got {loss} (divide by max(1, mask.sum()))"
+    stats = _stats(out, "a2c_loss")
+    bad = {k: stats[k] for k in ("policy_loss", "value_loss", "entropy") if float(stats[k]) != 0.0}
+    assert not bad, f"a2c_loss with an all-zero mask: expected stats 0, got {bad}"
+
+
+def check_a2c_large_value_errors_are_squared(fn):
+    """The value term is 0.5 (V - R)^2 however large the error: V = 0, R = [3, -2] give
+    0.5 * mean(9, 4) = 3.25 and gradient (V - R) / 2 = [-1.5, 1]. Huber's loss (F.smooth_l1_loss)
+    agrees only while |V - R| <= 1."""
+    v = torch.zeros(1, 2, requires_grad=True)
+    z = torch.zeros(1, 2)
+    out = fn(z, v, z, torch.tensor([[3.0, -2.0]]), torch.ones(1, 2), None, 1.0, 0.0)
+    loss = _loss(out)
+    _assert_close(loss, torch.tensor(3.25), "a2c_loss with V = 0, R = [3, -2] (0.5 * mean of squared errors 9, 4)")
+    _backward(loss)
+    _assert_close(v.grad, torch.tensor([[-1.5, 1.0]]), "d loss / d values for errors V - R = [-3, 2]")
+
+
 def _masked_mean(x, m):
     return (x * m).sum() / m.sum()
 
@@ -211,15 +328,60 @@ def a2c_advantage_not_detached(logprobs, values, advantages, returns, mask, entr
     return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
 
 
+def _safe_mean(x, m):
+    return (x * m).sum() / m.sum().clamp(min=1)
+
+
+def a2c_cleanrl_value_coef(logprobs, values, advantages, returns, mask, entropy=None, value_coef=0.5,
+                           entropy_coef=0.0):  # CleanRL's vf_coef 0.5 as the default, not the documented 1.0
+    return a2c.a2c_loss(logprobs, values, advantages, returns, mask, entropy, value_coef, entropy_coef)
+
+
+def a2c_stats_tensors(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0, entropy_coef=0.0):
+    pl = -_safe_mean(logprobs * advantages.detach(), mask)
+    vl = 0.5 * _safe_mean((values - returns.detach()) ** 2, mask)
+    ent = _safe_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.detach(), value_loss=vl.detach(),
+                                                           entropy=ent.detach())   # tensors, not floats
+
+
+def a2c_stats_over_padding(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0,
+                           entropy_coef=0.0):  # the loss is masked, the logged numbers are not
+    loss, _ = a2c.a2c_loss(logprobs, values, advantages, returns, mask, entropy, value_coef, entropy_coef)
+    return loss, dict(policy_loss=(-(logprobs * advantages).mean()).item(),
+                      value_loss=(0.5 * ((values - returns) ** 2).mean()).item(),
+                      entropy=entropy.mean().item() if entropy is not None else 0.0)
+
+
+def a2c_nan_on_empty(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0, entropy_coef=0.0):
+    pl = -_masked_mean(logprobs * advantages.detach(), mask)                   # 0 / 0 without an action
+    vl = 0.5 * _masked_mean((values - returns.detach()) ** 2, mask)
+    ent = _masked_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+def a2c_huber_value_loss(logprobs, values, advantages, returns, mask, entropy=None, value_coef=1.0,
+                         entropy_coef=0.0):  # smooth_l1 = 0.5 x^2 only for |x| <= 1
+    pl = -_safe_mean(logprobs * advantages.detach(), mask)
+    vl = _safe_mean(F.smooth_l1_loss(values, returns.detach(), reduction="none"), mask)
+    ent = _safe_mean(entropy, mask) if entropy is not None else torch.zeros(())
+    return pl + value_coef * vl - entropy_coef * ent, dict(policy_loss=pl.item(), value_loss=vl.item(), entropy=ent.item())
+
+
+
 REFERENCE = {"td_advantages": a2c.td_advantages, "a2c_loss": a2c.a2c_loss}
 CHECKS = {
     "td_advantages": [check_td_hand_value, check_td_perfect_critic, check_td_no_bootstrap_after_last_action,
-                      check_td_detached_and_telescoping],
+                      check_td_detached_and_telescoping, check_td_integer_rewards,
+                      check_td_inputs_untouched_partial_mask],
     "a2c_loss": [check_a2c_hand_value, check_a2c_value_gradient_target_detached, check_a2c_policy_gradient_and_mask,
-                 check_a2c_entropy_bonus],
+                 check_a2c_entropy_bonus, check_a2c_defaults, check_a2c_stats_are_floats_over_the_actions,
+                 check_a2c_empty_mask, check_a2c_large_value_errors_are_squared],
 }
 BUGGY = {
-    "td_advantages": [td_missing_gamma, td_bootstrap_past_end, td_mask_ignored, td_not_detached, td_off_by_one],
+    "td_advantages": [td_missing_gamma, td_bootstrap_past_end, td_mask_ignored, td_not_detached, td_off_by_one,
+                      td_int_buffer, td_zeroes_padding_in_place],
     "a2c_loss": [a2c_target_not_detached, a2c_no_half, a2c_entropy_penalty, a2c_mask_ignored,
-                 a2c_advantage_not_detached],
+                 a2c_advantage_not_detached, a2c_cleanrl_value_coef, a2c_stats_tensors, a2c_stats_over_padding,
+                 a2c_nan_on_empty, a2c_huber_value_loss],
 }

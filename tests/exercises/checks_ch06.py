@@ -38,7 +38,7 @@ def _dpo(fn, *args, **kwargs):
 # --- sequence_logprob -----------------------------------------------------------------------
 def check_sequence_hand_value(fn):
     """Masked log-probs [-1, -2] and [-0.5] (prompt/padding at -50) sum to [-3.0, -0.5], shape (B,)."""
-    out = _shaped(fn(LP, MASK), (2,), "sequence_logprob of a (2, 4) batch")
+    out = _shaped(fn(LP.clone(), MASK.clone()), (2,), "sequence_logprob of a (2, 4) batch")
     assert torch.allclose(out, torch.tensor([-3.0, -0.5])), \
         f"expected [-3.0, -0.5] (sum of the masked log-probs of each row), got {out.tolist()}"
 
@@ -60,6 +60,35 @@ def check_sequence_ignores_prompt_and_padding(fn):
     out = _shaped(fn(lp, MASK), (2,), "sequence_logprob of a (2, 4) batch")
     assert torch.allclose(out, torch.tensor([-3.0, -0.5])), \
         f"positions with mask 0 must not count; got {out.tolist()}"
+
+
+def check_sequence_batch_of_one(fn):
+    """A batch of one response gives shape (1,), not a scalar (): squeeze nothing, or only dim 1."""
+    out = fn(LP[:1].clone(), MASK[:1].clone())
+    _shaped(out, (1,), "sequence_logprob of a (1, 4) batch (one response)")
+    assert torch.allclose(out.detach(), torch.tensor([-3.0])), f"expected [-3.0], got {out.tolist()}"
+
+
+def check_sequence_keeps_gradient(fn):
+    """DPO trains through these sums: the result is differentiable, with d out[b] / d logprobs[b, t]
+    = mask[b, t] (no .item(), no new tensor built from Python numbers)."""
+    lp = LP.clone().requires_grad_(True)
+    out = _shaped(fn(lp, MASK.clone()), (2,), "sequence_logprob of a (2, 4) batch")
+    assert out.requires_grad, "sequence_logprob returned a tensor without gradient: DPO back-propagates through it"
+    out.sum().backward()
+    assert lp.grad is not None and torch.equal(lp.grad, MASK), \
+        f"d sum(out) / d logprobs: expected the mask {MASK.tolist()}, got {None if lp.grad is None else lp.grad.tolist()}"
+
+
+def check_sequence_inputs_untouched(fn):
+    """The inputs are not modified, checked with a partial mask and junk log-probs off it
+    (masked_fill_ or index assignment would zero the caller's prompt log-probs)."""
+    lp, mask = LP.clone(), MASK.clone()
+    out = _shaped(fn(lp, mask), (2,), "sequence_logprob of a (2, 4) batch")
+    assert torch.equal(lp, LP) and torch.equal(mask, MASK), \
+        f"sequence_logprob modified its inputs in place: logprobs {LP.tolist()} became {lp.tolist()}"
+    assert torch.allclose(out.detach(), torch.tensor([-3.0, -0.5])), f"expected [-3.0, -0.5], got {out.tolist()}"
+
 
 
 # --- dpo_loss -------------------------------------------------------------------------------
@@ -124,11 +153,30 @@ def check_gradient_direction_and_mean(fn):
     assert abs(loss - float(want)) < 1e-6, f"expected the batch MEAN {float(want):.5f}, got {loss:.5f}"
 
 
+def check_dpo_large_margins_are_stable(fn):
+    """Sequence log-probs are sums over many tokens, so margins get large: h = -200 gives loss 200,
+    and with label_smoothing 0.1, h = +200 gives 0.1 * 200 = 20; finite, never inf
+    (log(sigmoid(h)) underflows to log 0; F.logsigmoid does not)."""
+    ref = torch.tensor([-100.0])
+    loss, _, _ = _dpo(fn, torch.tensor([-500.0]), ref, ref, ref, 0.5)          # h = 0.5 * (-400) = -200
+    got = _scalar(loss, "dpo_loss's loss")
+    assert math.isfinite(got) and abs(got - 200.0) < 1e-3, \
+        f"pi_chosen -500, the others -100, beta 0.5 (h = -200): expected loss 200, got {got} " \
+        "(use F.logsigmoid, not torch.log(torch.sigmoid(...)))"
+    loss, _, _ = _dpo(fn, ref, torch.tensor([-500.0]), ref, ref, 0.5, label_smoothing=0.1)   # h = +200
+    got = _scalar(loss, "dpo_loss's loss")
+    assert math.isfinite(got) and abs(got - 20.0) < 1e-3, \
+        f"h = +200 with label_smoothing 0.1: expected 0.9 * 0 + 0.1 * 200 = 20, got {got}"
+
+
+
 CHECKS = {
     "sequence_logprob": [check_sequence_hand_value, check_sequence_is_a_sum_not_a_mean,
-                         check_sequence_ignores_prompt_and_padding],
+                         check_sequence_ignores_prompt_and_padding, check_sequence_batch_of_one,
+                         check_sequence_keeps_gradient, check_sequence_inputs_untouched],
     "dpo_loss": [check_log2_when_policy_is_reference, check_dpo_hand_value, check_label_smoothing,
-                 check_rewards_values_and_detached, check_gradient_direction_and_mean],
+                 check_rewards_values_and_detached, check_gradient_direction_and_mean,
+                 check_dpo_large_margins_are_stable],
 }
 
 
@@ -171,8 +219,29 @@ def dpo_sum_over_batch(pc, pr, rc, rr, beta, label_smoothing=0.0):
     return loss, (beta * (pc - rc)).detach(), (beta * (pr - rr)).detach()
 
 
+def seq_squeezed(logprobs, mask):  # .squeeze() also drops a batch of one
+    return (logprobs * mask).sum(dim=1, keepdim=True).squeeze()
+
+
+def seq_python_floats(logprobs, mask):  # rebuilt from numbers: no gradient
+    return torch.tensor([(lp * m).sum().item() for lp, m in zip(logprobs, mask)])
+
+
+def seq_masked_fill_in_place(logprobs, mask):  # zeroes the caller's prompt log-probs
+    return logprobs.masked_fill_(mask == 0, 0.0).sum(dim=1)
+
+
+def dpo_naive_log_sigmoid(pc, pr, rc, rr, beta, label_smoothing=0.0):  # log(sigmoid(h)) = log 0 for h = -200
+    h = beta * ((pc - rc) - (pr - rr))
+    loss = (-(1 - label_smoothing) * torch.log(torch.sigmoid(h))
+            - label_smoothing * torch.log(torch.sigmoid(-h))).mean()
+    return loss, (beta * (pc - rc)).detach(), (beta * (pr - rr)).detach()
+
+
+
 BUGGY = {
-    "sequence_logprob": [seq_mean_instead_of_sum, seq_unmasked],
+    "sequence_logprob": [seq_mean_instead_of_sum, seq_unmasked, seq_squeezed, seq_python_floats,
+                         seq_masked_fill_in_place],
     "dpo_loss": [dpo_rewards_not_detached, dpo_no_beta, dpo_smoothing_flipped, dpo_reference_sign_flipped,
-                 dpo_sum_over_batch],
+                 dpo_sum_over_batch, dpo_naive_log_sigmoid],
 }

@@ -72,6 +72,31 @@ def check_credit_matches_task_reward(fn):
         _eq(fn(resp, ans, task.max_answer_len + 1), want, f"partial_credit({resp!r}, {ans!r}, 4)")
 
 
+def _float(got, what: str) -> float:
+    assert isinstance(got, float), f"{what}: expected a Python float, got {type(got).__name__} {got!r} " \
+                                   "(return 0.0, not 0; a float, not a tensor or a Fraction)"
+    return got
+
+
+def check_credit_returns_python_float(fn):
+    """Every answer is a Python float, the 0.0 of a malformed or too long response included
+    (`return 0` is an int)."""
+    for resp, want in [("94", 1.0), ("49", 0.0), ("9", 0.5), ("", 0.0), ("9a", 0.0), (None, 0.0), ("94000", 0.0)]:
+        _eq(_float(fn(resp, "94", 4), f"partial_credit({resp!r}, '94', 4)"), want, f"partial_credit({resp!r}, '94', 4)")
+
+
+def check_credit_surrounding_whitespace(fn):
+    """Stripping removes every kind of surrounding whitespace (tabs, \\r\\n, newlines), not just
+    spaces, and max_len is compared with the stripped response ("  94  " with max_len 2 is the
+    exact answer); whitespace inside the digits is still malformed."""
+    for resp, max_len, want in [("\t94", 4, 1.0), ("94\r\n", 4, 1.0), ("\n\t94 \t", 4, 1.0), ("\t95\n", 4, 0.5),
+                                ("9\t4", 4, 0.0), ("9\n4", 4, 0.0), ("  94  ", 2, 1.0), ("94\n", 2, 1.0),
+                                ("\t940 ", 3, 2 / 3), (" 940 ", 2, 0.0)]:
+        _eq(fn(resp, "94", max_len), want,
+            f"partial_credit({resp!r}, '94', max_len={max_len}) (str.strip() removes tabs and newlines; "
+            "strip first, then compare the length)")
+
+
 def credit_divide_by_answer_len(response, answer, max_len):  # "940" gets full credit
     if not isinstance(response, str):
         return 0.0
@@ -118,6 +143,24 @@ def credit_no_strip(response, answer, max_len):
 
 def credit_raises_on_non_str(response, answer, max_len):
     r = response.strip()
+    if not r or len(r) > max_len or not set(r) <= set("0123456789"):
+        return 0.0
+    return sum(x == y for x, y in zip(r, answer)) / max(len(answer), len(r))
+
+
+def credit_int_zero(response, answer, max_len):  # `return 0`: an int where a float is promised
+    if not isinstance(response, str):
+        return 0
+    r = response.strip()
+    if not r or len(r) > max_len or not set(r) <= set("0123456789"):
+        return 0
+    return sum(x == y for x, y in zip(r, answer)) / max(len(answer), len(r))
+
+
+def credit_strips_spaces_and_newlines_only(response, answer, max_len):  # strip(" \n"): a tab stays
+    if not isinstance(response, str):
+        return 0.0
+    r = response.strip(" \n")
     if not r or len(r) > max_len or not set(r) <= set("0123456789"):
         return 0.0
     return sum(x == y for x, y in zip(r, answer)) / max(len(answer), len(r))
@@ -211,18 +254,58 @@ def check_parse_fuzz_matches_reference(fn):
                             f"expected {want!r}, got {got!r}"
 
 
+def check_parse_tabs_and_newlines_are_rejected(fn):
+    """Only spaces are removed: a tab, a newline or a carriage return is a character outside the
+    grammar, so the text is not an expression (None), wherever it sits."""
+    for text in ["1+\t2", "1+2\n", "\t7", "7\r\n", "1\n+2", "(1+2)\t*3"]:
+        got = _call(fn, text)
+        assert got is None, f"safe_arith({text!r}): expected None (only ' ' is removed; tabs and newlines are " \
+                            f"not allowed), got {got!r}"
+    assert _call(fn, " 7 * 6 ") == 42, "safe_arith(' 7 * 6 ') = 42 (spaces are removed)"
+
+
+def check_parse_spaces_count_towards_max_len(fn):
+    """max_len limits the text as given, spaces included (check the length before removing them):
+    71 characters of which 70 are spaces are too long for max_len 64."""
+    for text, kw, want in [(" " * 70 + "1", {}, None), ("1 + 2", {"max_len": 4}, None), ("1 + 2", {"max_len": 5}, 3),
+                           ("1+2" + " " * 62, {}, None), ("1+2" + " " * 61, {}, 3)]:
+        got = _call(fn, text, **kw)
+        assert got == want, f"safe_arith({text!r} ({len(text)} characters){', ' if kw else ''}" \
+                            f"{', '.join(f'{k}={v}' for k, v in kw.items())}): expected {want!r}, got {got!r} " \
+                            "(spaces count towards max_len)"
+
+
+def check_parse_adjacent_and_nested_parentheses(fn):
+    """Depth is nesting, not the number of parentheses: groups side by side are depth 1
+    ("(1)+(2)*(3)" is fine with max_depth=1), nested ones add up; adjacent groups need an operator
+    between them ("(1)(2)" is not an expression: no implicit multiplication)."""
+    for text, kw, want in [("(1)+(2)*(3)", {"max_depth": 1}, 7), ("(1)+(2)+(3)+(4)+(5)+(6)+(7)", {}, 28),
+                           ("((1)+(2))*((3))", {"max_depth": 2}, 9), ("((1)+(2))", {"max_depth": 1}, None),
+                           ("(2*(3+1))-((4))", {"max_depth": 2}, 4), ("(1)(2)", {}, None), ("2(3)", {}, None),
+                           ("(2)3", {}, None), ("(1))(", {}, None), ("(1)+()", {}, None)]:
+        got = _call(fn, text, **kw)
+        assert got == want, f"safe_arith({text!r}{', ' if kw else ''}{', '.join(f'{k}={v}' for k, v in kw.items())}): " \
+                            f"expected {want!r}, got {got!r}"
+
+
+
 class _Bad(Exception):
     pass
 
 
 def _parser(text, allowed=None, max_depth=6, max_value=10 ** 6, max_len=64, precedence=True, left=True,
-            multiset=True, depth_limit=True, value_limit=True):
+            multiset=True, depth_limit=True, value_limit=True, all_whitespace=False, length_after_spaces=False,
+            count_parentheses=False):
     """A configurable parser for the buggy variants below."""
-    if not isinstance(text, str) or len(text) > max_len:
+    if not isinstance(text, str) or (len(text) > max_len and not length_after_spaces):
         return None
-    s = text.replace(" ", "")
-    if not s or not set(s) <= set("0123456789+-*()"):
+    s = "".join(text.split()) if all_whitespace else text.replace(" ", "")
+    if not s or not set(s) <= set("0123456789+-*()") or (length_after_spaces and len(s) > max_len):
         return None
+    if count_parentheses:
+        if s.count("(") > max_depth:
+            return None
+        depth_limit = False
     pool = None if allowed is None else list(allowed)
     pos = 0
 
@@ -321,6 +404,22 @@ def parse_no_value_limit(text, allowed=None, max_depth=6, max_value=10 ** 6, max
     return _parser(text, allowed, max_depth, max_value, max_len, value_limit=False)
 
 
+def parse_removes_all_whitespace(text, allowed=None, max_depth=6, max_value=10 ** 6, max_len=64):
+    """"".join(text.split()) removes tabs and newlines too, where only spaces may go."""
+    return _parser(text, allowed, max_depth, max_value, max_len, all_whitespace=True)
+
+
+def parse_length_after_removing_spaces(text, allowed=None, max_depth=6, max_value=10 ** 6, max_len=64):
+    """Removes the spaces first, then checks max_len: a text of 1,000 spaces gets through."""
+    return _parser(text, allowed, max_depth, max_value, max_len, length_after_spaces=True)
+
+
+def parse_counts_parentheses_as_depth(text, allowed=None, max_depth=6, max_value=10 ** 6, max_len=64):
+    """Counts the '(' as the depth: "(1)+(2)" has depth 1, not 2."""
+    return _parser(text, allowed, max_depth, max_value, max_len, count_parentheses=True)
+
+
+
 # --- pass_at_k ------------------------------------------------------------------------------
 def _exact(n, c, k) -> float:
     return float(1 - Fraction(math.comb(n - c, k), math.comb(n, k)))
@@ -356,6 +455,17 @@ def check_pass_bad_input_raises(fn):
         raise AssertionError(f"pass_at_k(n={n}, c={c}, k={k}) returned {got!r}; expected ValueError")
 
 
+def check_pass_returns_python_float(fn):
+    """pass@k is a Python float in every case, the 1.0 of n - c < k and the 0.0 of c = 0 included
+    (`return 1` is an int)."""
+    for (n, c, k), want in [((5, 4, 2), 1.0), ((4, 0, 2), 0.0), ((5, 2, 1), 0.4), ((3, 3, 3), 1.0)]:
+        got = fn(n, c, k)
+        assert isinstance(got, float), \
+            f"pass_at_k(n={n}, c={c}, k={k}): expected a Python float, got {type(got).__name__} {got!r} (return 1.0, not 1)"
+        _eq(got, want, f"pass_at_k(n={n}, c={c}, k={k})")
+
+
+
 def _check_args(n, c, k):
     if not 0 <= c <= n or not 1 <= k <= n:
         raise ValueError("bad arguments")
@@ -384,20 +494,31 @@ def pass_no_checks(n, c, k):  # right formula, accepts nonsense arguments
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
+def pass_returns_int_one(n, c, k):  # `return 1` when every k-subset holds a correct sample
+    _check_args(n, c, k)
+    if n - c < k:
+        return 1
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+
 CHECKS = {
     "partial_credit": [check_credit_hand_values, check_credit_one_iff_exact, check_credit_malformed_is_zero_never_raises,
-                       check_credit_length_cap, check_credit_matches_task_reward],
+                       check_credit_length_cap, check_credit_matches_task_reward, check_credit_returns_python_float,
+                       check_credit_surrounding_whitespace],
     "safe_arith": [check_parse_hand_values, check_parse_malformed_is_none, check_parse_limits,
                    check_parse_allowed_multiset, check_parse_deep_and_long_inputs, check_parse_never_evaluates,
-                   check_parse_fuzz_matches_reference],
+                   check_parse_fuzz_matches_reference, check_parse_tabs_and_newlines_are_rejected,
+                   check_parse_spaces_count_towards_max_len, check_parse_adjacent_and_nested_parentheses],
     "pass_at_k": [check_pass_hand_values, check_pass_at_1_is_fraction_correct, check_pass_exact_against_binomials,
-                  check_pass_bad_input_raises],
+                  check_pass_bad_input_raises, check_pass_returns_python_float],
 }
 
 BUGGY = {
     "partial_credit": [credit_divide_by_answer_len, credit_any_position, credit_isdigit, credit_no_cap,
-                       credit_no_strip, credit_raises_on_non_str],
+                       credit_no_strip, credit_raises_on_non_str, credit_int_zero, credit_strips_spaces_and_newlines_only],
     "safe_arith": [parse_with_eval, parse_left_to_right, parse_right_assoc_minus, parse_allowed_as_set,
-                   parse_no_depth_limit, parse_no_value_limit],
-    "pass_at_k": [pass_with_replacement, pass_ignores_k, pass_off_by_one, pass_no_checks],
+                   parse_no_depth_limit, parse_no_value_limit, parse_removes_all_whitespace,
+                   parse_length_after_removing_spaces, parse_counts_parentheses_as_depth],
+    "pass_at_k": [pass_with_replacement, pass_ignores_k, pass_off_by_one, pass_no_checks, pass_returns_int_one],
 }
