@@ -82,3 +82,16 @@ def test_compare_figures_are_redrawn_from_the_csv_files(tmp_path):
     pngs = compare_experiments.book_figures(folder, tmp_path / "figures")
     assert [p.name for p in pngs] == ["ch08_ceiling_completions.png", "ch08_ceiling_teacher.png"]
     assert all(p.is_file() and p.with_suffix(".svg").is_file() for p in pngs)
+
+
+def test_estimators_smoke_runs_each_estimator_and_draws(weak_init, tmp_path, capsys):
+    from benchmarks import estimators
+    results = estimators.main(["--estimators", "RLOO", "GSPO", "--seeds", "0", "--steps", "2", "--eval_every", "1",
+                               "--init", weak_init, "--out", str(tmp_path / "runs"), "--figure",
+                               str(tmp_path / "est.png")])
+    assert [(r["estimator"], r["updates"]) for r in results] == [("RLOO", 2), ("GSPO", 4)]   # GSPO: 2 per batch
+    assert [c[0] for c in results[0]["curve"]] == [256, 512]                                # completions sampled
+    assert json.loads((tmp_path / "runs" / "gspo_s0" / "config.json").read_text())["loss_type"] == "gspo"
+    assert json.loads((tmp_path / "runs" / "rloo_s0" / "config.json").read_text())["baseline"] == "loo"
+    assert (tmp_path / "est.png").stat().st_size > 0 and (tmp_path / "est.svg").is_file()
+    assert "| RLOO | --baseline loo --scale none | 2 |" in capsys.readouterr().out
