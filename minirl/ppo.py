@@ -25,6 +25,12 @@ The details follow CleanRL's ppo.py and TRL's PPOTrainer: advantages whitened
 over the batch's action tokens, token-mean losses, minibatch epochs over one rollout, global
 gradient-norm clipping, approx KL = k3 of the old and new policy, early stop when it passes
 --target_kl (checked after each epoch, as CleanRL), KL estimator k1 in the reward (TRL default).
+
+Why k1: in the reward the expected update is E[k * grad log pi], which for k1 is exactly
+grad KL(pi || ref) (and, with gamma = 1, the gradient of the whole response's KL). k2 and k3 there
+(--kl_kind) are not the gradient of any KL: k3 gives grad KL(pi||ref) - grad KL(ref||pi), almost
+zero close to the reference, although its value is an unbiased estimate of the KL (Schulman 2020;
+Tang & Munos 2025; the table of chapter 5, section 5.4).
 """
 from __future__ import annotations
 
@@ -69,7 +75,10 @@ class PPOConfig(RunConfig):
     kl_coef: float = config_field(0.02, "beta: weight of the per-token KL(policy || reference) penalty in the reward "
                                         "(0 = no KL leash)",
                                   at_most=1000)
-    kl_kind: str = config_field("k1", "KL estimator in the reward: k1 | k2 | k3 (chapter 5: what each does there)",
+    kl_kind: str = config_field("k1", "KL estimator in the reward: k1 (the one whose gradient there is the KL's) | "
+                                      "k2 | k3 (k3's value is unbiased, but in the reward its gradient is "
+                                      "grad KL(pi||ref) - grad KL(ref||pi), nearly 0 near the reference; "
+                                      "chapter 5, section 5.4)",
                                 choices=KL_KINDS)
     target_kl: float = config_field(0.0, "stop an iteration's epochs once approx KL(old || new) exceeds this "
                                          "(0 = off)", at_most=1000)

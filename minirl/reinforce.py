@@ -3,19 +3,27 @@
 For a policy pi_theta and an episode (s_0, a_0, r_0, ..., s_{T-1}, a_{T-1}, r_{T-1}), the gradient
 of the expected return J(theta) = E[G_0] is, by the log-derivative trick grad p = p grad log p,
 
-    grad J = E[ sum_t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]        (Williams 1992;
+    grad J = E[ sum_t gamma^t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]  (Williams 1992;
     G_t    = sum_{k >= 0} gamma^k r_{t+k}        (the return-to-go)           Sutton & Barto 2018, 13.3-13.4)
 
-Only rewards that come after an action can be credited to it, hence G_t rather than G_0. The
-baseline b may be anything that does not depend on the action a_t: since
+Only rewards that come after an action can be credited to it, hence G_t rather than G_0 (what is
+left of G_0 after step t is gamma^t G_t). This code, like most implementations, drops the gamma^t
+and uses sum_t grad log pi(a_t | s_t) (G_t - b): the same with gamma = 1 (every arithmetic run),
+a biased estimate of grad J with gamma < 1 (the corridor uses 0.9; Thomas 2014, Nota & Thomas 2020).
+The baseline b may be anything that does not depend on the action a_t: since
 E_{a ~ pi}[grad log pi(a|s)] = sum_a grad pi(a|s) = grad 1 = 0, subtracting b(s) changes no
-expectation (the estimate stays unbiased), but a b close to E[G_t] shrinks the size of the terms
-being averaged, hence their variance. Here b is a running mean of the return (an exponential
+expectation (the estimate stays unbiased); a b close to E[G_t] often shrinks the terms being
+averaged, and so their variance, but not always (chapter 3, section 3.4). Here b is a running mean of the return (an exponential
 moving average), updated *after* it is used, so it never depends on the batch it scores.
 
-The surrogate whose gradient is that estimate (A = advantage, a constant):
+The surrogate whose gradient is the code's estimate (A = advantage, a constant):
 
     L(theta) = - (1 / |A|) sum_{(b,t) in actions} log pi_theta(a_{b,t} | s_{b,t}) * A_{b,t}
+
+|A|, the number of actions in the batch, depends on the sampled lengths, so the estimate is a ratio
+of two random sums: slightly biased, and length-weighted (each action weighs 1/|A|, so a response
+counts for less in a batch of long ones). Dividing by a constant instead gives the policy gradient
+times a constant; chapter 7, section 7.3, compares the choices.
 
 One update, two environments, the same (B, T) tensors + mask:
   - the arithmetic task: the GPT is the policy, an action is a token, the verifier's reward sits
@@ -76,7 +84,9 @@ def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) 
 def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """- mean over actions of log pi(a_t | s_t) * A_t. logprobs, advantages, mask: (B, T-1).
 
-    The advantages are constants (detached): the gradient flows through log pi only.
+    The advantages are constants (detached): the gradient flows through log pi only. The mean
+    divides by the number of actions in the batch, a random count: a ratio estimate, slightly
+    biased and length-weighted (chapter 3, section 3.5).
     """
     return -masked_mean(logprobs * advantages.detach(), mask)
 

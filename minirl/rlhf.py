@@ -12,6 +12,9 @@ the learned reward of the rollouts, `true_reward` their verifier reward, `eval_a
 held-out accuracy). `reward_hacking` repeats stage 3 with several KL coefficients beta to show
 the policy exploiting the reward model's flaw when the KL leash is off (Gao et al. 2023).
 
+Defaults: beta = 0.2 here (PPO alone: 0.02), and a labeller that values each digit 7 at 0.1 of a
+correct answer (--sevens 0.1; the Labeller class on its own defaults to 0.3).
+
     python -m minirl rlhf                         # all stages: runs/rlhf/{sft,reward_model,.}
     python -m minirl rlhf --init runs/weak/model.pt --kl_coef 0
 """
@@ -127,7 +130,10 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
 
 # --- the reward-hacking experiment ----------------------------------------------------------
 def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 0.2), **overrides) -> dict:
-    """PPO against the same learned reward with several KL coefficients -> {beta: metrics rows}."""
+    """PPO against the same learned reward with several KL coefficients -> {beta: metrics rows}.
+
+    The default betas are 0 (no leash), 0.02 (PPO's default against the verifier) and 0.2 (the default
+    of `minirl rlhf`); chapter 5's notebook and benchmarks/rlhf_judges.py pass (0, 0.05, 0.2)."""
     runs = {}
     for beta in kl_coefs:
         cfg = PPOConfig(out=str(Path(out) / f"beta_{beta:g}"), init=init, reward_model=reward_model,

@@ -21,8 +21,12 @@ _ASCII_DIGITS = frozenset("0123456789")
 
 
 def parse_answer(text, reverse: bool = True, max_digits: int = 12):
-    """The integer a response states, or None if it is not a plain non-negative number.
+    """The integer a response states, or None if it is not a number written exactly as the task
+    writes its answers: ASCII digits only, no superfluous leading zero in reading order.
 
+    Exact match: the only way to write 49 is '94' (reversed) or '49' (plain). A zero that comes first
+    in reading order is a wrong answer unless the number is 0 itself, so for 49 the reversed responses
+    '940' (it reads 049) and '9400' (0049) give None, as '049' does in the plain format; '0' stays 0.
     Never raises and never evaluates anything: only ASCII digits count (so '²', '٣', '1e9', ' 4 2',
     '-3', '' and 10**100-long strings all give None). Surrounding whitespace is ignored.
     """
@@ -31,7 +35,10 @@ def parse_answer(text, reverse: bool = True, max_digits: int = 12):
     s = text.strip()
     if not s or len(s) > max_digits or not set(s) <= _ASCII_DIGITS:
         return None
-    return int(s[::-1] if reverse else s)
+    read = s[::-1] if reverse else s                  # the number in reading order
+    if len(read) > 1 and read[0] == "0":
+        return None                                   # a superfluous leading zero: not how the answer is written
+    return int(read)
 
 
 def partial_credit(response, answer: str, max_len: int) -> float:

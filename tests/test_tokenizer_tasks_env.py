@@ -76,6 +76,31 @@ def test_parse_answer_is_safe(text, expected):
     assert parse_answer(text, reverse=True) == expected
 
 
+@pytest.mark.parametrize("text,reverse,expected", [
+    ("94", True, 49), ("940", True, None), ("9400", True, None),       # 049 and 0049 are not how 49 is written
+    ("49", False, 49), ("049", False, None), ("0049", False, None),
+    ("0", True, 0), ("0", False, 0), ("00", True, None), ("00", False, None),
+    ("001", True, 100), ("100", True, None), ("100", False, 100), ("001", False, None),
+    ("09", True, 90), ("90", True, None),
+])
+def test_parse_answer_is_exact_about_leading_zeros(text, reverse, expected):
+    assert parse_answer(text, reverse=reverse) == expected
+
+
+def test_exact_match_rejects_superfluous_zeros(task):
+    assert task.is_correct("07+42=", "94") and task.reward("07+42=", "94") == 1.0
+    for wrong in ("940", "9400", "0094"):
+        assert not task.is_correct("07+42=", wrong) and task.reward("07+42=", wrong) == 0.0
+    assert task.is_correct("00+00=", "0") and not task.is_correct("00+00=", "00")
+    assert task.is_correct("51+49=", "001")                                    # 100 reversed; its zeros are real
+    plain = make_task("add2", reverse=False, pad=False)
+    assert plain.is_correct("7+42=", "49") and not plain.is_correct("7+42=", "049")
+    for a in range(100):                                                       # every right answer stays right
+        for b in range(0, 100, 7):
+            assert task.is_correct(task.prompt(a, b), task.answer(a, b))
+            assert plain.is_correct(plain.prompt(a, b), plain.answer(a, b))
+
+
 def test_reward_never_raises_on_garbage(task):
     rng = random.Random(0)
     junk = ["", "\ufffd", "9" * 10_000, "١٢", "👍", "(((", "94=", "()" * 500]
