@@ -26,6 +26,9 @@ def discounted_return(rewards, gamma: float) -> float:
     Returns a Python float (float(...), not a 0-d tensor), whatever the type of `rewards`.
     Do not modify `rewards`.
     Example: rewards [1, 2, 3], gamma 0.5 -> 1 + 0.5*2 + 0.25*3 = 2.75.
+    Difficulty: ★☆☆
+    Hint: a loop over the rewards with a running factor gamma**k is enough; the traps are the type
+    of the result and the empty episode, not the sum.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -43,6 +46,7 @@ def returns_to_go(rewards, gamma: float) -> torch.Tensor:
     Returns a 1-D float tensor of shape (n,), also for integer rewards (never truncate a return
     to an integer); an empty episode gives an empty float tensor of shape (0,). Do not modify `rewards`.
     Example: rewards [1, 2, 3], gamma 0.5 -> tensor([2.75, 3.5, 3.0]).
+    Difficulty: ★☆☆
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -66,5 +70,9 @@ def softmax_policy(logits: torch.Tensor, generator: torch.Generator | None = Non
     The log-probabilities must stay differentiable with respect to `logits` (the policy gradient
     of chapter 3 back-propagates through them) and finite for large logits such as [1000, 999]
     (torch.log_softmax is stable; exp(1000) is not).
+    Difficulty: ★★☆
+    Hint: treat (A,) logits as a batch of one (logits.unsqueeze(0)), so that one code path serves
+    both shapes, and remove that dimension again at the end; torch.multinomial expects
+    probabilities, not logits.
     """
     raise NotImplementedError  # YOUR CODE HERE

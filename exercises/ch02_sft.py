@@ -31,6 +31,8 @@ def causal_mask(T: int) -> torch.Tensor:
         [[True, False, False],
          [True, True,  False],
          [True, True,  True ]]
+    Difficulty: ★☆☆
+    Hint: torch.tril keeps the lower triangle of a matrix, its diagonal included.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -49,6 +51,7 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     logits [0, -200] give log pi(1) = -200, whereas log(softmax(...)) underflows to log 0 = -inf.
     The result is float32 even for bfloat16 or float16 logits (upcast with .float() before the
     log-softmax: the probability ratios of chapters 5 and 7 need the precision). Hint: torch.gather.
+    Difficulty: ★☆☆
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -66,6 +69,7 @@ def token_logprobs(model, tokens: torch.Tensor) -> torch.Tensor:
     result has shape (B, T-1). Hint: feed tokens[:, :-1], score the targets tokens[:, 1:]
     (gather_logprobs above). Keep the gradient: training back-propagates through this. One call
     of the model, not one per prefix: causal attention gives every prefix's prediction at once.
+    Difficulty: ★★☆
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -84,5 +88,8 @@ def sft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) ->
     is all zero, return 0 (not NaN). Finite for extreme logits in both directions (a target with
     logit -200 below the rest costs 200, not inf: use log_softmax or F.cross_entropy, never
     log(softmax)). Do not modify the inputs.
+    Difficulty: ★★☆
+    Hint: F.cross_entropy(..., reduction="none") wants (N, V) logits and (N,) targets: flatten the
+    batch and time dimensions, then take the masked mean yourself.
     """
     raise NotImplementedError  # YOUR CODE HERE

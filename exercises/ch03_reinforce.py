@@ -35,6 +35,9 @@ def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) 
     Example: rewards [[0, 0, 0, 1, 0]], mask [[0, 1, 1, 1, 0]], gamma 0.5
              -> [[0, 0.25, 0.5, 1, 0]]
     Do not modify the inputs.
+    Difficulty: ★★☆
+    Hint: walk the columns from the last to the first with a running (B,) return; multiplying by
+    mask[:, t] at each step both ignores off-mask rewards and makes the result 0 there.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -49,6 +52,8 @@ def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor, baseline: flo
 
     Example: returns [[0, 1, 1]], mask [[0, 1, 1]], baseline 0.25 -> [[0, 0.75, 0.75]]
     Do not modify the inputs (no masked_fill_ or index assignment on `returns`).
+    Difficulty: ★☆☆
+    Hint: multiplying by the mask is the out-of-place way to put 0 on prompt and padding.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -66,5 +71,8 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
     tensor, so do not write into it: multiply by the mask instead). Returns a scalar tensor;
     0 (not NaN), with a zero gradient, if the mask is empty: divide by mask.sum().clamp(min=1).
     Its gradient is the score-function estimate -mean(A_t * grad log pi(a_t|s_t)).
+    Difficulty: ★☆☆
+    Hint: the denominator is the number of actions (mask.sum()), not the number of positions; check
+    the sign by asking which way a positive advantage should push logprobs.
     """
     raise NotImplementedError  # YOUR CODE HERE

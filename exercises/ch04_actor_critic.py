@@ -13,7 +13,8 @@ Only `math` and `torch` are needed. The shared conventions (docs/conventions.md)
                       *before* action t (for an LLM: the critic's output at position t)
 
 After the last action of a row the episode is over: the value of "the next state" is 0 there.
-The references are minirl.a2c.td_advantages (with n_steps=1) and minirl.a2c.a2c_loss.
+The references are minirl.a2c.td_advantages (with n_steps=1), minirl.a2c.a2c_loss and
+minirl.core.explained_variance.
 """
 import math  # noqa: F401  (you may find it useful)
 
@@ -36,6 +37,9 @@ def td_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tenso
 
     Example: rewards [[0, 0, 1]], values [[0.5, 0.6, 0.8]], all actions, gamma 0.9
              -> returns [[0.54, 0.72, 1.0]], advantages [[0.04, 0.12, 0.2]]
+    Difficulty: ★★☆
+    Hint: V(s_{t+1}) is `values` shifted one column to the left; multiplying it by the mask of the
+    next column makes it 0 after each row's last action.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -62,5 +66,34 @@ def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Ten
     Returns (loss, stats): loss a scalar tensor; stats a dict of Python floats (.item(), not
     tensors) with at least "policy_loss", "value_loss" and "entropy" (0.0 if entropy is None),
     each the same mean over the actions as in the loss.
+    Difficulty: ★★☆
+    Hint: write one masked-mean helper, (x * mask).sum() / mask.sum().clamp(min=1), use it for all
+    three terms, and detach the advantages and returns inside the function whatever the caller did.
+    """
+    raise NotImplementedError  # YOUR CODE HERE
+
+
+def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
+    """How much of the variance of the returns the critic explains, over the actions (chapter 4,
+    section 4.3; `train_a2c` and `train_ppo` log it as `explained_variance`):
+
+        EV = 1 - Var(returns - values) / Var(returns)
+
+    values, returns, mask: (B, T-1); the returns may be an integer (long) tensor (a verifier's 0/1
+    with gamma 1). Both variances are over the masked positions only (prompt and padding ignored),
+    each around its own masked mean; population or unbiased variance gives the same ratio, as long as
+    you use the same one for both. Compute from values.detach(): this is a number for the log.
+
+    1 is a perfect critic, 0 is no better than predicting the mean return everywhere, below 0 is worse
+    than that. A critic that is off by the same constant everywhere still explains everything: the
+    variance of (returns - values) ignores a constant offset, unlike the mean squared error.
+    When the returns do not vary over the actions (Var = 0: all rewards equal, or no action at all)
+    the ratio is undefined: return float("nan"), not 0 or 1 (a log should not invent a number).
+
+    Returns a Python float. Do not modify the inputs.
+    Example: values [1, 2], returns [1, 3], both actions -> 1 - Var([0, 1]) / Var([1, 3]) = 1 - 0.25 / 1 = 0.75.
+    Difficulty: ★★☆
+    Hint: a masked variance is the masked mean of the squared deviations from the masked mean;
+    compute the one of the returns first, and stop with NaN if it is 0.
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -36,6 +36,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     zeros_like(rewards)), and both 0 where mask is 0. Values and rewards on prompt or padding
     positions must not matter. Do not modify the inputs.
     Hint: a backwards loop over t is fine here; only the action positions count.
+    Difficulty: ★★☆
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -59,6 +60,10 @@ def ppo_policy_loss(logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantag
         "approx_kl": masked mean of (rho - 1) - log rho,
     each a masked mean over the actions only (0 for an all-zero mask), as a float or a detached 0-d
     tensor (compute them under torch.no_grad(): a logged tensor must not hold the autograd graph).
+    Difficulty: ★★★
+    Hint: compute the two per-token objectives rho * A and clip(rho) * A as tensors, keep the
+    smaller one (torch.min) and negate it; the clip fraction is a comparison of the same two
+    tensors.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -76,6 +81,9 @@ def ppo_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torc
     The errors are squared whatever their size (not Huber / smooth_l1, which agrees only while
     |V - R| <= 1). With clip_eps <= 0 there is no clipping: 0.5 * masked mean of (values - returns)^2.
     An all-zero mask gives 0. Returns (loss, stats); stats may be an empty dict.
+    Difficulty: ★★☆
+    Hint: clip the step values - old_values, not the values themselves; the max of the two squared
+    errors is taken token by token, before the masked mean.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -91,6 +99,9 @@ def kl_penalty(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "
 
     The default kind is "k1". Compute every estimator from d, never from probabilities: for
     log-probs like -200, exp(logprobs) underflows to 0 in float32. Raise ValueError for any other kind.
+    Difficulty: ★☆☆
+    Hint: compute d once; each estimator is then a one-line expression in d, and the last branch of
+    the if/elif chain raises.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -107,6 +118,9 @@ def ppo_token_rewards(scores: torch.Tensor, logprobs: torch.Tensor, ref_logprobs
               + scores[b]   if t is the LAST action of row b (its EOS; rows end in padding at different t)
 
     Returns (B, T-1) floats, 0 on prompt and padding. A row without any action gets no score.
+    Difficulty: ★★☆
+    Hint: with contiguous actions, the last action of a row is the column where the mask is 1 and
+    the next column's mask is 0 (count the column after the end as 0).
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -119,5 +133,7 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Te
         loss = - mean log sigmoid(chosen - rejected)
 
     Returns a scalar tensor. Make it numerically stable: a margin of +-100 must not give inf or nan.
+    Difficulty: ★☆☆
+    Hint: F.logsigmoid(x) computes log(sigmoid(x)) without ever forming sigmoid(x).
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -24,6 +24,8 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
               Shape (1,) for a batch of one (do not .squeeze() it to a scalar). The result keeps
               its gradient (DPO trains through it: no .item(), no torch.tensor([...]) of numbers).
               Do not modify the inputs (no masked_fill_ on logprobs).
+    Difficulty: ★☆☆
+    Hint: multiply by the mask and reduce over the time dimension only.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -45,5 +47,6 @@ def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: tor
     Sequence log-probs are sums over many tokens, so margins can be large: h = -200 must give a
     loss of 200, not inf. Hint: F.logsigmoid is the numerically stable log(sigmoid(x));
     torch.log(torch.sigmoid(h)) is log 0 = -inf there.
+    Difficulty: ★★☆
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -26,6 +26,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
     Raise ValueError if group_size < 2, if len(rewards) is not a multiple of group_size, or for
     any other `scale` (no silent fallback: a typo such as "std" must not pick a normalisation).
     Returns (B,) floats.
+    Difficulty: ★★☆
+    Hint: rewards.float().view(-1, group_size) puts one group per row; statistics over dim=1 with
+    keepdim=True broadcast back; check the arguments before you reshape.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -58,5 +61,8 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0
                      objective, clip(rho) A < rho A, i.e. where clipping cuts the gradient,
         "kl":        mean k3 over the action tokens (0 when ref_logprobs is None),
     both means over the action tokens only (0 for an all-zero mask), as detached tensors.
+    Difficulty: ★★★
+    Hint: build the (B, T-1) per-token loss first (policy term plus beta times k3) and aggregate
+    only at the end: the three loss_types differ only in what the masked sum is divided by.
     """
     raise NotImplementedError  # YOUR CODE HERE

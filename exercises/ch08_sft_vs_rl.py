@@ -31,6 +31,9 @@ def partial_credit(response, answer: str, max_len: int) -> float:
     Never raise; return a Python float in [0, 1] on every path (0.0, not the int 0).
     Examples (answer "94", max_len 4): "94" -> 1.0, "95" -> 0.5, "9" -> 0.5, "940" -> 2/3,
     "49" -> 0.0, " 94 " -> 1.0, "9a" -> 0.0, "94000" -> 0.0 (too long).
+    Difficulty: ★★☆
+    Hint: test the type first, then strip, then reject; str.isdigit() also accepts characters such
+    as '²' and '٣', so compare against the string '0123456789' instead.
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -66,6 +69,7 @@ def safe_arith(text, allowed=None, max_depth: int = 6, max_value: int = 10 ** 6,
     safe_arith("3+5", allowed=(3, 4)) = None, safe_arith("3*4", allowed=(3, 4, 5)) = 12.
     Hint: keep a position index into the string and write one small function per grammar rule;
     raise a private exception inside the parser and turn it into None at the top.
+    Difficulty: ★★★
     """
     raise NotImplementedError  # YOUR CODE HERE
 
@@ -83,5 +87,6 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     Note: 1 - (1 - c/n)^k (drawing WITH replacement) is a biased estimate; do not use it.
     Hint: C(n-c, k) / C(n, k) = prod_{i = n-c+1}^{n} (1 - k / i) avoids huge numbers.
     Examples: pass_at_k(5, 2, 1) = 0.4, pass_at_k(5, 2, 2) = 0.7, pass_at_k(5, 4, 2) = 1.0.
+    Difficulty: ★★☆
     """
     raise NotImplementedError  # YOUR CODE HERE

@@ -5,10 +5,13 @@ what was expected and what came back. See tests/exercises/harness.py for how the
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
-from minirl import a2c
+from minirl import a2c, core
+from minirl.core import masked_mean_std
 
 EXERCISE_FILE = "ch04_actor_critic.py"
 
@@ -369,7 +372,107 @@ def a2c_huber_value_loss(logprobs, values, advantages, returns, mask, entropy=No
 
 
 
-REFERENCE = {"td_advantages": a2c.td_advantages, "a2c_loss": a2c.a2c_loss}
+# --------------------------------------------------------------------------- explained_variance
+
+def _ev(fn, values, returns, mask, what) -> float:
+    out = fn(values, returns, mask)
+    assert isinstance(out, float), f"{what}: expected a Python float, got " \
+        f"{'a tensor of shape ' + str(tuple(out.shape)) if isinstance(out, torch.Tensor) else type(out).__name__}"
+    return out
+
+
+def _ev_close(got: float, want: float, what: str, tol: float = 1e-5):
+    assert math.isfinite(got) and abs(got - want) < tol, f"{what}: expected {want:.6g}, got {got:.6g}"
+
+
+def check_ev_hand_value(fn):
+    """values [1, 2], returns [1, 3], both actions: 1 - Var([0, 1]) / Var([1, 3]) = 1 - 0.25 / 1 = 0.75."""
+    got = _ev(fn, torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 3.0]]), torch.ones(1, 2), "explained_variance")
+    _ev_close(got, 0.75, "explained_variance(values [1, 2], returns [1, 3])")
+
+
+def check_ev_perfect_constant_and_worse(fn):
+    """A perfect critic explains everything (1); predicting the mean return everywhere explains
+    nothing (0); predicting the returns upside down is worse than that: Var(2 (R - mean)) / Var(R)
+    = 4, so 1 - 4 = -3."""
+    R = torch.tensor([[0.0, 1.0, 1.0, 0.0, 1.0, 1.0]])
+    m = torch.ones(1, 6)
+    _ev_close(_ev(fn, R.clone(), R, m, "explained_variance"), 1.0, "explained_variance(values = returns)")
+    _ev_close(_ev(fn, torch.full((1, 6), 4 / 6), R, m, "explained_variance"), 0.0,
+              "explained_variance(values = the mean return 2/3 everywhere)")
+    _ev_close(_ev(fn, 2 * (4 / 6) - R, R, m, "explained_variance"), -3.0,
+              "explained_variance(values = 2 mean - returns)")
+
+
+def check_ev_ignores_a_constant_offset(fn):
+    """A critic that is 1.5 too high everywhere still explains every bit of the variance: 1.0
+    (the variance of returns - values, not their mean square)."""
+    R = torch.tensor([[0.2, 0.9, -0.4, 1.3]])
+    _ev_close(_ev(fn, R + 1.5, R, torch.ones(1, 4), "explained_variance"), 1.0,
+              "explained_variance(values = returns + 1.5)")
+
+
+def check_ev_over_the_actions_only(fn):
+    """Prompt and padding positions hold junk (values 9, returns -7) that must not count; the
+    actions carry returns that vary per token: over the actions EV = 1 - 0.03125 / 0.6875 = 0.9545."""
+    v = torch.tensor([[9.0, 0.25, 1.0, 9.0], [9.0, 9.0, -0.5, 1.25]])
+    R = torch.tensor([[-7.0, 0.0, 1.0, -7.0], [-7.0, -7.0, -1.0, 1.0]])
+    m = torch.tensor([[0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
+    v0, R0, m0 = v.clone(), R.clone(), m.clone()
+    err = (R - v)[m.bool()]
+    want = 1 - err.var(unbiased=False).item() / R[m.bool()].var(unbiased=False).item()
+    got = _ev(fn, v, R, m, "explained_variance")
+    assert torch.equal(v, v0) and torch.equal(R, R0) and torch.equal(m, m0), "explained_variance modified its inputs"
+    _ev_close(got, want, "explained_variance with junk on prompt and padding (mask [[0,1,1,0], [0,0,1,1]])")
+
+
+def check_ev_integer_returns_and_undefined(fn):
+    """0/1 returns as a long tensor give the same float as float returns (0.63 here); returns that do
+    not vary over the actions give NaN, also for an all-zero mask (nothing to explain)."""
+    v = torch.tensor([[0.2, 0.5, 0.9]])
+    _ev_close(_ev(fn, v, torch.tensor([[0, 1, 1]]), torch.ones(1, 3), "explained_variance(long returns)"),
+              1 - ((0.04 + 0.25 + 0.01) / 3 - (0.4 / 3) ** 2) / (2 / 9), "explained_variance(values [0.2, 0.5, 0.9], "
+              "long returns [0, 1, 1])")
+    for R, m, what in ((torch.ones(1, 3), torch.ones(1, 3), "returns all 1"),
+                       (torch.tensor([[0.0, 1.0, 0.0]]), torch.zeros(1, 3), "an all-zero mask")):
+        got = _ev(fn, v, R, m, f"explained_variance({what})")
+        assert math.isnan(got), f"explained_variance with {what}: the returns do not vary, expected nan, got {got}"
+
+
+def ev_variance_of_values(values, returns, mask):  # Var(V) / Var(R): how much the critic varies, not what it explains
+    _, s_v = masked_mean_std(values, mask)
+    _, s_r = masked_mean_std(returns.float(), mask)
+    return float("nan") if s_r == 0 else 1.0 - s_v ** 2 / s_r ** 2
+
+
+def ev_mean_squared_error(values, returns, mask):  # the MSE instead of the variance: punishes a constant offset
+    _, s_r = masked_mean_std(returns.float(), mask)
+    mse = float(((returns - values) ** 2 * mask).sum() / mask.sum().clamp(min=1))
+    return float("nan") if s_r == 0 else 1.0 - mse / s_r ** 2
+
+
+def ev_mask_ignored(values, returns, mask):  # statistics over padding and prompt too
+    r, e = returns.float().flatten(), (returns - values).float().flatten()
+    return float("nan") if r.var() == 0 else 1.0 - float(e.var() / r.var())
+
+
+def ev_zero_when_undefined(values, returns, mask):  # invents 0 where the ratio is undefined
+    out = core.explained_variance(values, returns, mask)
+    return 0.0 if math.isnan(out) else out
+
+
+def ev_tensor(values, returns, mask):  # a 0-d tensor, not a float
+    return torch.tensor(core.explained_variance(values, returns, mask))
+
+
+def ev_ratio_without_one_minus(values, returns, mask):  # the unexplained share
+    _, s_e = masked_mean_std(returns.float() - values, mask)
+    _, s_r = masked_mean_std(returns.float(), mask)
+    return float("nan") if s_r == 0 else s_e ** 2 / s_r ** 2
+
+
+REFERENCE = {"td_advantages": a2c.td_advantages, "a2c_loss": a2c.a2c_loss,
+             "explained_variance": core.explained_variance}
 CHECKS = {
     "td_advantages": [check_td_hand_value, check_td_perfect_critic, check_td_no_bootstrap_after_last_action,
                       check_td_detached_and_telescoping, check_td_integer_rewards,
@@ -377,6 +480,8 @@ CHECKS = {
     "a2c_loss": [check_a2c_hand_value, check_a2c_value_gradient_target_detached, check_a2c_policy_gradient_and_mask,
                  check_a2c_entropy_bonus, check_a2c_defaults, check_a2c_stats_are_floats_over_the_actions,
                  check_a2c_empty_mask, check_a2c_large_value_errors_are_squared],
+    "explained_variance": [check_ev_hand_value, check_ev_perfect_constant_and_worse, check_ev_ignores_a_constant_offset,
+                           check_ev_over_the_actions_only, check_ev_integer_returns_and_undefined],
 }
 BUGGY = {
     "td_advantages": [td_missing_gamma, td_bootstrap_past_end, td_mask_ignored, td_not_detached, td_off_by_one,
@@ -384,4 +489,6 @@ BUGGY = {
     "a2c_loss": [a2c_target_not_detached, a2c_no_half, a2c_entropy_penalty, a2c_mask_ignored,
                  a2c_advantage_not_detached, a2c_cleanrl_value_coef, a2c_stats_tensors, a2c_stats_over_padding,
                  a2c_nan_on_empty, a2c_huber_value_loss],
+    "explained_variance": [ev_variance_of_values, ev_mean_squared_error, ev_mask_ignored, ev_zero_when_undefined,
+                           ev_tensor, ev_ratio_without_one_minus],
 }
