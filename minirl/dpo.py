@@ -23,6 +23,21 @@ DPO needs: preference pairs and a frozen reference. It does not need: a reward m
 or any sampling from the policy during training (it is offline: the pairs are fixed data).
 Nothing in the loss keeps log pi(chosen) from falling too ("likelihood displacement"); --rpo_alpha
 adds the per-token NLL of the chosen answers (RPO, Pang et al. 2024; TRL's `rpo_alpha`).
+
+IPO (Azar et al. 2023, eq. 17; --loss_type ipo) regresses h onto a finite target instead:
+
+    L_IPO = E ( h - 1 / (2 beta) )^2,     h = (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))
+
+With deterministic preferences the sigmoid loss is only minimised as h -> infinity (it keeps
+pushing pi(y_l) towards 0); IPO's minimum is at h = 1 / (2 beta), so the policy stops there.
+(Sequence log-probs are sums here, as in the paper; TRL's IPO averages them over tokens.)
+
+Where the pairs come from (--pairs corrupt | offset | on_policy) is minirl.preferences. With
+--rounds N (online, iterative DPO) the run is cut into N rounds; each samples fresh on-policy pairs
+from the current policy, labels them with the verifier and runs DPO against the policy as it was
+at the start of the round: the step from offline preference learning towards RL. The reference's
+log-probs of a round's pairs are computed once, up front (as production trainers do), so only the
+policy is held in memory while training.
 """
 from __future__ import annotations
 
@@ -34,10 +49,12 @@ import torch.nn.functional as F
 
 from .config import ConfigError, RunConfig, config_field
 from .core import masked_mean
-from .model import frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
+from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, sequence_logprobs
 from .rollout import encode_pairs, evaluate, token_logprobs
 from .runs import Run, TrainResult, new_policy, start
+
+LOSS_TYPES = ("sigmoid", "ipo")
 
 
 @dataclass
@@ -54,16 +71,33 @@ class DPOConfig(RunConfig):
                                 at_least=1)
     rpo_alpha: float = config_field(0.0, "weight of an NLL term on the chosen answers (RPO, Pang et al. 2024; "
                                          "0 = pure DPO)", at_most=1000)
+    loss_type: str = config_field("sigmoid", "sigmoid (DPO) | ipo (squared distance of h to 1/(2 beta))",
+                                  choices=LOSS_TYPES)
+    pairs: str = config_field("corrupt", "where the pairs come from: corrupt (one digit changed) | offset (the "
+                                         "answer +- 1..3) | on_policy (the policy's own wrong samples)",
+                              choices=PAIR_SOURCES)
+    rounds: int = config_field(1, "online DPO: N rounds, each with fresh on-policy pairs from the current "
+                                  "policy and it as the reference (1 = offline)", at_least=1)
+    on_policy_samples: int = config_field(8, "on_policy pairs: answers sampled per prompt", at_least=2, at_most=1024)
     eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
 
     def validate(self):
         super().validate()
         if self.n_pairs < self.batch_size:
             raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size ({self.batch_size})")
+        if self.rounds > 1 and self.pairs != "on_policy":
+            raise ConfigError("--rounds > 1 samples each round's pairs from the policy: use --pairs on_policy")
+        if self.rounds > self.steps:
+            raise ConfigError(f"--rounds ({self.rounds}) must be at most --steps ({self.steps})")
+        if self.rounds > 1 and self.resume:
+            raise ConfigError("--resume is not supported with --rounds > 1 (a round's pairs come from the policy "
+                              "at the start of the round, which the checkpoint does not keep)")
 
 
-def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, label_smoothing: float = 0.0):
-    """Sigmoid DPO loss (Rafailov et al. 2023, eq. 7), with cDPO label smoothing as in TRL.
+def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, label_smoothing: float = 0.0,
+             loss_type: str = "sigmoid"):
+    """Sigmoid DPO loss (Rafailov et al. 2023, eq. 7), with cDPO label smoothing as in TRL, or IPO's
+    squared loss (Azar et al. 2023, eq. 17): mean of (h - 1/(2 beta))^2, h the log-ratio margin.
 
     All inputs (B,): sequence log-probs, i.e. SUMS over response tokens, under the policy (pi_*,
     with grad) and the frozen reference (ref_*). Returns (loss, chosen_rewards, rejected_rewards),
@@ -73,10 +107,16 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, labe
         raise ValueError(f"beta must be > 0, got {beta}")
     if not 0.0 <= label_smoothing < 0.5:
         raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
+    if loss_type not in LOSS_TYPES:
+        raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
     chosen_logratio = pi_chosen - ref_chosen                                # (B,)
     rejected_logratio = pi_rejected - ref_rejected                          # (B,)
-    h = beta * (chosen_logratio - rejected_logratio)                        # (B,)
-    losses = -(1 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
+    margin = chosen_logratio - rejected_logratio                            # (B,) h, in nats
+    if loss_type == "ipo":
+        losses = (margin - 1 / (2 * beta)) ** 2
+    else:
+        h = beta * margin
+        losses = -(1 - label_smoothing) * F.logsigmoid(h) - label_smoothing * F.logsigmoid(-h)
     return losses.mean(), (beta * chosen_logratio).detach(), (beta * rejected_logratio).detach()
 
 
@@ -98,16 +138,33 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (logprobs * mask).sum(dim=1)
 
 
+def reference_logprobs(ref, tok, pairs) -> torch.Tensor:
+    """(2N,): the reference's sequence log-probs of the chosen answers, then the rejected ones."""
+    prompts = [p for p, _, _ in pairs]
+    return sequence_logprobs(ref, tok, prompts + prompts, [c for _, c, _ in pairs] + [r for _, _, r in pairs])
+
+
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
-    """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from the task."""
+    """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from cfg.pairs's source;
+    with cfg.rounds > 1, fresh on-policy pairs and a new reference every round."""
     tok, task, device = start(cfg)
     model = model if model is not None else new_policy(cfg, tok, task, device)
-    ref = frozen_copy(model)                                                # frozen reference = the start
     rng = random.Random(cfg.seed)
-    pairs = list(pairs) if pairs is not None else task.preference_pairs(cfg.n_pairs, rng)
-    preference_batch(tok, pairs)                                            # fail early on bad data
-    if len(pairs) < cfg.batch_size:
-        raise ConfigError(f"{len(pairs)} preference pairs, fewer than --batch_size {cfg.batch_size}")
+    held = heldout_pairs(task)
+    held_ref = reference_logprobs(model, tok, held)                         # (2N,) against the start
+
+    def new_round():            # -> this round's pairs and their reference log-probs (2N,), once
+        data = list(pairs) if pairs is not None else make_pairs(
+            cfg.pairs, task, cfg.n_pairs, rng, model, tok, cfg.on_policy_samples, 1.0)
+        if not data:
+            raise ConfigError("no preference pairs: the policy answered every sampled prompt right")
+        preference_batch(tok, data)                                         # fail early on bad data
+        return data, reference_logprobs(model, tok, data)
+
+    data, ref_all = new_round()
+    if cfg.rounds == 1 and len(data) < cfg.batch_size:
+        raise ConfigError(f"{len(data)} preference pairs, fewer than --batch_size {cfg.batch_size}")
+    per_round = -(-cfg.steps // cfg.rounds)                                 # ceil
     run = Run("dpo", cfg, tok, task)
     optimizer = make_optimizer(model, cfg)
     run.restore(model, optimizer, rng)
@@ -115,16 +172,17 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
     for step in bar:
-        batch = rng.sample(pairs, cfg.batch_size)
+        if step and step % per_round == 0:                                  # online DPO: a new round
+            data, ref_all = new_round()
+        idx = rng.sample(range(len(data)), min(cfg.batch_size, len(data)))
+        batch, B = [data[i] for i in idx], len(idx)
         tokens, mask = preference_batch(tok, batch, device)                 # (2B, T), (2B, T-1)
-        B = len(batch)
         lr = set_lr(optimizer, cfg, step)
         tok_logp = token_logprobs(model, tokens)                            # (2B, T-1)
         logp = sequence_logprob(tok_logp, mask)                             # (2B,)
-        with torch.no_grad():
-            ref_logp = sequence_logprob(token_logprobs(ref, tokens), mask)  # (2B,)
-        dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_logp[:B], ref_logp[B:],
-                                             cfg.beta, cfg.label_smoothing)
+        ref_c, ref_r = ref_all[idx], ref_all[[i + len(data) for i in idx]]  # (B,), (B,)
+        dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_c, ref_r, cfg.beta, cfg.label_smoothing,
+                                             cfg.loss_type)
         nll = -masked_mean(tok_logp[:B], mask[:B])                          # chosen answers only
         loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo
         optimizer.zero_grad(set_to_none=True)
@@ -136,16 +194,17 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
             row = dict(loss=dpo.item(), chosen_nll=nll.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
                        preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
                        chosen_reward=chosen_r.mean().item(), rejected_reward=rejected_r.mean().item(),
-                       grad_norm=gnorm, lr=lr)
+                       grad_norm=gnorm, lr=lr, n_pairs=len(data))
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["eval_accuracy"], _ = evaluate(model, tok, task)
+            row.update(diagnostics(model, tok, task, held, held_ref, cfg.beta))
             model.train()
         run.end_step(step + 1, row, bar, show=("loss", "eval_accuracy"), save=save)
     bar.close()
     save(cfg.steps)
     acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta},
-                      plot_keys=("eval_accuracy", "loss", "reward_margin", "preference_accuracy"))
+    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta, "pairs": cfg.pairs,
+                              "loss_type": cfg.loss_type, "rounds": cfg.rounds},
+                      plot_keys=("eval_accuracy", "loss", "reward_margin", "heldout_pref_accuracy"))
 
 
 CLI = (DPOConfig, train_dpo, "DPO: direct preference optimisation on (correct, mistaken) answer pairs")
