@@ -44,11 +44,12 @@ def on_policy_pairs(model, tokenizer, task, problems, samples_per_prompt: int = 
     roll = sample(model, tokenizer, task, prompts, samples_per_prompt=samples_per_prompt, temperature=temperature,
                   logprobs=False)
     model.train(was_training)
-    pairs = []
+    pairs, alphabet = [], set(getattr(tokenizer, "alphabet", "0123456789"))
     for i, ((a, b), prompt) in enumerate(zip(problems, prompts)):
         texts = roll.texts[i * samples_per_prompt:(i + 1) * samples_per_prompt]
         right = [t for t in texts if task.is_correct(prompt, t)]
-        wrong = [t for t in dict.fromkeys(texts) if not task.is_correct(prompt, t) and t.strip()]
+        wrong = [t for t in dict.fromkeys(texts)          # a wrong answer the tokenizer can write back
+                 if t.strip() and not task.is_correct(prompt, t) and set(t) <= alphabet]
         if wrong:
             pairs.append((prompt, rng.choice(right) if right else task.answer(a, b), rng.choice(wrong)))
     return pairs

@@ -65,17 +65,20 @@ def test_offset_answer_is_written_like_the_task_and_never_negative(task):
     assert {int(offset_answer(task, 4, 3, rng)[::-1]) for _ in range(200)} == {4, 5, 6, 8, 9, 10}
 
 
-def test_on_policy_pairs_pick_from_the_policys_own_samples(monkeypatch, task):
+def test_on_policy_pairs_pick_from_the_policys_own_samples(monkeypatch, task, tok):
     """Problem 1: samples right, wrong, wrong -> (right sample, the wrong one). Problem 2: all right ->
-    no pair. Problem 3: all wrong -> the demonstration is chosen, a sampled mistake rejected."""
+    no pair. Problem 3: all wrong -> the demonstration is chosen, a sampled mistake rejected. Problem 4:
+    a sample with a special token inside (decoded as U+FFFD) is not an answer the pair could hold."""
     import minirl.preferences as prefs
-    problems = [(7, 42), (1, 2), (10, 10)]
-    texts = ["94", "95", "95", "3", "3", "3", "12", "", "02"]             # 3 samples per prompt, reversed
+    problems = [(7, 42), (1, 2), (10, 10), (20, 30)]
+    texts = ["94", "95", "95", "3", "3", "3", "12", "", "02", "\ufffd5", "15", "05"]   # 3 per prompt, reversed
     monkeypatch.setattr(prefs, "sample", lambda *a, **k: type("R", (), {"texts": texts})())
     model = torch.nn.Linear(1, 1)
-    pairs = on_policy_pairs(model, None, task, problems, samples_per_prompt=3, rng=random.Random(0))
+    pairs = on_policy_pairs(model, tok, task, problems, samples_per_prompt=3, rng=random.Random(0))
     assert pairs[0] == ("07+42=", "94", "95")
-    assert len(pairs) == 2 and pairs[1][:2] == ("10+10=", "02") and pairs[1][2] == "12"   # "" is no answer
+    assert len(pairs) == 3 and pairs[1][:2] == ("10+10=", "02") and pairs[1][2] == "12"   # "" is no answer
+    assert pairs[2] == ("20+30=", "05", "15")
+    preference_batch(tok, pairs)                                          # every pair can be encoded
 
 
 def test_on_policy_pairs_from_the_weak_start(weak_init, tok, task):
