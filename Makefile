@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-1thread mutants grade lab notebooks bench clean
+.PHONY: setup demo test test-1thread test-long mutants grade grade-train-check lab notebooks bench clean
 
 setup: $(STAMP)
 
@@ -25,11 +25,17 @@ test: setup        ## the whole test suite, notebooks (smoke mode) and graders i
 test-1thread: setup  ## the same suite with one CPU thread (it must pass with 1 and with 2)
 	MINIRL_TEST_THREADS=1 $(BIN)/python -m pytest -q
 
+test-long: setup   ## only the full-size learning tests that `make test` leaves out (several minutes each)
+	$(BIN)/python -m pytest -q -m long
+
 mutants: setup     ## the mutation check: realistic bugs planted in minirl/, one at a time; all must be caught
 	$(BIN)/python tests/mutants.py
 
-grade: setup       ## grade your exercises/ (CH=2 for one chapter)
-	$(BIN)/python -m minirl.grade $(CH)
+grade: setup       ## grade your exercises/ (CH=2 for one chapter; TRAIN=1: the end-to-end track, a training run each)
+	$(BIN)/python -m minirl.grade $(CH) $(if $(TRAIN),--train)
+
+grade-train-check: setup  ## the end-to-end track at full size: passes with minirl's functions, fails with planted bugs
+	$(BIN)/python -m pytest -q -m long tests/test_grade_train.py
 
 lab: setup         ## open the notebooks in Jupyter
 	$(BIN)/jupyter lab notebooks/
