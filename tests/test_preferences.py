@@ -135,7 +135,7 @@ def test_online_dpo_resamples_pairs_and_resets_the_reference_each_round(weak_ini
                             log_every=1, eval_every=4, pairs="on_policy", rounds=2, progress=False))
     losses = [m["loss"] for m in r.metrics]
     assert losses[0] == pytest.approx(math.log(2), abs=1e-5) and losses[2] == pytest.approx(math.log(2), abs=1e-5)
-    assert abs(losses[1] - math.log(2)) > 1e-3
+    assert losses[1] != pytest.approx(math.log(2), abs=1e-5)                # step 2 had moved off it
     assert all(0 < m["n_pairs"] <= 32 for m in r.metrics)
 
 
