@@ -1,7 +1,11 @@
-"""RLHF pipeline: all three stages end to end (tiny), PPO against a reward model, the hacking plot, bad input."""
+"""RLHF pipeline: all three stages end to end (tiny), PPO against a reward model, the hacking plot, bad input,
+and two learning tests: PPO raises a learned reward (in the default run) and the whole pipeline raises
+held-out accuracy against the true verifier (`-m long`: `make test-long`)."""
 import json
+from pathlib import Path
 
 import pytest
+import torch
 
 from minirl.plotting import plot_reward_hacking
 from minirl.rlhf import RLHFConfig, reward_hacking, train_rlhf
@@ -78,3 +82,56 @@ def test_resume_keeps_finished_stages_and_continues_ppo(tmp_path):
     rows = [[{k: v for k, v in json.loads(line).items() if k not in timing}
              for line in open(tmp_path / d / "metrics.jsonl")] for d in ("full", "part")]
     assert len(rows[0]) == 4 and rows[0] == rows[1]
+
+
+# --- learning -------------------------------------------------------------------------------
+def judged_score(judge, policy, tok, task, k: int = 4) -> float:
+    """Mean learned reward of `policy`'s samples (temperature 1, k per held-out prompt, a fixed draw)."""
+    from minirl.reward_model import sequence_reward
+    from minirl.rollout import sample
+    torch.manual_seed(1234)
+    ro = sample(policy.eval(), tok, task, [task.prompt(a, b) for a, b in task.heldout()], k, logprobs=False)
+    with torch.no_grad():
+        return sequence_reward(judge.eval(), ro.tokens, ro.mask).mean().item()
+
+
+def test_rlhf_judge_beats_chance_and_ppo_raises_its_reward(weak_init, tmp_path, tok, task):
+    """Stages 2 and 3 at a small size from the weak start: a judge on the stage-1 trunk (--rm_sft_steps 0),
+    200 steps on 2,000 labelled pairs, then 20 PPO iterations of 32 prompts x 2 against it (beta = 0.2).
+    A judge this small ranks the policy's own samples barely above chance, so PPO need not raise the
+    verifier's accuracy here (that is the long test below); what it must raise is the reward it is
+    given. Measured over seeds 0, 1, 2 with 2 threads: judge pair accuracy 0.714, 0.736, 0.720, verifier
+    agreement 0.760, 0.780, 0.767, learned-reward gain +0.101, +0.101, +0.060; with 1 thread: 0.730, 0.718,
+    0.696, 0.780, 0.770, 0.725, gain +0.181, +0.106, +0.075 (a fresh draw of the 2,000 samples moves the
+    mean by about 0.006; greedy held-out accuracy ended at 0.11-0.21 in these runs: a judge this small
+    is exploited). Thresholds: pair accuracy and verifier agreement 3 standard deviations above a coin
+    flip (500 held-out pairs, about half with exactly one correct answer); gain 0.03, half the smallest."""
+    from minirl.runs import load_model
+    out = tmp_path / "rlhf"
+    res = train_rlhf(RLHFConfig(init=weak_init, out=str(out), rm_sft_steps=0, rm_steps=200, rm_pairs=2000, steps=20,
+                                batch_size=32, eval_every=20, progress=False, device="cpu"))
+    s = res.summary
+    assert s["rm_heldout_pair_accuracy"] > 0.5 + 3 * (0.25 / 500) ** 0.5, s          # 0.567
+    assert s["rm_verifier_agreement"] > 0.5 + 3 * (0.25 / 250) ** 0.5, s             # 0.595
+    judge = load_model(out / "reward_model" / "model.pt", tok, task)[0]
+    before = judged_score(judge, load_model(weak_init, tok, task)[0], tok, task)
+    after = judged_score(judge, res.model, tok, task)
+    assert after > before + 0.03, (before, after)
+
+
+@pytest.mark.long
+def test_rlhf_defaults_raise_heldout_accuracy_against_the_verifier(weak_init, tmp_path):
+    """The whole pipeline at its defaults from the weak start (29.4% held-out): a judge trunk trained to
+    full strength (1,000 SFT steps), a judge on 40,000 labelled pairs (3,000 steps), 150 PPO iterations
+    against it with beta = 0.2; several minutes on 2 cores, so it runs only with `-m long` (`make
+    test-long`). The verifier never takes part in training: the gain is measured by it alone. Measured
+    at seed 0: 29.4% -> 76.8% with 2 threads, judge verifier agreement 100% and sample AUC 0.98 (README);
+    77.4% from the same judge recipe with PPO at 1 thread (benchmarks/rlhf_judges.py), where a
+    half-trained judge (20,000 pairs, 1,500 steps) left the policy at 28.2%. Other seeds have not been
+    measured at this size. Margin 0.2: under half the measured gain of +0.47, and far above what the
+    half-trained judge gives."""
+    res = train_rlhf(RLHFConfig(init=weak_init, out=str(tmp_path / "rlhf"), progress=False, device="cpu"))
+    s = res.summary
+    start = json.loads((Path(weak_init).parent / "summary.json").read_text())["eval_accuracy"]
+    assert s["rm_verifier_agreement"] > 0.95 and s["rm_sample_auc"] > 0.9, s
+    assert s["eval_accuracy"] > start + 0.2, (start, s["eval_accuracy"])
