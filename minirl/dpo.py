@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from .config import ConfigError, RunConfig, config_field
 from .core import masked_mean
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, sequence_logprobs
+from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, pair_logprobs
 from .rollout import encode_pairs, evaluate, token_logprobs
 from .runs import Run, TrainResult, new_policy, start
 
@@ -138,12 +138,6 @@ def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor
     return (logprobs * mask).sum(dim=1)
 
 
-def reference_logprobs(ref, tok, pairs) -> torch.Tensor:
-    """(2N,): the reference's sequence log-probs of the chosen answers, then the rejected ones."""
-    prompts = [p for p, _, _ in pairs]
-    return sequence_logprobs(ref, tok, prompts + prompts, [c for _, c, _ in pairs] + [r for _, _, r in pairs])
-
-
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from cfg.pairs's source;
     with cfg.rounds > 1, fresh on-policy pairs and a new reference every round."""
@@ -151,7 +145,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     model = model if model is not None else new_policy(cfg, tok, task, device)
     rng = random.Random(cfg.seed)
     held = heldout_pairs(task)
-    held_ref = reference_logprobs(model, tok, held)                         # (2N,) against the start
+    held_ref = pair_logprobs(model, tok, held)                         # (2N,) against the start
 
     def new_round():            # -> this round's pairs and their reference log-probs (2N,), once
         data = list(pairs) if pairs is not None else make_pairs(
@@ -159,7 +153,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         if not data:
             raise ConfigError("no preference pairs: the policy answered every sampled prompt right")
         preference_batch(tok, data)                                         # fail early on bad data
-        return data, reference_logprobs(model, tok, data)
+        return data, pair_logprobs(model, tok, data)
 
     data, ref_all = new_round()
     if cfg.rounds == 1 and len(data) < cfg.batch_size:

@@ -187,8 +187,8 @@ def run_ppo(flags, weak):
 
 def run_dpo(flags, weak):
     import minirl.dpo
-    from .dpo import DPOConfig, reference_logprobs, train_dpo
-    from .preferences import diagnostics, heldout_pairs
+    from .dpo import DPOConfig, train_dpo
+    from .preferences import diagnostics, heldout_pairs, pair_logprobs
     from .runs import load_model
     from .tokenizer import CharTokenizer
     cfg, tok = DPOConfig(init=weak, **flags), CharTokenizer()
@@ -198,7 +198,7 @@ def run_dpo(flags, weak):
     def measure(model):     # the implicit reward ranks the right answer first on held-out pairs
         task = cfg.make_task()
         held = heldout_pairs(task)
-        d = diagnostics(model, tok, task, held, reference_logprobs(reference, tok, held), cfg.beta)
+        d = diagnostics(model, tok, task, held, pair_logprobs(reference, tok, held), cfg.beta)
         return {"preference_accuracy": 100 * d["heldout_pref_accuracy"], "start": _accuracy(reference, cfg),
                 "accuracy": 100 * d["eval_accuracy"]}
     return swaps, {"dpo_loss": _adapt_dpo_loss}, lambda: train_dpo(cfg).model, measure

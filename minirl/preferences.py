@@ -85,6 +85,12 @@ def sequence_logprobs(model, tokenizer, prompts, responses, batch_size: int = 10
     return torch.cat(out) if out else torch.zeros(0, device=device)
 
 
+def pair_logprobs(model, tokenizer, pairs) -> torch.Tensor:
+    """(2N,): log pi of the N chosen answers, then of the N rejected ones (sums over tokens)."""
+    prompts = [p for p, _, _ in pairs]
+    return sequence_logprobs(model, tokenizer, prompts + prompts, [c for _, c, _ in pairs] + [r for _, _, r in pairs])
+
+
 def heldout_pairs(task, seed: int = 99) -> list[tuple[str, str, str]]:
     """Fixed (prompt, right answer, one-digit corruption) pairs on the held-out problems."""
     rng = random.Random(seed)
@@ -95,10 +101,10 @@ def digit_accuracy(task, prompts, texts) -> list[float]:
     """Share of answers whose i-th written character is right, for i = 0 .. max_answer_len - 1
     (writing order: for reversed answers position 0 is the units digit). Answers shorter than i+1
     characters do not count at position i."""
+    answers = [task.answer(*task.operands(p)) for p in prompts]
     out = []
     for i in range(task.max_answer_len):
-        hits = [t.strip()[i:i + 1] == ans[i] for p, t in zip(prompts, texts)
-                for ans in [task.answer(*task.operands(p))] if len(ans) > i]
+        hits = [t.strip()[i:i + 1] == a[i] for a, t in zip(answers, texts) if len(a) > i]
         out.append(sum(hits) / max(1, len(hits)))
     return out
 
@@ -108,9 +114,8 @@ def diagnostics(model, tokenizer, task, pairs, ref_logp: torch.Tensor, beta: flo
     reference's sequence log-probs of their chosen then rejected answers."""
     was_training = model.training
     model.eval()
-    prompts, chosen, rejected = (list(x) for x in zip(*pairs))
-    logp = sequence_logprobs(model, tokenizer, prompts + prompts, chosen + rejected)       # (2N,)
-    roll = sample(model, tokenizer, task, prompts, greedy=True, logprobs=False)
+    logp = pair_logprobs(model, tokenizer, pairs)                                         # (2N,)
+    roll = sample(model, tokenizer, task, [p for p, _, _ in pairs], greedy=True, logprobs=False)
     model.train(was_training)
     N = len(pairs)
     margin = beta * ((logp[:N] - ref_logp[:N]) - (logp[N:] - ref_logp[N:]))                 # (N,)
