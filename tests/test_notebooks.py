@@ -1,11 +1,24 @@
-"""Every notebook runs top to bottom in smoke mode (MINIRL_SMOKE=1: tiny step counts), and the
-committed copies are executed, in order, with no error outputs."""
+"""Every notebook runs top to bottom in smoke mode (MINIRL_SMOKE=1: tiny step counts) and shows
+every figure it draws inline, and the committed copies are executed, in order, with no error outputs."""
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+DRAWS = re.compile(r"plt\.|(?<!def )\bplot\w*\(|save_figure\(")  # a cell that draws a figure (not a def)
+
+
+def cells_missing_a_figure(nb) -> list[str]:
+    """The first line of every code cell that draws a figure but has no image among its outputs."""
+    missing = []
+    for c in nb["cells"]:
+        src = "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        if c["cell_type"] == "code" and DRAWS.search(src) and not any(
+                "image/png" in o.get("data", {}) for o in c.get("outputs", [])):
+            missing.append(src.splitlines()[0])
+    return missing
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -17,9 +30,20 @@ def test_notebook_committed_executed_without_errors(path):
     assert counts == sorted(counts), "cells were executed out of order"
     for c in code:
         assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), c["source"][:200]
+    assert not cells_missing_a_figure(nb), f"cells that draw but saved no figure: {cells_missing_a_figure(nb)}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_in_smoke_mode(path):
     from minirl.notebooks import execute
-    execute(path, smoke_mode=True, timeout=300, write=False)
+    nb = execute(path, smoke_mode=True, timeout=300, write=False)
+    assert any(DRAWS.search("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "code")
+    assert not cells_missing_a_figure(nb), f"cells that draw but show no figure: {cells_missing_a_figure(nb)}"
+
+
+def test_a_cell_that_draws_without_showing_is_found():
+    cell = {"cell_type": "code", "source": ["fig, ax = plt.subplots()\n", "ax.plot([1, 2])"], "outputs": []}
+    shown = dict(cell, outputs=[{"output_type": "display_data", "data": {"image/png": "iVBOR..."}}])
+    text = {"cell_type": "code", "source": "print(1)", "outputs": []}
+    helper = {"cell_type": "code", "source": "def plot(result, name=None):\n    pass", "outputs": []}
+    assert cells_missing_a_figure({"cells": [cell, shown, text, helper]}) == ["fig, ax = plt.subplots()"]
