@@ -42,3 +42,15 @@ def save_figure(fig, path) -> Path:
     png = _save_figure(fig, path if path.parent != Path(".") else FIGURES / path)
     print(f"wrote {png} and {png.with_suffix('.svg').name}")
     return png
+
+
+def results_json(out: Path, plot_only: bool, run) -> list[dict]:
+    """The results of a benchmark: read from out/results.json with --plot_only, else run() and
+    written there (so that --plot_only can redraw the figure without training again)."""
+    out = Path(out)
+    if plot_only:
+        return json.loads((out / "results.json").read_text())
+    results = run()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    return results

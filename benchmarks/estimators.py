@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, save_figure  # noqa: E402
+from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
 
 # name -> (flags, what differs from GRPO)
 ESTIMATORS = {
@@ -107,12 +107,7 @@ def main(argv=None):
     p.add_argument("--plot_only", action="store_true", help="redraw from --out/results.json")
     args = p.parse_args(argv)
     out = Path(args.out)
-    if args.plot_only:
-        results = json.loads((out / "results.json").read_text())
-    else:
-        results = run_all(args, out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+    results = results_json(out, args.plot_only, lambda: run_all(args, out))
     print(table(results))
     if args.figure:
         plot(results, Path(args.figure))

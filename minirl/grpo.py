@@ -223,7 +223,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
     policy = data_parallel(model, world)
     G, max_len = cfg.group_size, task.max_answer_len + 1
-    step_times = []
+    step_times, eval_seconds = [], 0.0
     model.train()
     save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
@@ -253,7 +253,10 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
                        kl_per_token=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
                        grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
+            te = time.perf_counter()
             row["eval_accuracy"], _ = evaluate(model, tok, task)
+            eval_seconds += time.perf_counter() - te
+            row["eval_seconds"] = eval_seconds                              # total so far, inside "seconds"
             model.train()
         run.end_step(step + 1, row, bar, show=("reward_mean", "eval_accuracy", "completions_per_s"), save=save)
     bar.close()

@@ -11,6 +11,10 @@ sequence score on the last one (its EOS; never a padding position),
 
     r_t = - beta * KL_t(pi_theta || pi_ref)  +  [t is the last action] * score(x, y).
 
+With a learned reward, --normalize_reward uses score = (r_phi(x, y) - mu) / sigma, mu and sigma
+measured once on the start policy's samples (Ziegler et al. 2019, section 2.2), so that beta means
+the same whatever scale the reward model happened to learn.
+
 Advantages by GAE (Schulman et al. 2016, eq. 16), with delta_t = r_t + gamma V(s_{t+1}) - V(s_t)
 and V = 0 after the last action:
 
@@ -85,6 +89,8 @@ class PPOConfig(RunConfig):
     temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0, at_most=100)
     whiten: bool = config_field(True, "whiten advantages over the batch's action tokens")
     reward_model: str = config_field("", "score responses with this reward model (a model.pt) instead of the verifier")
+    normalize_reward: bool = config_field(False, "with --reward_model: optimise (score - mean) / std, both measured "
+                                                 "once on the start policy's samples (Ziegler et al. 2019)")
     eval_every: int = config_field(10, "evaluate held-out accuracy every N iterations", at_least=1)
     log_every: int = config_field(1, "write a metrics line every N iterations", at_least=1)
 
@@ -162,7 +168,7 @@ def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind
 # --- training -------------------------------------------------------------------------------
 def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") -> TrainResult:
     """PPO against the verifier, or against `reward_model` (a ScalarHeadGPT or cfg.reward_model)."""
-    from .reward_model import sequence_reward
+    from .reward_model import reward_normalizer, sequence_reward
     tok, task, device = start(cfg)
     policy = model if model is not None else new_policy(cfg, tok, task, device)          # 1. policy
     if reward_model is None and cfg.reward_model:                                         # 2. reward
@@ -178,6 +184,9 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         value.load_state_dict(run.resume_state["value_state"])
         reference.load_state_dict(run.resume_state["reference_state"])
         opt_v.load_state_dict(run.resume_state["value_optimizer"])
+    norm = (0.0, 1.0)                        # the score PPO sees: (reward model - mean) / std
+    if reward_model is not None and cfg.normalize_reward:                   # measured on the start policy
+        norm = reward_normalizer(reward_model, reference, tok, task, seed=cfg.seed)
     run.restore(policy, opt_pi, rng)
     save = lambda step: run.save(policy, step, opt_pi, rng, value_state=value.state_dict(),  # noqa: E731
                                  reference_state=reference.state_dict(), value_optimizer=opt_v.state_dict())
@@ -193,7 +202,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
             # 2. score every token with the frozen models: reference log-probs, values, the score
             ref_logprobs = token_logprobs(reference, tokens) * mask                       # (B, T-1)
             old_values = value(tokens[:, :-1]) * mask                                     # (B, T-1) V(s_t)
-            scores = ro.rewards if reward_model is None else sequence_reward(reward_model, tokens, mask)
+            scores = ro.rewards if reward_model is None else (
+                sequence_reward(reward_model, tokens, mask) - norm[0]) / norm[1]
             # 3. per-token rewards (score - beta KL), then GAE advantages and returns
             kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask              # (B, T-1)
             rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef, cfg.kl_kind)
@@ -249,6 +259,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     summary = {"eval_accuracy": acc, "samples": samples, "reward": "reward model" if reward_model is not None
                else "verifier", "final_score": last[-1]["score"] if last else None,
                "final_kl": last[-1]["kl"] if last else None, **{f"mean_{k}": v for k, v in timing.items()}}
+    if reward_model is not None:                                # score = (reward model - mean) / std
+        summary["reward_normalizer"] = {"mean": norm[0], "std": norm[1]}
     if last:                                                    # whole iterations: rollout + update
         summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt / sum(timing.values()), 1)
     return run.finish(policy, summary, plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",

@@ -140,6 +140,22 @@ def sequence_reward(reward_model, tokens: torch.Tensor, mask: torch.Tensor) -> t
     return (out * last).sum(dim=1)
 
 
+@torch.no_grad()
+def reward_normalizer(reward_model, policy, tok, task, n_prompts: int = 512, seed: int = 0) -> tuple[float, float]:
+    """(mean, std) of the reward model's score over `policy`'s samples (temperature 1) on n_prompts
+    training prompts, so that PPO can optimise (r - mean) / std: mean 0 and std 1 on the policy it
+    starts from (Ziegler et al. 2019, section 2.2; InstructGPT normalises the same way). The torch RNG
+    is forked, so measuring it does not change the training run's samples."""
+    rng = random.Random(seed)
+    prompts = [task.prompt(a, b) for a, b in task.sample_train(n_prompts, rng)]
+    device = next(policy.parameters()).device
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        ro = sample(policy, tok, task, prompts)
+    r = sequence_reward(reward_model, ro.tokens, ro.mask)                                 # (n_prompts,)
+    return r.mean().item(), max(r.std().item(), 1e-6)
+
+
 def pair_rewards(reward_model, tok, pairs, device):
     """[(prompt, chosen, rejected)] -> (r_chosen (B,), r_rejected (B,)) in one batched forward."""
     prompts = [p for p, _, _ in pairs] * 2

@@ -95,3 +95,44 @@ def test_estimators_smoke_runs_each_estimator_and_draws(weak_init, tmp_path, cap
     assert json.loads((tmp_path / "runs" / "rloo_s0" / "config.json").read_text())["baseline"] == "loo"
     assert (tmp_path / "est.png").stat().st_size > 0 and (tmp_path / "est.svg").is_file()
     assert "| RLOO | --baseline loo --scale none | 2 |" in capsys.readouterr().out
+
+
+def test_grpo_speed_reads_thresholds_drops_and_eval_share_from_a_run():
+    from benchmarks.grpo_speed import summarise
+    rows = [{"step": 10, "seconds": 2.0, "eval_accuracy": 0.5, "eval_seconds": 0.1},
+            {"step": 20, "seconds": 4.0, "eval_accuracy": 0.85, "eval_seconds": 0.2},
+            {"step": 25, "seconds": 5.0},
+            {"step": 30, "seconds": 6.0, "eval_accuracy": 0.96, "eval_seconds": 0.3},
+            {"step": 40, "seconds": 8.0, "eval_accuracy": 0.92, "eval_seconds": 0.4},
+            {"step": 50, "seconds": 10.0, "eval_accuracy": 0.97, "eval_seconds": 0.5}]
+    r = summarise("x", 0, rows, {"eval_accuracy": 0.97, "wall_seconds": 10.0, "steps": 50}, start=0.3)
+    assert (r["s80"], r["s90"], r["s95"]) == (4.0, 6.0, 6.0)          # 85% passes 80 only; 96% passes 90 and 95
+    assert abs(r["drop_after_95"] - 0.03) < 1e-12                     # 95% -> 92% after first reaching 95%
+    assert r["eval_share"] == 0.05 and r["updates_per_s"] == 5.0
+    never = summarise("y", 0, rows[:2], {"eval_accuracy": 0.85, "wall_seconds": 4.0, "steps": 20}, start=0.3)
+    assert never["s95"] is None and never["drop_after_95"] is None
+
+
+def test_grpo_speed_smoke_times_its_own_evaluation(weak_init, tmp_path, capsys):
+    from benchmarks import grpo_speed
+    results = grpo_speed.main(["--settings", "32x4 lr 3e-4", "--seeds", "0", "--steps", "2", "--eval_every", "1",
+                               "--init", weak_init, "--out", str(tmp_path / "runs"), "--figure",
+                               str(tmp_path / "speed.png")])
+    (r,) = results
+    assert [c[0] for c in r["curve"]] == [1, 2] and 0 < r["eval_share"] < 1     # evaluation is inside the wall time
+    config = json.loads((tmp_path / "runs" / "32x4_lr_3e-4_s0" / "config.json").read_text())
+    assert (config["group_size"], config["steps"]) == (4, 2)
+    assert (tmp_path / "speed.png").stat().st_size > 0 and (tmp_path / "speed.svg").is_file()
+    assert "| 32x4 lr 3e-4 | --group_size 4 --steps 800 |" in capsys.readouterr().out
+
+
+def test_rlhf_seeds_smoke_runs_both_arms_against_the_same_judge(weak_init, tmp_path, capsys):
+    from benchmarks import rlhf_seeds
+    results = rlhf_seeds.main(["--seeds", "0", "--smoke", "--init", weak_init, "--out", str(tmp_path)])
+    raw, normed = results
+    assert (raw["arm"], normed["arm"]) == ("raw", "normalised") and raw["normalizer"] == {"mean": 0.0, "std": 1.0}
+    assert normed["normalizer"]["std"] > 0 and normed["judge_agreement"] == raw["judge_agreement"]
+    config = json.loads((tmp_path / "normalized_s0" / "config.json").read_text())
+    assert config["normalize_reward"] and config["reward_model"].endswith("rlhf_s0/reward_model/model.pt")
+    assert not (tmp_path / "normalized_s0" / "reward_model").exists()          # the judge was not retrained
+    assert "raw RLHF gain over the" in capsys.readouterr().out

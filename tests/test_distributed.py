@@ -2,6 +2,7 @@
 the same global batch, step for step, with each process training on its own half of it."""
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,20 @@ ARGS = ["sft", "--steps", "3", "--log_every", "1", "--eval_every", "3", "--n_lay
         "--batch_size", "32", "--no-progress"]
 
 
+def free_port() -> int:
+    """A loopback TCP port nobody listens on now (tests may run side by side under pytest-xdist)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def launch(out, nproc, *extra, count_rows=False):
     """`python -m minirl ARGS` in nproc processes. count_rows: run this file instead (its __main__ block
     below), which does the same and also writes the rows each process trained on per step to
     OUT/rows_rank<RANK>.json."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     prefix = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-              "--master_port", str(29500 + nproc + (os.getpid() % 200))] if nproc > 1 else [sys.executable]
+              "--master_port", str(free_port())] if nproc > 1 else [sys.executable]
     entry = [__file__] if count_rows else ["-m", "minirl"]
     return subprocess.run(prefix + [*entry, *ARGS, "--out", str(out), *extra], capture_output=True,
                           text=True, env=env, timeout=240)
@@ -123,7 +131,7 @@ def test_grpo_update_two_processes_equal_one(tmp_path, loss_type, scale, tok, ta
 def test_grpo_under_torchrun_end_to_end(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-                        str(29900 + os.getpid() % 50), "-m", "minirl", "grpo", "--steps", "2", "--batch_size", "4",
+                        str(free_port()), "-m", "minirl", "grpo", "--steps", "2", "--batch_size", "4",
                         "--group_size", "2", "--n_layer", "1", "--n_embd", "32", "--eval_every", "2",
                         "--log_every", "1", "--no-progress", "--out", str(tmp_path / "g")],
                        capture_output=True, text=True, env=env, timeout=240)

@@ -1,6 +1,7 @@
 """PPO: GAE, the clipped losses and the KL estimators by hand and by property; training; CLI; bad input."""
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -255,3 +256,42 @@ def test_resume_continues_to_the_same_place(weak_init, tmp_path):
     resumed = train_ppo(PPOConfig(**kw, steps=4, out=str(tmp_path / "part"), resume=True))
     strip = [[{k: v for k, v in m.items() if k not in TIMING} for m in r.metrics] for r in (full, resumed)]
     assert len(strip[0]) == 4 and strip[0] == strip[1]
+
+
+def test_normalized_reward_has_mean_0_and_std_1_on_the_start_policy(weak_init, tmp_path):
+    """--normalize_reward: (r - mu) / sigma with mu, sigma from the start policy's samples. Checked on a
+    reward model with a random head (so its scores vary): the normalizer matches the mean and std of a
+    fresh draw of the same samples, measuring it leaves the training RNG alone, and PPO's first logged
+    score is normalised while the raw run's is not."""
+    from minirl.model import ScalarHeadGPT
+    from minirl.reward_model import reward_normalizer, sequence_reward
+    from minirl.rollout import sample
+    from minirl.runs import load_model, save_checkpoint
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    tok, task = CharTokenizer(), make_task("add2")
+    policy, _ = load_model(weak_init, tok, task)
+    torch.manual_seed(0)
+    rm = ScalarHeadGPT.from_policy(policy)
+    torch.nn.init.normal_(rm.head.weight, std=1.0)
+    torch.nn.init.constant_(rm.head.bias, 3.0)                         # an offset the normalizer must remove
+    state = torch.get_rng_state()
+    mu, sigma = reward_normalizer(rm, policy, tok, task, n_prompts=256, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)                    # the training stream is untouched
+    assert (mu, sigma) == reward_normalizer(rm, policy, tok, task, n_prompts=256, seed=5)   # deterministic
+    with torch.no_grad():
+        prompts = [task.prompt(a, b) for a, b in task.sample_train(2000, random.Random(1))]
+        ro = sample(policy, tok, task, prompts)
+        z = (sequence_reward(rm, ro.tokens, ro.mask) - mu) / sigma
+    assert sigma > 0.05
+    assert abs(z.mean().item()) < 0.15 and abs(z.std().item() - 1) < 0.15, (z.mean(), z.std())
+    save_checkpoint(tmp_path / "rm.pt", rm, tok, task)
+    kw = dict(init=weak_init, reward_model=str(tmp_path / "rm.pt"), steps=1, batch_size=64, samples_per_prompt=2,
+              progress=False, device="cpu")
+    raw = train_ppo(PPOConfig(out=str(tmp_path / "raw"), **kw))
+    normed = train_ppo(PPOConfig(out=str(tmp_path / "norm"), normalize_reward=True, **kw))
+    n = normed.summary["reward_normalizer"]
+    assert raw.summary["reward_normalizer"] == {"mean": 0.0, "std": 1.0} and n["std"] > 0.05
+    first_raw, first_norm = raw.metrics[0]["score"], normed.metrics[0]["score"]
+    assert abs(first_norm - (first_raw - n["mean"]) / n["std"]) < 1e-4    # the same rollout, rescaled
+    assert abs(first_norm) < 0.5 < abs(first_raw)

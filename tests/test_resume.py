@@ -8,7 +8,7 @@ from minirl.__main__ import available_trainers
 from minirl.runs import read_checkpoint, read_metrics
 
 WALL_CLOCK = {"seconds", "tokens_per_s", "mfu", "step_seconds", "completions_per_s", "rollout_seconds",
-              "update_seconds"}
+              "update_seconds", "eval_seconds"}
 SMALL = {
     "sft": dict(),
     "reinforce": dict(batch_size=8),

@@ -135,10 +135,16 @@ def test_encode_batch_names_every_unknown_character(tok):
         encode_pairs(tok, ["1=", "2="], ["1"])
 
 
-def test_compile_matches_eager():
+@pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.long)])
+def test_compile_matches_eager(backend, monkeypatch):
     """`--compile` (torch.compile of the forward) gives the eager model's logits, gradients and
-    KV-cached samples; here on a CPU, where torch.compile builds C++ kernels."""
+    KV-cached samples. "inductor" is what --compile uses: on a CPU it builds C++ kernels (about a
+    minute, so it is a long check); "aot_eager" traces the same graphs (forward and backward) through
+    dynamo and AOTAutograd without generating code, in seconds."""
     from torch._dynamo.utils import counters
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: real_compile(fn, backend=backend, **kw))
+    torch._dynamo.reset()
     counters.clear()
     torch.manual_seed(0)
     eager = tiny()
