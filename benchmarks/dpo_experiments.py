@@ -4,6 +4,8 @@ runs/dpo_experiments/results.json.
 
     .venv/bin/python benchmarks/dpo_experiments.py                   # 3 sources x 3 losses x 3 seeds + SFT
     .venv/bin/python benchmarks/dpo_experiments.py --steps 2 --seeds 0 --sources offset --losses ipo   # smoke
+    .venv/bin/python benchmarks/dpo_experiments.py --grid --sources on_policy --losses sigmoid --no-control \
+        --out runs/dpo_grid                # beta in {0.03, 0.1, 0.3, 1} x lr in {1e-5, 3e-5, 1e-4}, warm-up 30
 
 Every DPO run is `python -m minirl dpo --init runs/weak/model.pt --seed S --steps N --pairs SOURCE` plus
 the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), all else at the
@@ -32,12 +34,17 @@ def run_all(args, out: Path) -> list[dict]:
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     common = ["--init", init, "--steps", str(args.steps), "--eval_every", str(args.eval_every)]
     jobs = [(f"{s}/{loss}", ["dpo", "--pairs", s, *LOSSES[loss]]) for s in args.sources for loss in args.losses]
+    if args.grid:                           # every source x loss at every beta x lr, with a linear warm-up
+        jobs = [(f"{s}/{loss} beta={b:g} lr={lr:g}", ["dpo", "--pairs", s, *LOSSES[loss], "--beta", f"{b:g}",
+                                                      "--lr", f"{lr:g}", "--warmup", str(args.warmup)])
+                for s in args.sources for loss in args.losses for b in args.betas for lr in args.lrs]
     if args.control:
         jobs.append(("SFT on the right answers (control)", ["sft", "--batch_size", "64", "--lr", "1e-4"]))
     results = []
     for name, flags in jobs:
         for seed in args.seeds:
-            folder = out / f"{name.split(' ')[0].replace('/', '_').replace('+', '_')}_s{seed}"
+            slug = name.split(" (")[0] if args.grid else name.split(" ")[0]
+            folder = out / f"{slug.replace('/', '_').replace('+', '_').replace(' ', '_').replace('=', '')}_s{seed}"
             rows, summary = cli_run(folder, *flags, *common, "--seed", str(seed), threads=args.threads)
             last = next((r for r in reversed(rows) if "heldout_pref_accuracy" in r), {})
             results.append({"run": name, "seed": seed, "final_accuracy": summary["eval_accuracy"],
@@ -69,6 +76,10 @@ def main(argv=None):
     p.add_argument("--sources", nargs="+", default=list(SOURCES), choices=SOURCES)
     p.add_argument("--losses", nargs="+", default=list(LOSSES), choices=list(LOSSES))
     p.add_argument("--no-control", dest="control", action="store_false", help="skip the SFT control")
+    p.add_argument("--grid", action="store_true", help="the beta x lr grid (with --warmup) for each source x loss")
+    p.add_argument("--betas", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0])
+    p.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 3e-5, 1e-4])
+    p.add_argument("--warmup", type=int, default=30, help="warm-up steps of the grid's runs")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval_every", type=int, default=25)

@@ -12,7 +12,7 @@ sequence score on the last one (its EOS; never a padding position),
     r_t = - beta * KL_t(pi_theta || pi_ref)  +  [t is the last action] * score(x, y).
 
 With a learned reward, --normalize_reward uses score = (r_phi(x, y) - mu) / sigma, mu and sigma
-measured once on the start policy's samples (Ziegler et al. 2019, section 2.2), so that beta means
+measured once on the start policy's samples (Ziegler et al. 2019), so that beta means
 the same whatever scale the reward model happened to learn.
 
 Advantages by GAE (Schulman et al. 2016, eq. 16), with delta_t = r_t + gamma V(s_{t+1}) - V(s_t)

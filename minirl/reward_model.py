@@ -144,8 +144,8 @@ def sequence_reward(reward_model, tokens: torch.Tensor, mask: torch.Tensor) -> t
 def reward_normalizer(reward_model, policy, tok, task, n_prompts: int = 512, seed: int = 0) -> tuple[float, float]:
     """(mean, std) of the reward model's score over `policy`'s samples (temperature 1) on n_prompts
     training prompts, so that PPO can optimise (r - mean) / std: mean 0 and std 1 on the policy it
-    starts from (Ziegler et al. 2019, section 2.2; InstructGPT normalises the same way). The torch RNG
-    is forked, so measuring it does not change the training run's samples."""
+    starts from (Ziegler et al. 2019; InstructGPT only adds a bias, so that demonstrations score 0).
+    The torch RNG is forked, so measuring it does not change the training run's samples."""
     rng = random.Random(seed)
     prompts = [task.prompt(a, b) for a, b in task.sample_train(n_prompts, rng)]
     device = next(policy.parameters()).device

@@ -136,3 +136,13 @@ def test_rlhf_seeds_smoke_runs_both_arms_against_the_same_judge(weak_init, tmp_p
     assert config["normalize_reward"] and config["reward_model"].endswith("rlhf_s0/reward_model/model.pt")
     assert not (tmp_path / "normalized_s0" / "reward_model").exists()          # the judge was not retrained
     assert "raw RLHF gain over the" in capsys.readouterr().out
+
+
+def test_dpo_grid_runs_each_beta_and_lr_with_its_warmup(weak_init, tmp_path):
+    from benchmarks import dpo_experiments
+    results = dpo_experiments.main(["--grid", "--sources", "offset", "--losses", "sigmoid", "--no-control",
+                                    "--betas", "0.3", "1", "--lrs", "3e-5", "--warmup", "2", "--steps", "2",
+                                    "--eval_every", "1", "--seeds", "0", "--init", weak_init, "--out", str(tmp_path)])
+    assert [r["run"] for r in results] == ["offset/sigmoid beta=0.3 lr=3e-05", "offset/sigmoid beta=1 lr=3e-05"]
+    config = json.loads((tmp_path / "offset_sigmoid_beta1_lr3e-05_s0" / "config.json").read_text())
+    assert (config["beta"], config["lr"], config["warmup"], config["pairs"]) == (1.0, 3e-5, 2, "offset")
