@@ -1,10 +1,8 @@
-"""Shared fixtures. The weak-init checkpoint is trained once per test process (~7 s).
+"""Shared fixtures. The weak-init checkpoint is trained once per test session (~7 s).
 
-The suite runs with a pinned number of CPU threads (results on a CPU depend on the thread count;
-the suite must pass with 1 and with 2): MINIRL_TEST_THREADS if set, else 1 in each pytest-xdist
-worker (`make test` runs 2 workers, one per core of a 2-core laptop) and 2 in a single process:
+The suite runs with a pinned number of CPU threads, 2 unless MINIRL_TEST_THREADS says otherwise
+(results on a CPU depend on the thread count; the suite must pass with 1 and with 2):
     MINIRL_TEST_THREADS=1 .venv/bin/python -m pytest -q       # make test-1thread
-    MINIRL_TEST_THREADS=2 .venv/bin/python -m pytest -q       # make test-2thread
 """
 import os
 import sys
@@ -15,8 +13,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-THREADS = os.environ.get("MINIRL_TEST_THREADS", "1" if os.environ.get("PYTEST_XDIST_WORKER") else "2")
-torch.set_num_threads(int(THREADS))
+torch.set_num_threads(int(os.environ.get("MINIRL_TEST_THREADS", "2")))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ ARGS = ["sft", "--steps", "3", "--log_every", "1", "--eval_every", "3", "--n_lay
 
 
 def free_port() -> int:
-    """A loopback TCP port nobody listens on now (tests may run side by side under pytest-xdist)."""
+    """A loopback TCP port nobody listens on now (two test runs may share the machine)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -218,7 +218,7 @@ def test_grpo_loss_does_not_modify_inputs_and_bad_input():
 
 # --- training -------------------------------------------------------------------------------
 TINY = dict(steps=4, batch_size=4, group_size=4, eval_every=2, log_every=1, progress=False)
-VOLATILE = ("seconds", "step_seconds", "completions_per_s")
+VOLATILE = ("seconds", "step_seconds", "completions_per_s", "eval_seconds")
 
 
 def test_train_grpo_improves_from_weak_init(weak_init, tmp_path):
