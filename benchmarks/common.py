@@ -44,6 +44,12 @@ def save_figure(fig, path) -> Path:
     return png
 
 
+def first_reach(curve, level: float):
+    """(step-or-x, seconds) of the first point of curve [(x, seconds, accuracy), ...] at or above
+    level, or (None, None) if it never gets there."""
+    return next(((x, t) for x, t, a in curve if a >= level), (None, None))
+
+
 def results_json(out: Path, plot_only: bool, run) -> list[dict]:
     """The results of a benchmark: read from out/results.json with --plot_only, else run() and
     written there (so that --plot_only can redraw the figure without training again)."""

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import cli_run, first_reach, markdown_table, results_json, save_figure  # noqa: E402
 
 # name -> (flags, what differs from GRPO)
 ESTIMATORS = {
@@ -49,7 +49,7 @@ def run_all(args, out: Path) -> list[dict]:
             curve = [(r["step"] * completions, r["seconds"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]
             results.append({"estimator": name, "seed": seed, "final_accuracy": summary["eval_accuracy"],
                             "updates": args.steps * config["inner_steps"], "wall_seconds": summary["wall_seconds"],
-                            "seconds_to_90": next((t for _, t, a in curve if a >= 0.9), None), "curve": curve})
+                            "seconds_to_90": first_reach(curve, 0.9)[1], "curve": curve})
             print(json.dumps({k: v for k, v in results[-1].items() if k != "curve"}), flush=True)
     return results
 

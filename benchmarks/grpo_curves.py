@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import save_figure  # noqa: E402
+from benchmarks.common import first_reach, save_figure  # noqa: E402
 
 
 def run_seed(seed: int, out: Path, steps: int | None) -> dict:
@@ -31,7 +31,7 @@ def run_seed(seed: int, out: Path, steps: int | None) -> dict:
     res = train_grpo(GRPOConfig(init=weak, out=str(out / f"grpo{seed}"), seed=seed, progress=False,
                                 overwrite=True, **kw))
     ev = [(m["step"], m["seconds"], m["eval_accuracy"]) for m in res.metrics if "eval_accuracy" in m]
-    hit = next(((s, t) for s, t, a in ev if a >= 0.95), (None, None))
+    hit = first_reach(ev, 0.95)
     return {"seed": seed, "weak_accuracy": weak_acc, "final_accuracy": res.summary["eval_accuracy"],
             "best_accuracy": max(a for _, _, a in ev), "min_accuracy_after_95": min(
                 [a for s, _, a in ev if hit[0] is not None and s >= hit[0]] or [None]) if hit[0] else None,

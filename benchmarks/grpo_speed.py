@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import cli_run, first_reach, markdown_table, results_json, save_figure  # noqa: E402
 
 # name -> flags added to `minirl grpo` (all others at their defaults)
 SETTINGS = {
@@ -40,11 +40,6 @@ SETTINGS = {
 # the four of chapter 7's table and figure (the others: single-seed probes the chapter mentions)
 CHAPTER = ["32x4 lr 3e-4", "8x8 lr 3e-4", "32x8 lr 1e-3 warm-up 20", "defaults"]
 THRESHOLDS = (0.8, 0.9, 0.95)
-
-
-def first_reach(curve, level):
-    """(step, seconds) of the first evaluation at or above level, or (None, None)."""
-    return next(((s, t) for s, t, a in curve if a >= level), (None, None))
 
 
 def summarise(name: str, seed: int, rows: list[dict], summary: dict, start: float) -> dict:

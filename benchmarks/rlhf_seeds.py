@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table  # noqa: E402
+from benchmarks.common import cli_run, markdown_table, results_json  # noqa: E402
 
 SMOKE = ["--sft_steps", "2", "--rm_sft_steps", "2", "--rm_steps", "3", "--rm_pairs", "64", "--steps", "4",
          "--batch_size", "8", "--eval_every", "2"]
@@ -46,24 +46,27 @@ def main(argv=None):
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     start = json.loads((Path(init).parent / "summary.json").read_text())["eval_accuracy"]
     out, extra = Path(args.out), (SMOKE if args.smoke else [])
-    results = []
-    for seed in args.seeds:
-        base = out / f"rlhf_s{seed}"
-        judge = base / "reward_model" / "model.pt"
-        for arm, flags, folder in (("raw", [], base), ("normalised", ["--normalize_reward", "--reward_model",
-                                                                      str(judge)], out / f"normalized_s{seed}")):
-            rows, s = cli_run(folder, "rlhf", "--init", init, "--seed", str(seed), *extra, *flags,
-                              threads=args.threads)
-            results.append({"seed": seed, "arm": arm, "start": start, "final": s["eval_accuracy"],
-                            "judge_agreement": s.get("rm_verifier_agreement") or json.loads(
-                                (base / "reward_model" / "summary.json").read_text())["verifier_agreement"],
-                            "normalizer": s.get("reward_normalizer"), "wall": s["wall_seconds"],
-                            **{f"acc{k}": at(rows, k, "eval_accuracy") for k in AT},
-                            **{f"true{k}": at(rows, k, "true_reward") for k in AT},
-                            "final_kl": s.get("final_kl")})
-            print(json.dumps(results[-1]), flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+
+    def run():
+        results = []
+        for seed in args.seeds:
+            base = out / f"rlhf_s{seed}"
+            judge = base / "reward_model" / "model.pt"
+            for arm, flags, folder in (("raw", [], base), ("normalised", ["--normalize_reward", "--reward_model",
+                                                                          str(judge)], out / f"normalized_s{seed}")):
+                rows, s = cli_run(folder, "rlhf", "--init", init, "--seed", str(seed), *extra, *flags,
+                                  threads=args.threads)
+                results.append({"seed": seed, "arm": arm, "start": start, "final": s["eval_accuracy"],
+                                "judge_agreement": s.get("rm_verifier_agreement") or json.loads(
+                                    (base / "reward_model" / "summary.json").read_text())["verifier_agreement"],
+                                "normalizer": s.get("reward_normalizer"), "wall": s["wall_seconds"],
+                                **{f"acc{k}": at(rows, k, "eval_accuracy") for k in AT},
+                                **{f"true{k}": at(rows, k, "true_reward") for k in AT},
+                                "final_kl": s.get("final_kl")})
+                print(json.dumps(results[-1]), flush=True)
+        return results
+
+    results = results_json(out, False, run)
     pct = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
     print(markdown_table([{"seed": r["seed"], "reward": r["arm"], **{f"a{k}": pct(r[f"acc{k}"]) for k in AT},
                            "final": pct(r["final"]), **{f"t{k}": pct(r[f"true{k}"]) for k in AT},
