@@ -32,7 +32,8 @@ from dataclasses import dataclass
 import torch
 
 from .config import config_field
-from .core import discounted_cumsum, explained_variance, gather_logprobs, masked_mean, masked_mean_std
+from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs, masked_mean,
+                   masked_mean_std)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
@@ -74,12 +75,6 @@ def td_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tenso
     bootstrap = _shift_left(values * mask, n_steps)                        # V(s_{t+n}); 0 after the end
     returns = (n_step_rewards + gamma ** n_steps * bootstrap) * mask       # (B, T-1)
     return (returns - values) * mask, returns
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """logits (B, T, V) -> entropy H(pi(.|s_t)) = -sum_a pi log pi, shape (B, T)."""
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    return -(logp.exp() * logp).sum(-1)
 
 
 def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,

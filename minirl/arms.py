@@ -66,7 +66,8 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
         run_cfg = algo_config(st.algo, **{**st.overrides, "init": init, "out": str(folder), "seed": seed,
                                          "steps": n_steps, "eval_every": every, "log_every": every,
                                          "progress": cfg.progress, "device": cfg.device,
-                                         "overwrite": True})      # the comparison owns its folders
+                                         "overwrite": True,       # the comparison owns its folders
+                                         "plot": False})          # ... and draws every arm's curve itself
         result = _finished(folder, st.algo, run_cfg) if cfg.reuse else None
         if result is None:
             t0 = time.perf_counter()

@@ -99,6 +99,7 @@ class RunConfig:
     save_every: int = config_field(0, "also save a checkpoint every N steps, for --resume after an "
                                       "interruption (0 = only at the end)")
     tensorboard: bool = config_field(False, "also log the metrics for TensorBoard (in --out/tensorboard)")
+    plot: bool = config_field(True, "draw the learning curves (--out/curves.png) when the run ends")
     eval_every: int = config_field(100, "evaluate held-out accuracy every N steps", at_least=1)
     log_every: int = config_field(10, "write a metrics line every N steps", at_least=1)
     progress: bool = config_field(True, "show a progress bar")

@@ -8,6 +8,7 @@ functions" sections show only what is new to each algorithm.
     masked_mean, masked_mean_std, masked_whiten     statistics over the actions only
     discounted_cumsum                               returns-to-go, n-step sums, GAE
     gather_logprobs                                 log pi(a) from logits
+    entropy_from_logits                             H(pi(.|s)) at every position
     kl_estimate                                     Schulman's k1 / k2 / k3 estimators of KL
     clipped_surrogate                               PPO's clipped objective and its clip fraction
     explained_variance                              how much of the return a critic explains
@@ -84,6 +85,16 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
     tensor([-1.3863])
     """
     return torch.log_softmax(logits.float(), dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
+    """logits (B, T, V) -> entropy H(pi(.|s_t)) = -sum_a pi(a|s_t) log pi(a|s_t), shape (B, T), in nats.
+
+    >>> entropy_from_logits(torch.zeros(1, 1, 4))            # uniform over 4 tokens: log 4
+    tensor([[1.3863]])
+    """
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    return -(logp.exp() * logp).sum(-1)
 
 
 def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k1") -> torch.Tensor:

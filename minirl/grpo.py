@@ -192,18 +192,20 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
     -> (this process's loss, stats, grad norm), all tensors: reading them waits for the GPU, so the
     training loop reads (and averages over processes) only on the steps it logs."""
     model = getattr(policy, "module", policy)
-    for _ in range(cfg.inner_steps):
+    for i in range(cfg.inner_steps):
         logp = token_logprobs(policy, roll.tokens)                          # (B, T-1)
         old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs     # pi_old: the sampling policy
         loss, stats = grpo_loss(logp, old, ref_lp, adv, roll.mask, cfg.clip_eps, cfg.clip_eps_high,
                                 cfg.beta, cfg.loss_type, max_len)
+        if i == 0:        # mean -log pi(a_t|s_t) of the sampled actions: at temperature 1, an estimate of
+            entropy = masked_mean(-logp.detach(), roll.mask)               # the per-token entropy (nats)
         if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
-    return loss.detach(), stats, grad_norm
+    return loss.detach(), {**stats, "entropy": entropy}, grad_norm
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
@@ -250,7 +252,8 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
             row = dict(loss=all_reduce_sum(loss, world).item() / world, reward_mean=(totals[0] / totals[2]).item(),
                        zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
-                       kl_per_token=stats["kl"].item(), response_len=roll.response_lengths.mean().item(),
+                       kl_per_token=stats["kl"].item(), entropy=stats["entropy"].item(),
+                       response_len=roll.response_lengths.mean().item(),
                        grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             te = time.perf_counter()

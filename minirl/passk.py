@@ -13,6 +13,7 @@ import math
 
 import torch
 
+from .core import entropy_from_logits
 from .rollout import sample
 
 
@@ -29,25 +30,82 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
+def mean_pass_at_k(counts: list[int], n: int, ks) -> dict:
+    """{k: pass@k averaged over problems} for problems with counts[i] correct of n samples each.
+
+    >>> mean_pass_at_k([0, 2, 4], 4, (1, 2))      # pass@1 = (0 + 2/4 + 1) / 3; pass@2 = (0 + 5/6 + 1) / 3
+    {1: 0.5, 2: 0.611111111111111}
+    """
+    return {k: sum(pass_at_k(n, c, k) for c in counts) / len(counts) for k in ks}
+
+
+def distinct_correct(texts: list[str], correct: list[bool]) -> int:
+    """How many different right answers one problem's samples hold (surrounding spaces ignored).
+
+    >>> distinct_correct(["3*7+9", " 3*7+9", "9+7*3", "30"], [True, True, True, False])
+    2
+    """
+    return len({t.strip() for t, ok in zip(texts, correct) if ok})
+
+
+@torch.no_grad()
+def heldout_samples(model, tokenizer, task, n: int, n_prompts: int, seed: int = 0, chunk: int = 0,
+                    entropy: bool = False) -> dict:
+    """n samples at temperature 1 for each of the first n_prompts held-out problems.
+
+    -> {"pairs": [(a, b), ...] (P,), "texts": [[n responses] per prompt], "correct": [[n bools] per
+    prompt] (exact match, whatever the reward), and with entropy=True "entropy": the mean over every
+    sampled action of H(pi(.|s_t)) in nats (core.entropy_from_logits)}. chunk > 0 samples that many
+    prompts at a time (bounded memory; a different random stream than one batch).
+    """
+    pairs = task.heldout()[:n_prompts]
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    texts, ent_sum, ent_n = [], 0.0, 0.0
+    step = chunk or len(pairs)
+    for i in range(0, len(pairs), step):
+        prompts = [task.prompt(a, b) for a, b in pairs[i:i + step]]
+        ro = sample(model, tokenizer, task, prompts, samples_per_prompt=n, temperature=1.0, generator=gen,
+                    logprobs=False)
+        texts += ro.texts
+        if entropy:
+            h = entropy_from_logits(model(ro.tokens[:, :-1]))                  # (B, T-1)
+            ent_sum, ent_n = ent_sum + float((h * ro.mask).sum()), ent_n + float(ro.mask.sum())
+    prompts = [task.prompt(a, b) for a, b in pairs for _ in range(n)]
+    ok = [task.is_correct(q, t) for q, t in zip(prompts, texts)]
+    out = {"pairs": pairs, "texts": [texts[j * n:(j + 1) * n] for j in range(len(pairs))],
+           "correct": [ok[j * n:(j + 1) * n] for j in range(len(pairs))]}
+    if entropy:
+        out["entropy"] = ent_sum / max(ent_n, 1.0)
+    return out
+
+
 @torch.no_grad()
 def sampled_metrics(model, tokenizer, task, n: int = 16, ks=(1, 8), n_prompts: int = 200, seed: int = 0) -> dict:
     """pass@k at temperature 1 on held-out prompts (n samples each), plus how varied the right
     answers are: distinct correct responses per prompt, and the share of correct samples that are
     the task's demonstrated answer (task.answer)."""
-    pairs = task.heldout()[:n_prompts]
-    prompts = [task.prompt(a, b) for a, b in pairs]
-    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    ro = sample(model, tokenizer, task, prompts, samples_per_prompt=n, temperature=1.0, generator=gen,
-                logprobs=False)
-    ok = [task.is_correct(p, t) for p, t in zip(ro.prompts, ro.texts)]            # exact, whatever the reward
+    s = heldout_samples(model, tokenizer, task, n, n_prompts, seed)
+    pairs = s["pairs"]
     out = {f"pass@{k}": 0.0 for k in ks if k <= n}
     distinct, demo_style, n_ok = 0, 0, 0
-    for i, pair in enumerate(pairs):
-        good = [t.strip() for t, o in zip(ro.texts[i * n:(i + 1) * n], ok[i * n:(i + 1) * n]) if o]
+    for pair, texts, ok in zip(pairs, s["texts"], s["correct"]):
+        good = [t.strip() for t, o in zip(texts, ok) if o]
         for k in out:
             out[k] += pass_at_k(n, len(good), int(k[5:])) / len(pairs)
-        distinct += len(set(good))
+        distinct += distinct_correct(texts, ok)
         demo_style += sum(g == task.answer(*pair) for g in good)
         n_ok += len(good)
     out.update(distinct_correct=distinct / len(pairs), demo_style_share=demo_style / n_ok if n_ok else float("nan"))
     return out
+
+
+def passk_curve(model, tokenizer, task, n: int = 256, n_prompts: int = 100, seed: int = 0, chunk: int = 16) -> dict:
+    """Chapter 10's measurements of one policy, from n samples on each of n_prompts held-out problems:
+    pass@k for k = 1, 2, 4, ..., n (unbiased, averaged over prompts), the share of prompts no sample
+    solves, distinct correct answers per prompt, and the mean per-token entropy of the policy."""
+    s = heldout_samples(model, tokenizer, task, n, n_prompts, seed, chunk=chunk, entropy=True)
+    counts = [sum(ok) for ok in s["correct"]]                                 # c per prompt
+    ks = [2 ** i for i in range(n.bit_length()) if 2 ** i <= n]
+    return {"pass@k": mean_pass_at_k(counts, n, ks), "unsolved": sum(c == 0 for c in counts) / len(counts),
+            "distinct_correct": sum(map(distinct_correct, s["texts"], s["correct"])) / len(counts),
+            "entropy": s["entropy"], "counts": counts}

@@ -43,6 +43,7 @@ METRIC_LABELS = {
     "verifier_agreement": "agreement with the verifier (%)",
     "margin": "reward margin (chosen − rejected)",
     "response_len": "response length (tokens)",
+    "entropy": "policy entropy (nats per token)",
     "lr": "learning rate",
     "step_seconds": "seconds per step",
     "completions_per_s": "completions per second",

@@ -8,7 +8,7 @@ the notebooks, which re-run their experiments in place, set MINIRL_OVERWRITE=1):
     metrics.jsonl   one JSON object per logged step
     model.pt        a checkpoint: weights + model config + tokenizer + task (+ optimizer, RNG for --resume)
     summary.json    algo, task, seed, steps, wall_seconds, eval_accuracy, ...
-    curves.png      learning curves
+    curves.png      learning curves (not with --no-plot)
     tensorboard/    the same metrics for TensorBoard (--tensorboard)
 With --save_every N, model.pt is also written every N steps, so that --resume continues an
 interrupted run exactly where its last checkpoint left it.
@@ -260,8 +260,10 @@ class Run:
         if self.tensorboard is not None:
             self.tensorboard.close()
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
-        from .plotting import plot_metrics
-        plot_metrics(self.metrics, self.out / "curves.png", keys=plot_keys, title=f"{self.algo} on {self.task.name}")
+        if self.cfg.plot:
+            from .plotting import plot_metrics
+            plot_metrics(self.metrics, self.out / "curves.png", keys=plot_keys,
+                         title=f"{self.algo} on {self.task.name}")
         return TrainResult(model, self.metrics, summary, self.out)
 
 

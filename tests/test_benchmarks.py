@@ -1,6 +1,8 @@
 """The benchmark scripts run (in miniature) and report what they claim."""
 import json
 
+import pytest
+
 from benchmarks import common, compare_experiments, gpu_presets, throughput
 
 
@@ -18,6 +20,17 @@ def test_throughput_preset_uses_the_preset_model():
     rows = throughput.main(["--device", "cpu", "--preset", "gpu", "--batch", "2", "--new_tokens", "2",
                             "--repeats", "1"])
     assert rows[0]["model"] == "8 x 512" and rows[0]["params"] > 25_000_000 and rows[0]["same_output"]
+
+
+@pytest.mark.parametrize("in_process", ["1", "0"])
+def test_cli_run_trains_once_then_reuses_the_folder(tmp_path, monkeypatch, in_process):
+    from benchmarks.common import cli_run
+    monkeypatch.setenv("MINIRL_IN_PROCESS", in_process)       # "0": a fresh `python -m minirl` process
+    flags = ("sft", "--steps", "2", "--eval_every", "1", "--n_layer", "1", "--n_embd", "32")
+    rows, summary = cli_run(tmp_path / "run", *flags)
+    assert summary["steps"] == 2 and [r["step"] for r in rows if "eval_accuracy" in r] == [1, 2]
+    (tmp_path / "run" / "model.pt").unlink()                # a finished folder is read, not trained again
+    assert cli_run(tmp_path / "run", *flags)[1] == summary and not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_gpu_presets_smoke(tmp_path, capsys):
@@ -146,3 +159,29 @@ def test_dpo_grid_runs_each_beta_and_lr_with_its_warmup(weak_init, tmp_path):
     assert [r["run"] for r in results] == ["offset/sigmoid beta=0.3 lr=3e-05", "offset/sigmoid beta=1 lr=3e-05"]
     config = json.loads((tmp_path / "offset_sigmoid_beta1_lr3e-05_s0" / "config.json").read_text())
     assert (config["beta"], config["lr"], config["warmup"], config["pairs"]) == (1.0, 3e-5, 2, "offset")
+
+
+def test_passk_curves_smoke_measures_every_policy_from_one_start(tmp_path, capsys):
+    from benchmarks import passk_curves
+    results = passk_curves.main(["--smoke", "--tasks", "add2", "--seeds", "0", "--out", str(tmp_path)])
+    assert [(r["task"], r["algo"]) for r in results] == [("add2", a) for a in ("start", "sft", "grpo", "ppo")]
+    for r in results:
+        ks = [int(k) for k in r["pass@k"]]
+        assert ks == [1, 2, 4, 8]                                       # powers of 2 up to n (8 in smoke mode)
+        vals = [r["pass@k"][str(k)] for k in ks]
+        assert vals == sorted(vals) and r["pass@k"]["8"] == 1 - r["unsolved"]   # pass@n = share solved at all
+        assert 0 < r["entropy"] < 3.5                                   # nats; log of the vocabulary ~ 2.9
+    for algo in ("sft", "grpo", "ppo"):                                 # every run starts from the one start
+        config = json.loads((tmp_path / f"add2_{algo}_s0" / "config.json").read_text())
+        assert config["init"] == str(tmp_path / "start_add2" / "model.pt") and config["task"] == "add2"
+    assert (tmp_path / "passk.png").stat().st_size > 0 and "| add2 | grpo | 1 |" in capsys.readouterr().out
+
+
+def test_entropy_knobs_smoke_logs_the_entropy_of_each_setting(tmp_path, capsys):
+    from benchmarks import entropy_knobs
+    results = entropy_knobs.main(["--smoke", "--settings", "defaults", "KL beta 0.04", "--seeds", "0",
+                                  "--out", str(tmp_path)])
+    assert [r["setting"] for r in results] == ["start", "defaults", "KL beta 0.04"]
+    assert all([c[0] for c in r["curve"]] == [1, 2] and all(c[1] > 0 for c in r["curve"]) for r in results[1:])
+    assert json.loads((tmp_path / "KL_beta_0.04_s0" / "config.json").read_text())["beta"] == 0.04
+    assert (tmp_path / "entropy.png").is_file() and "| KL beta 0.04 | 1 |" in capsys.readouterr().out

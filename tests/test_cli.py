@@ -1,4 +1,6 @@
-"""`python -m minirl ...` end to end, in subprocesses, as a reader would type it."""
+"""`python -m minirl ...` end to end, as a reader would type it: in subprocesses where the whole
+path matters (help, a run, eval, sample, the demo), and through `main(argv)` in this process for the
+error messages (the same code; a subprocess costs about 3 s of Python and torch start-up)."""
 import json
 import subprocess
 import sys
@@ -11,6 +13,17 @@ from minirl.__main__ import available_trainers
 def run(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "minirl", *args], capture_output=True, text=True,
                           cwd=cwd, timeout=300)
+
+
+def run_here(capsys, *args):
+    """`python -m minirl ARGS` as `main(ARGS)` in this process -> (exit status, stdout, stderr)."""
+    import minirl.__main__ as cli
+    try:
+        code = cli.main(list(args))
+    except SystemExit as e:                      # argparse exits on a bad command line
+        code = e.code
+    out = capsys.readouterr()
+    return code or 0, out.out, out.err
 
 
 def test_every_config_field_has_help():
@@ -49,24 +62,29 @@ def test_sft_eval_sample_end_to_end(tmp_path):
     (["sft", "--init", "missing/model.pt"], "not found"),
     (["eval", "--init", "missing/model.pt"], "not found"),
 ])
-def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
-    r = run(*args, "--out", str(tmp_path / "run")) if args[0] == "sft" else run(*args)
-    assert r.returncode == 2
-    assert message in r.stderr and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, args, message):
+    code, _, err = run_here(capsys, *args, *(["--out", str(tmp_path / "run")] if args[0] == "sft" else []))
+    assert code == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert not (tmp_path / "run").exists()
 
 
-def test_unknown_command():
-    r = run("frobnicate")
-    assert r.returncode == 2 and "invalid choice" in r.stderr
+def test_bad_input_from_the_console_is_one_line():
+    r = run("sft", "--lr", "-1", "--dry_run")
+    assert r.returncode == 2 and "--lr must be > 0" in r.stderr and r.stderr.count("\n") == 1, r.stderr
 
 
-def test_sample_rejects_characters_outside_the_alphabet(tmp_path):
+def test_unknown_command(capsys):
+    code, _, err = run_here(capsys, "frobnicate")
+    assert code == 2 and "invalid choice" in err
+
+
+def test_sample_rejects_characters_outside_the_alphabet(tmp_path, capsys):
     out = tmp_path / "sft"
-    assert run("sft", "--steps", "1", "--eval_every", "1", "--n_layer", "1", "--n_embd", "32", "--out", str(out),
-               "--no-progress").returncode == 0
-    r = run("sample", "--init", str(out / "model.pt"), "--prompt", "12+x=")
-    assert r.returncode != 0 and "not in the tokenizer's alphabet" in r.stderr
+    assert run_here(capsys, "sft", "--steps", "1", "--eval_every", "1", "--n_layer", "1", "--n_embd", "32",
+                    "--out", str(out), "--no-progress")[0] == 0
+    code, _, err = run_here(capsys, "sample", "--init", str(out / "model.pt"), "--prompt", "12+x=")
+    assert code != 0 and "not in the tokenizer's alphabet" in err
 
 
 def test_demo_quick(tmp_path):
@@ -92,12 +110,12 @@ def test_preset_sets_defaults_and_explicit_flags_win(monkeypatch):
     assert cli.main(["sft", "--preset", "tpu"]) == 2
 
 
-def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path):
+def test_device_cuda_without_a_gpu_is_a_clear_error(tmp_path, capsys):
     import torch
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    r = run("sft", "--device", "cuda", "--out", str(tmp_path / "x"))
-    assert r.returncode == 2 and "sees no CUDA GPU" in r.stderr and not (tmp_path / "x").exists()
+    code, _, err = run_here(capsys, "sft", "--device", "cuda", "--out", str(tmp_path / "x"))
+    assert code == 2 and "sees no CUDA GPU" in err and not (tmp_path / "x").exists()
 
 
 def test_bf16_autocast_trains_on_cpu(tmp_path):

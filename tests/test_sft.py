@@ -140,3 +140,12 @@ def test_the_weak_start_does_not_depend_on_the_thread_count(weak_init, tmp_path)
     a, b = read_checkpoint(weak_init)["state_dict"], read_checkpoint(path)["state_dict"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert read_metrics(tmp_path / "weak")[-1]["eval_accuracy"] == pytest.approx(0.294)
+
+
+def test_no_plot_skips_only_the_figure(tmp_path):
+    """--no-plot (plot=False: the comparison's arms, sweeps) writes every file of a run but curves.png."""
+    from minirl.sft import SFTConfig, train_sft
+    out = tmp_path / "noplot"
+    train_sft(SFTConfig(steps=2, eval_every=1, n_layer=1, n_embd=32, progress=False, plot=False, out=str(out)))
+    assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["config.json", "metrics.jsonl", "model.pt",
+                                                                    "summary.json"]

@@ -1,0 +1,120 @@
+"""Entropy during GRPO, and three knobs said to hold it up (chapter 10, §10.5): a higher sampling
+temperature, a KL penalty to the start, and DAPO's clip-higher.
+
+    .venv/bin/python benchmarks/entropy_knobs.py               # 5 settings x 3 seeds on countdown
+    .venv/bin/python benchmarks/entropy_knobs.py --smoke       # tiny runs, to check the script
+    .venv/bin/python benchmarks/entropy_knobs.py --plot_only   # redraw from OUT/results.json
+
+From countdown's weak start (200 SFT steps, seed 0), for each setting and seed S:
+    python -m minirl grpo --task countdown --init START --seed S --steps STEPS <the setting's flags>
+The settings: GRPO's defaults; --temperature 1.2; --beta 0.04 (a KL penalty to the start);
+--inner_steps 2 (two updates per batch: the control for the next one, since a ratio clip only acts
+after the first update); --inner_steps 2 --clip_eps_high 0.28 (DAPO's clip-higher, Yu et al. 2025).
+Each run logs GRPO's `entropy` (mean -log pi of its sampled tokens). At the end, minirl.passk.passk_curve
+on 100 held-out problems with 32 samples each gives pass@1, pass@32, the distinct right answers per
+problem and the policy's exact entropy at temperature 1. Finished runs in --out are reused.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+
+SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--beta", "0.04"],
+            "2 updates per batch": ["--inner_steps", "2"],
+            "2 updates + clip-higher 0.28": ["--inner_steps", "2", "--clip_eps_high", "0.28"]}
+
+
+def final_metrics(path: str, n: int, prompts: int) -> dict:
+    from minirl.passk import passk_curve
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    task = make_task("countdown")
+    model, _ = load_model(path, CharTokenizer(), task, kind="GPT")
+    m = passk_curve(model.eval(), CharTokenizer(), task, n=n, n_prompts=prompts, seed=0)
+    return {"pass@1": m["pass@k"][1], f"pass@{n}": m["pass@k"][n], "distinct": m["distinct_correct"],
+            "entropy_exact": m["entropy"]}
+
+
+def run_all(args, out: Path) -> list[dict]:
+    from minirl.sft import ensure_weak_init
+    start = ensure_weak_init(str(out / "start_countdown"), task="countdown", seed=0,
+                             **({"steps": 3} if args.smoke else {}))
+    results = [{"setting": "start", "seed": 0, "curve": [], **final_metrics(start, args.n, args.prompts)}]
+    for seed in args.seeds:
+        for name in args.settings:
+            folder = out / f"{name.replace(' ', '_')}_s{seed}"
+            extra = ["--batch_size", "4"] if args.smoke else []
+            rows, s = cli_run(folder, "grpo", "--task", "countdown", "--init", start, "--seed", str(seed),
+                              "--steps", str(args.steps), "--log_every", str(args.log_every), *SETTINGS[name], *extra)
+            curve = [(r["step"], r["entropy"], r["reward_mean"]) for r in rows if "entropy" in r]
+            results.append({"setting": name, "seed": seed, "greedy": s["eval_accuracy"], "curve": curve,
+                            "wall": s["wall_seconds"], **final_metrics(str(folder / "model.pt"), args.n, args.prompts)})
+            print({k: v for k, v in results[-1].items() if k != "curve"}, flush=True)
+    return results
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def plot(results: list[dict]):
+    """Logged entropy against GRPO step, mean over seeds, one line per setting."""
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.8, 3.8))
+    for name in dict.fromkeys(r["setting"] for r in results if r["setting"] != "start"):
+        curves = [r["curve"] for r in results if r["setting"] == name]
+        steps = [c[0] for c in curves[0]]
+        ax.plot(steps, [mean([c[i][1] for c in curves]) for i in range(len(steps))], label=name)
+    ax.set_xlabel("GRPO step")
+    ax.set_ylabel("entropy of sampled tokens (nats)")
+    ax.set_title("countdown, GRPO from the weak start (mean of seeds)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--log_every", type=int, default=5)
+    p.add_argument("--n", type=int, default=32, help="samples per held-out problem for the final metrics")
+    p.add_argument("--prompts", type=int, default=100)
+    p.add_argument("--out", default=str(ROOT / "runs" / "entropy_knobs"))
+    p.add_argument("--figure", default="ch10_entropy_knobs", help="figure name under chapters/figures/ ('' = none)")
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--plot_only", action="store_true")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.steps, args.log_every, args.n, args.prompts = 2, 1, 4, 4
+    out = Path(args.out)
+    results = results_json(out, args.plot_only, lambda: run_all(args, out))
+    rows = []
+    for name in dict.fromkeys(r["setting"] for r in results):
+        rs = [r for r in results if r["setting"] == name]
+        n = max(int(k[5:]) for k in rs[0] if k.startswith("pass@"))
+        rows.append({"setting": name, "seeds": len(rs),
+                     "greedy": "-" if name == "start" else f"{100 * mean([r['greedy'] for r in rs]):.1f}",
+                     "pass@1": f"{100 * mean([r['pass@1'] for r in rs]):.1f}",
+                     f"pass@{n}": f"{100 * mean([r[f'pass@{n}'] for r in rs]):.1f}",
+                     "distinct": f"{mean([r['distinct'] for r in rs]):.2f}",
+                     "entropy": f"{mean([r['entropy_exact'] for r in rs]):.3f}",
+                     "logged first -> last": "-" if name == "start" else
+                     f"{mean([r['curve'][0][1] for r in rs]):.3f} -> {mean([r['curve'][-1][1] for r in rs]):.3f}"})
+    print(markdown_table(rows))
+    if args.figure:
+        save_figure(plot(results), out / "entropy.png" if args.smoke else args.figure)
+    return results
+
+
+if __name__ == "__main__":
+    main()

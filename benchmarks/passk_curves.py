@@ -1,0 +1,147 @@
+"""What RL adds (chapter 10): pass@k from k = 1 to 256, and how varied the answers are, for a
+weak start and for SFT, GRPO and PPO trained from it, on add2 and on countdown.
+
+    .venv/bin/python benchmarks/passk_curves.py               # 2 tasks x 3 algorithms x 3 seeds
+    .venv/bin/python benchmarks/passk_curves.py --smoke       # tiny runs, to check the script
+    .venv/bin/python benchmarks/passk_curves.py --plot_only   # redraw from OUT/results.json
+
+For each task T, from T's weak start (200 SFT steps, seed 0: minirl.sft.ensure_weak_init), and seed S:
+    python -m minirl sft  --task T --init START --seed S
+    python -m minirl grpo --task T --init START --seed S --steps GRPO_STEPS
+    python -m minirl ppo  --task T --init START --seed S
+(SFT and PPO at their defaults; GRPO's default 1,000 steps cut to --grpo_steps). Then for every
+policy, the start included: n = 256 samples at temperature 1 on each of 100 held-out problems, and
+from them (minirl.passk.passk_curve) pass@k for k = 1, 2, 4, ..., 256 (the unbiased estimator of
+Chen et al. 2021), the share of problems that no sample solves, distinct correct answers per
+problem, and the mean per-token entropy. Greedy held-out accuracy is each run's own eval_accuracy.
+Runs go one after another; finished runs in --out are reused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+
+TASKS = ("add2", "countdown")
+ALGOS = ("sft", "grpo", "ppo")
+SMOKE = {"sft": ["--steps", "3"], "grpo": ["--steps", "2", "--batch_size", "4"],
+         "ppo": ["--steps", "2", "--batch_size", "4"]}
+
+
+def policy_metrics(path: str, task: str, n: int, prompts: int) -> dict:
+    """passk_curve of the checkpoint at `path` (sampling seed 0)."""
+    from minirl.passk import passk_curve
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    t = make_task(task)
+    model, _ = load_model(path, CharTokenizer(), t, kind="GPT")
+    model.eval()
+    m = passk_curve(model, CharTokenizer(), t, n=n, n_prompts=prompts, seed=0)
+    return {**{k: v for k, v in m.items() if k != "counts"}, "pass@k": {str(k): v for k, v in m["pass@k"].items()}}
+
+
+def run_all(args, out: Path) -> list[dict]:
+    from minirl.sft import ensure_weak_init
+    results = []
+    for task in args.tasks:
+        start = ensure_weak_init(str(out / f"start_{task}"), task=task, seed=0,
+                                 **({"steps": 3} if args.smoke else {}))
+        greedy = json.loads((Path(start).parent / "summary.json").read_text())["eval_accuracy"]
+        results.append({"task": task, "algo": "start", "seed": 0, "greedy": greedy, "wall": 0.0,
+                        **policy_metrics(start, task, args.n, args.prompts)})
+        print(json.dumps(results[-1]), flush=True)
+        for seed in args.seeds:
+            for algo in ALGOS:
+                flags = SMOKE[algo] if args.smoke else (["--steps", str(args.grpo_steps)] if algo == "grpo" else [])
+                folder = out / f"{task}_{algo}_s{seed}"
+                _, s = cli_run(folder, algo, "--task", task, "--init", start, "--seed", str(seed), *flags)
+                results.append({"task": task, "algo": algo, "seed": seed, "greedy": s["eval_accuracy"],
+                                "wall": s["wall_seconds"],
+                                **policy_metrics(str(folder / "model.pt"), task, args.n, args.prompts)})
+                print(json.dumps(results[-1]), flush=True)
+    return results
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def summarise(results: list[dict]) -> list[dict]:
+    """One row per (task, policy): means over seeds of greedy accuracy, pass@k at a few k, the share
+    of problems unsolved at k = n, distinct correct answers and entropy."""
+    rows = []
+    for task in dict.fromkeys(r["task"] for r in results):
+        for algo in ("start",) + ALGOS:
+            rs = [r for r in results if r["task"] == task and r["algo"] == algo]
+            if not rs:
+                continue
+            ks = sorted(int(k) for k in rs[0]["pass@k"])
+            at = lambda k: mean([r["pass@k"][str(k)] for r in rs])  # noqa: E731
+            rows.append({"task": task, "policy": algo, "seeds": len(rs), "greedy": mean([r["greedy"] for r in rs]),
+                         **{f"pass@{k}": at(k) for k in ks if k in (1, 4, 16, 64, ks[-1])},
+                         "unsolved": mean([r["unsolved"] for r in rs]),
+                         "distinct": mean([r["distinct_correct"] for r in rs]),
+                         "entropy": mean([r["entropy"] for r in rs])})
+    return rows
+
+
+def plot(results: list[dict]):
+    """pass@k against k (log scale), one panel per task; mean over seeds with the min..max band."""
+    import matplotlib.pyplot as plt
+    tasks = list(dict.fromkeys(r["task"] for r in results))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        for algo, colour in zip(("start",) + ALGOS, ("grey", "tab:blue", "tab:green", "tab:red")):
+            rs = [r for r in results if r["task"] == task and r["algo"] == algo]
+            if not rs:
+                continue
+            ks = sorted(int(k) for k in rs[0]["pass@k"])
+            val = [[r["pass@k"][str(k)] for k in ks] for r in rs]
+            ax.plot(ks, [mean(v) for v in zip(*val)], "o-", ms=3, color=colour,
+                    label={"start": "weak start"}.get(algo, algo.upper()))
+            if len(rs) > 1:
+                ax.fill_between(ks, [min(v) for v in zip(*val)], [max(v) for v in zip(*val)], color=colour, alpha=0.2)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("k (samples per problem)")
+        ax.set_ylabel("pass@k (held-out)")
+        ax.set_title(task)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--grpo_steps", type=int, default=400, help="GRPO iterations (its default is 1,000)")
+    p.add_argument("--n", type=int, default=256, help="samples per held-out problem (the largest k)")
+    p.add_argument("--prompts", type=int, default=100, help="held-out problems")
+    p.add_argument("--out", default=str(ROOT / "runs" / "passk"))
+    p.add_argument("--figure", default="ch10_passk", help="figure name under chapters/figures/ ('' = none)")
+    p.add_argument("--smoke", action="store_true", help="tiny runs and few samples, to check the script")
+    p.add_argument("--plot_only", action="store_true", help="redraw from OUT/results.json")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.n, args.prompts = min(args.n, 8), min(args.prompts, 4)
+    out = Path(args.out)
+    results = results_json(out, args.plot_only, lambda: run_all(args, out))
+    rows = summarise(results)
+    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    print(markdown_table([{k: (pct(v) if k.startswith(("pass", "greedy", "unsolved")) else
+                               f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
+    if args.figure:
+        save_figure(plot(results), out / "passk.png" if args.smoke else args.figure)
+    return results
+
+
+if __name__ == "__main__":
+    main()
