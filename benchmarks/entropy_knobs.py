@@ -11,7 +11,7 @@ The settings: GRPO's defaults; --temperature 1.2; --beta 0.04 (a KL penalty to t
 --inner_steps 2 (two updates per batch: the control for the next one, since a ratio clip only acts
 after the first update); --inner_steps 2 --clip_eps_high 0.28 (DAPO's clip-higher, Yu et al. 2025).
 Each run logs GRPO's `entropy` (mean -log pi of its sampled tokens). At the end, minirl.passk.passk_curve
-on 100 held-out problems with 32 samples each gives pass@1, pass@32, the distinct right answers per
+on 100 held-out problems with 64 samples each gives pass@1, pass@64, the distinct right answers per
 problem and the policy's exact entropy at temperature 1. Finished runs in --out are reused.
 """
 from __future__ import annotations
@@ -85,9 +85,9 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--steps", type=int, default=150)
+    p.add_argument("--steps", type=int, default=120)
     p.add_argument("--log_every", type=int, default=5)
-    p.add_argument("--n", type=int, default=32, help="samples per held-out problem for the final metrics")
+    p.add_argument("--n", type=int, default=64, help="samples per held-out problem for the final metrics")
     p.add_argument("--prompts", type=int, default=100)
     p.add_argument("--out", default=str(ROOT / "runs" / "entropy_knobs"))
     p.add_argument("--figure", default="ch10_entropy_knobs", help="figure name under chapters/figures/ ('' = none)")

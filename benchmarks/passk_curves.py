@@ -15,6 +15,11 @@ from them (minirl.passk.passk_curve) pass@k for k = 1, 2, 4, ..., 256 (the unbia
 Chen et al. 2021), the share of problems that no sample solves, distinct correct answers per
 problem, and the mean per-token entropy. Greedy held-out accuracy is each run's own eval_accuracy.
 Runs go one after another; finished runs in --out are reused.
+
+The control is a blind guesser, computed exactly rather than sampled: it writes a uniformly random
+candidate answer (add2: one of the 199 sums 0..198; countdown: one of the left-to-right expressions
+over an ordered subset of the numbers, the form of the demonstrations, about 62 per problem), so its
+pass@k is the mean over problems of 1 - (1 - q)^k, q the share of candidates that are right.
 """
 from __future__ import annotations
 
@@ -47,6 +52,28 @@ def policy_metrics(path: str, task: str, n: int, prompts: int) -> dict:
     return {**{k: v for k, v in m.items() if k != "counts"}, "pass@k": {str(k): v for k, v in m["pass@k"].items()}}
 
 
+def candidates(task, nums) -> list[str]:
+    """countdown: every left-to-right expression (the demonstrations' form) over an ordered subset of nums."""
+    import itertools
+    return sorted({task._canonical(perm, code) for r in range(1, len(nums) + 1)
+                   for perm in set(itertools.permutations(nums, r)) for code in range(3 ** (r - 1))})
+
+
+def guesser(task_name: str, prompts: int, ks) -> dict:
+    """{"task", "algo": "guess", "pass@k"}: the exact pass@k of the blind guesser (module docstring)."""
+    from minirl.tasks import make_task
+    task = make_task(task_name)
+    qs = []
+    for pair in task.heldout()[:prompts]:
+        if task_name == "countdown":
+            cands = candidates(task, pair[0])
+            qs.append(sum(task.is_correct(task.prompt(*pair), e) for e in cands) / len(cands))
+        else:
+            qs.append(1 / 199)                                  # one right sum among 0..198
+    return {"task": task_name, "algo": "guess", "pass@k": {str(k): sum(1 - (1 - q) ** k for q in qs) / len(qs)
+                                                           for k in ks}}
+
+
 def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     results = []
@@ -73,9 +100,9 @@ def mean(xs):
     return sum(xs) / len(xs)
 
 
-def summarise(results: list[dict]) -> list[dict]:
+def summarise(results: list[dict], prompts: int) -> list[dict]:
     """One row per (task, policy): means over seeds of greedy accuracy, pass@k at a few k, the share
-    of problems unsolved at k = n, distinct correct answers and entropy."""
+    of problems unsolved at k = n, distinct correct answers and entropy; then the blind guesser."""
     rows = []
     for task in dict.fromkeys(r["task"] for r in results):
         for algo in ("start",) + ALGOS:
@@ -89,15 +116,23 @@ def summarise(results: list[dict]) -> list[dict]:
                          "unsolved": mean([r["unsolved"] for r in rs]),
                          "distinct": mean([r["distinct_correct"] for r in rs]),
                          "entropy": mean([r["entropy"] for r in rs])})
+        g = guesser(task, prompts, [int(k[5:]) for k in rows[-1] if k.startswith("pass@")])
+        rows.append({"task": task, "policy": "blind guess", "seeds": "-", "greedy": "-",
+                     **{f"pass@{k}": v for k, v in g["pass@k"].items()}, "unsolved": "-", "distinct": "-",
+                     "entropy": "-"})
     return rows
 
 
-def plot(results: list[dict]):
-    """pass@k against k (log scale), one panel per task; mean over seeds with the min..max band."""
+def plot(results: list[dict], prompts: int):
+    """pass@k against k (log scale), one panel per task; mean over seeds with the min..max band, and
+    the blind guesser dashed."""
     import matplotlib.pyplot as plt
     tasks = list(dict.fromkeys(r["task"] for r in results))
     fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
     for ax, task in zip(axes[0], tasks):
+        ks = sorted(int(k) for k in results[0]["pass@k"])
+        g = guesser(task, prompts, ks)["pass@k"]
+        ax.plot(ks, [g[str(k)] for k in ks], "--", color="black", lw=1, label="blind guess")
         for algo, colour in zip(("start",) + ALGOS, ("grey", "tab:blue", "tab:green", "tab:red")):
             rs = [r for r in results if r["task"] == task and r["algo"] == algo]
             if not rs:
@@ -134,12 +169,12 @@ def main(argv=None):
         args.n, args.prompts = min(args.n, 8), min(args.prompts, 4)
     out = Path(args.out)
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
-    rows = summarise(results)
-    pct = lambda v: f"{100 * v:.1f}"  # noqa: E731
+    rows = summarise(results, args.prompts)
+    pct = lambda v: v if isinstance(v, str) else f"{100 * v:.1f}"  # noqa: E731
     print(markdown_table([{k: (pct(v) if k.startswith(("pass", "greedy", "unsolved")) else
                                f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
     if args.figure:
-        save_figure(plot(results), out / "passk.png" if args.smoke else args.figure)
+        save_figure(plot(results, args.prompts), out / "passk.png" if args.smoke else args.figure)
     return results
 
 

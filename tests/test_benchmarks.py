@@ -185,3 +185,17 @@ def test_entropy_knobs_smoke_logs_the_entropy_of_each_setting(tmp_path, capsys):
     assert all([c[0] for c in r["curve"]] == [1, 2] and all(c[1] > 0 for c in r["curve"]) for r in results[1:])
     assert json.loads((tmp_path / "KL_beta_0.04_s0" / "config.json").read_text())["beta"] == 0.04
     assert (tmp_path / "entropy.png").is_file() and "| KL beta 0.04 | 1 |" in capsys.readouterr().out
+
+
+def test_the_blind_guesser_is_exact():
+    from benchmarks.passk_curves import candidates, guesser
+    from minirl.tasks import make_task
+    cd = make_task("countdown")
+    cands = candidates(cd, (1, 2, 3))
+    assert len(cands) == 3 + 6 * 3 + 6 * 9 and {"3*2+1", "(1+2)*3", "2-1", "3"} <= set(cands)
+    assert len(candidates(cd, (2, 2, 5))) == len(set(candidates(cd, (2, 2, 5)))) < 75     # repeats collapse
+    g = guesser("add2", 10, [1, 256])["pass@k"]                     # one right sum among 0..198
+    assert abs(g["1"] - 1 / 199) < 1e-12 and abs(g["256"] - (1 - (198 / 199) ** 256)) < 1e-12
+    nums, target = cd.heldout()[0]
+    q = sum(cd.is_correct(cd.prompt(nums, target), e) for e in candidates(cd, nums)) / len(candidates(cd, nums))
+    assert q > 0 and abs(guesser("countdown", 1, [1])["pass@k"]["1"] - q) < 1e-12
