@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -58,10 +59,6 @@ def run_all(args, out: Path) -> list[dict]:
                             "wall": s["wall_seconds"], **final_metrics(str(folder / "model.pt"), args.n, args.prompts)})
             print({k: v for k, v in results[-1].items() if k != "curve"}, flush=True)
     return results
-
-
-def mean(xs):
-    return sum(xs) / len(xs)
 
 
 def plot(results: list[dict]):

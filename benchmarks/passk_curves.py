@@ -27,6 +27,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -94,10 +95,6 @@ def run_all(args, out: Path) -> list[dict]:
                                 **policy_metrics(str(folder / "model.pt"), task, args.n, args.prompts)})
                 print(json.dumps(results[-1]), flush=True)
     return results
-
-
-def mean(xs):
-    return sum(xs) / len(xs)
 
 
 def summarise(results: list[dict], prompts: int) -> list[dict]:

@@ -59,19 +59,18 @@ def heldout_samples(model, tokenizer, task, n: int, n_prompts: int, seed: int = 
     prompts at a time (bounded memory; a different random stream than one batch).
     """
     pairs = task.heldout()[:n_prompts]
+    prompts = [task.prompt(a, b) for a, b in pairs]
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
-    texts, ent_sum, ent_n = [], 0.0, 0.0
+    texts, ok, ent_sum, ent_n = [], [], 0.0, 0.0
     step = chunk or len(pairs)
     for i in range(0, len(pairs), step):
-        prompts = [task.prompt(a, b) for a, b in pairs[i:i + step]]
-        ro = sample(model, tokenizer, task, prompts, samples_per_prompt=n, temperature=1.0, generator=gen,
-                    logprobs=False)
+        ro = sample(model, tokenizer, task, prompts[i:i + step], samples_per_prompt=n, temperature=1.0,
+                    generator=gen, logprobs=False)
         texts += ro.texts
+        ok += [task.is_correct(q, t) for q, t in zip(ro.prompts, ro.texts)]   # exact, whatever the reward
         if entropy:
             h = entropy_from_logits(model(ro.tokens[:, :-1]))                  # (B, T-1)
             ent_sum, ent_n = ent_sum + float((h * ro.mask).sum()), ent_n + float(ro.mask.sum())
-    prompts = [task.prompt(a, b) for a, b in pairs for _ in range(n)]
-    ok = [task.is_correct(q, t) for q, t in zip(prompts, texts)]
     out = {"pairs": pairs, "texts": [texts[j * n:(j + 1) * n] for j in range(len(pairs))],
            "correct": [ok[j * n:(j + 1) * n] for j in range(len(pairs))]}
     if entropy:
