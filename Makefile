@@ -37,7 +37,8 @@ grade: setup       ## grade your exercises/ (CH=2 for one chapter; TRAIN=1: the 
 grade-train-check: setup  ## the end-to-end track at full size: passes with minirl's functions, fails with planted bugs
 	$(BIN)/python -m pytest -q -m long tests/test_grade_train.py
 
-lab: setup         ## open the notebooks in Jupyter
+lab: setup         ## open the notebooks in JupyterLab (installed into .venv on first use)
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install -q "jupyterlab>=4"
 	$(BIN)/jupyter lab notebooks/
 
 notebooks: setup   ## re-execute every notebook at full size and save its outputs

@@ -5,6 +5,8 @@ The suite runs with a pinned number of CPU threads, 2 unless MINIRL_TEST_THREADS
     MINIRL_TEST_THREADS=1 .venv/bin/python -m pytest -q       # make test-1thread
 The benchmark scripts' smoke tests run their training commands in the test process
 (MINIRL_IN_PROCESS=1, see benchmarks/common.cli_run); one test runs the subprocess path.
+The suite's training runs skip drawing curves.png (about 0.2 s each, for a few hundred runs); a test
+that checks the figure is marked `@pytest.mark.curves`, and tests/test_plotting.py tests the drawing.
 """
 import os
 import sys
@@ -15,8 +17,32 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-torch.set_num_threads(int(os.environ.get("MINIRL_TEST_THREADS", "2")))
+THREADS = int(os.environ.get("MINIRL_TEST_THREADS", "2"))
+torch.set_num_threads(THREADS)
 os.environ.setdefault("MINIRL_IN_PROCESS", "1")   # benchmarks' smoke runs train in this process (benchmarks/common.py)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_threads(request):
+    """Every test runs with the suite's thread count. A run with --threads, or a benchmark's main()
+    called in this process, sets the count for the whole process; without this, every later test
+    would run with it."""
+    if torch.get_num_threads() != THREADS:
+        torch.set_num_threads(THREADS)
+    yield
+    if torch.get_num_threads() != THREADS:
+        if os.environ.get("MINIRL_REPORT_THREADS"):
+            print(f"\n{request.node.nodeid} left {torch.get_num_threads()} threads", file=sys.stderr)
+        torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _no_curves_png(request, monkeypatch):
+    """Run.finish draws curves.png with minirl.plotting.plot_metrics; here it draws nothing unless the
+    test is marked `curves`. Direct callers that imported plot_metrics keep the real one."""
+    if request.node.get_closest_marker("curves") is None:
+        import minirl.plotting
+        monkeypatch.setattr(minirl.plotting, "plot_metrics", lambda *args, **kwargs: None)
 
 
 @pytest.fixture(scope="session")

@@ -140,6 +140,7 @@ def test_corridor_is_solved_with_a_tabular_critic():
     assert abs(hist[-1]["value_start"] - best) < 0.25                      # the critic learned V(start)
 
 
+@pytest.mark.curves
 def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     args = ["a2c", "--init", weak_init, "--steps", "3", "--batch_size", "4", "--samples_per_prompt", "2",
             "--eval_every", "3", "--log_every", "1", "--no-progress"]

@@ -151,6 +151,7 @@ def test_corridor_is_solved():
     assert sum(h["ret"] for h in hist[-5:]) / 5 >= 0.9 * best
 
 
+@pytest.mark.curves
 def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     args = ["reinforce", "--init", weak_init, "--steps", "3", "--batch_size", "4", "--samples_per_prompt", "2",
             "--eval_every", "3", "--log_every", "1", "--no-progress"]
