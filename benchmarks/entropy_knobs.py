@@ -68,7 +68,7 @@ def plot(results: list[dict]):
     for name in dict.fromkeys(r["setting"] for r in results if r["setting"] != "start"):
         curves = [r["curve"] for r in results if r["setting"] == name]
         steps = [c[0] for c in curves[0]]
-        ax.plot(steps, [mean([c[i][1] for c in curves]) for i in range(len(steps))], label=name)
+        ax.plot(steps, [mean([c[i][1] for c in curves]) for i in range(len(steps))], label=name.replace("beta", "β"))
     ax.set_xlabel("GRPO step")
     ax.set_ylabel("entropy of sampled tokens (nats)")
     ax.set_title("countdown, GRPO from the weak start (mean of seeds)")
