@@ -6,7 +6,7 @@ copies the repository to a temporary folder, applies one mutant at a time there 
 working tree), runs its tests with pytest (-x -q, a timeout per mutant), and reports each mutant
 as caught or survived, with the total time:
 
-    .venv/bin/python tests/mutants.py                 # every mutant (about 10 minutes on 2 cores)
+    .venv/bin/python tests/mutants.py                 # every mutant (about 5 minutes on 2 cores)
     .venv/bin/python tests/mutants.py --list          # the list, nothing run
     .venv/bin/python tests/mutants.py grpo_old_is_current dpo_term_removed   # only these
 
