@@ -142,6 +142,23 @@ def test_the_weak_start_does_not_depend_on_the_thread_count(weak_init, tmp_path)
     assert read_metrics(tmp_path / "weak")[-1]["eval_accuracy"] == pytest.approx(0.294)
 
 
+def test_a_run_with_threads_sets_them_for_the_process(tmp_path):
+    """--threads N sets PyTorch's thread count for the whole process: a command-line run ends with
+    it. In the suite, conftest's _pinned_threads gives the next test the suite's count back."""
+    import torch
+    from minirl.sft import SFTConfig, train_sft
+    other = 1 if torch.get_num_threads() != 1 else 2
+    train_sft(SFTConfig(steps=1, eval_every=1, n_layer=1, n_embd=32, progress=False, plot=False, threads=other,
+                        out=str(tmp_path / "threads")))
+    assert torch.get_num_threads() == other
+
+
+def test_the_next_test_runs_with_the_suites_thread_count():
+    import os
+    import torch
+    assert torch.get_num_threads() == int(os.environ.get("MINIRL_TEST_THREADS", "2"))
+
+
 def test_no_plot_skips_only_the_figure(tmp_path):
     """--no-plot (plot=False: the comparison's arms, sweeps) writes every file of a run but curves.png."""
     from minirl.sft import SFTConfig, train_sft
