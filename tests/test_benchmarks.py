@@ -187,6 +187,18 @@ def test_entropy_knobs_smoke_logs_the_entropy_of_each_setting(tmp_path, capsys):
     assert (tmp_path / "entropy.png").is_file() and "| KL beta 0.04 | 1 |" in capsys.readouterr().out
 
 
+def test_beyond_start_smoke_trains_each_arm_on_add3_from_the_add2_start(tmp_path, capsys):
+    from benchmarks import beyond_start
+    results = beyond_start.main(["--smoke", "--seeds", "0", "--out", str(tmp_path)])
+    assert [r["arm"] for r in results] == ["start", *beyond_start.ARMS]
+    configs = {d: json.loads((tmp_path / d / "config.json").read_text())
+               for d in ("GRPO_exact_match_s0", "GRPO_partial_credit_s0", "SFT_on_add3_s0")}
+    assert all(c["task"] == "add3" and c["init"].endswith("start_add2/model.pt") for c in configs.values())
+    assert [c["dense_reward"] for c in configs.values()] == [False, True, False]
+    assert all(r["curve"] and {"pass@1", "pass@4", "unsolved", "add2_greedy"} <= set(r) for r in results[1:])
+    assert (tmp_path / "beyond_start.png").is_file() and "| SFT on add3 (control) | 1 |" in capsys.readouterr().out
+
+
 def test_the_blind_guesser_is_exact():
     from benchmarks.passk_curves import candidates, guesser
     from minirl.tasks import make_task
