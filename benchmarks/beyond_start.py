@@ -21,12 +21,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import cli_run, grouped, markdown_table, mean_pct, results_json, save_figure  # noqa: E402
 
 ARMS = {"GRPO, exact match": ["grpo"], "GRPO, partial credit": ["grpo", "--dense_reward"],
         "SFT on add3 (control)": ["sft"]}
@@ -69,9 +68,9 @@ def plot(results: list[dict]):
     """Held-out add3 accuracy against training step, one line per run (colour: arm)."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.8, 3.8))
-    arms = [a for a in dict.fromkeys(r["arm"] for r in results) if a != "start"]
-    for i, name in enumerate(arms):
-        for j, r in enumerate(r for r in results if r["arm"] == name):
+    arms = {name: rs for name, rs in grouped(results, "arm").items() if name != "start"}
+    for i, (name, rs) in enumerate(arms.items()):
+        for j, r in enumerate(rs):
             ax.plot([c[0] for c in r["curve"]], [100 * c[1] for c in r["curve"]], color=f"C{i}",
                     label=name if j == 0 else None, alpha=0.8)
     ax.set_xlabel("training step")
@@ -103,15 +102,12 @@ def main(argv=None):
     out = Path(args.out)
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
     rows = []
-    for name in dict.fromkeys(r["arm"] for r in results):
-        rs = [r for r in results if r["arm"] == name]
+    for name, rs in grouped(results, "arm").items():
         n = max(int(k[5:]) for k in rs[0] if k.startswith("pass@"))
         rows.append({"arm": name, "seeds": len(rs),
                      "add3 greedy": " / ".join(f"{100 * r['add3_greedy']:.1f}" for r in rs),
-                     "pass@1": f"{100 * mean([r['pass@1'] for r in rs]):.1f}",
-                     f"pass@{n}": f"{100 * mean([r[f'pass@{n}'] for r in rs]):.1f}",
-                     "unsolved": f"{100 * mean([r['unsolved'] for r in rs]):.1f}",
-                     "add2 greedy": f"{100 * mean([r['add2_greedy'] for r in rs]):.1f}"})
+                     "pass@1": mean_pct(rs, "pass@1"), f"pass@{n}": mean_pct(rs, f"pass@{n}"),
+                     "unsolved": mean_pct(rs, "unsolved"), "add2 greedy": mean_pct(rs, "add2_greedy")})
     print(markdown_table(rows))
     if args.figure:
         save_figure(plot(results), out / "beyond_start.png" if args.smoke else args.figure)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from statistics import mean
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -56,6 +57,19 @@ def first_reach(curve, level: float):
     """(step-or-x, seconds) of the first point of curve [(x, seconds, accuracy), ...] at or above
     level, or (None, None) if it never gets there."""
     return next(((x, t) for x, t, a in curve if a >= level), (None, None))
+
+
+def grouped(results: list[dict], key: str) -> dict[str, list[dict]]:
+    """The results by their `key` (an arm's or a setting's name), in the order first seen."""
+    groups: dict[str, list[dict]] = {}
+    for r in results:
+        groups.setdefault(r[key], []).append(r)
+    return groups
+
+
+def mean_pct(rows: list[dict], key: str) -> str:
+    """The mean of rows[i][key] over the seeds, as a percentage with one decimal: '47.0'."""
+    return f"{100 * mean([r[key] for r in rows]):.1f}"
 
 
 def results_json(out: Path, plot_only: bool, run) -> list[dict]:

@@ -24,7 +24,7 @@ from statistics import mean
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import cli_run, grouped, markdown_table, mean_pct, results_json, save_figure  # noqa: E402
 
 SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--beta", "0.04"],
             "2 updates per batch": ["--inner_steps", "2"],
@@ -65,8 +65,10 @@ def plot(results: list[dict]):
     """Logged entropy against GRPO step, mean over seeds, one line per setting."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.8, 3.8))
-    for name in dict.fromkeys(r["setting"] for r in results if r["setting"] != "start"):
-        curves = [r["curve"] for r in results if r["setting"] == name]
+    for name, rs in grouped(results, "setting").items():
+        if name == "start":
+            continue
+        curves = [r["curve"] for r in rs]
         steps = [c[0] for c in curves[0]]
         ax.plot(steps, [mean([c[i][1] for c in curves]) for i in range(len(steps))], label=name.replace("beta", "β"))
     ax.set_xlabel("GRPO step")
@@ -96,13 +98,10 @@ def main(argv=None):
     out = Path(args.out)
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
     rows = []
-    for name in dict.fromkeys(r["setting"] for r in results):
-        rs = [r for r in results if r["setting"] == name]
+    for name, rs in grouped(results, "setting").items():
         n = max(int(k[5:]) for k in rs[0] if k.startswith("pass@"))
-        rows.append({"setting": name, "seeds": len(rs),
-                     "greedy": "-" if name == "start" else f"{100 * mean([r['greedy'] for r in rs]):.1f}",
-                     "pass@1": f"{100 * mean([r['pass@1'] for r in rs]):.1f}",
-                     f"pass@{n}": f"{100 * mean([r[f'pass@{n}'] for r in rs]):.1f}",
+        rows.append({"setting": name, "seeds": len(rs), "greedy": "-" if name == "start" else mean_pct(rs, "greedy"),
+                     "pass@1": mean_pct(rs, "pass@1"), f"pass@{n}": mean_pct(rs, f"pass@{n}"),
                      "distinct": f"{mean([r['distinct'] for r in rs]):.2f}",
                      "entropy": f"{mean([r['entropy_exact'] for r in rs]):.3f}",
                      "logged first -> last": "-" if name == "start" else
