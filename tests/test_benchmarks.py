@@ -190,13 +190,19 @@ def test_entropy_knobs_smoke_logs_the_entropy_of_each_setting(tmp_path, capsys):
 def test_beyond_start_smoke_trains_each_arm_on_add3_from_the_add2_start(tmp_path, capsys):
     from benchmarks import beyond_start
     results = beyond_start.main(["--smoke", "--seeds", "0", "--out", str(tmp_path)])
-    assert [r["arm"] for r in results] == ["start", *beyond_start.ARMS]
-    configs = {d: json.loads((tmp_path / d / "config.json").read_text())
-               for d in ("GRPO_exact_match_s0", "GRPO_partial_credit_s0", "SFT_on_add3_s0")}
-    assert all(c["task"] == "add3" and c["init"].endswith("start_add2/model.pt") for c in configs.values())
-    assert [c["dense_reward"] for c in configs.values()] == [False, True, False]
-    assert all(r["curve"] and {"pass@1", "pass@4", "unsolved", "add2_greedy"} <= set(r) for r in results[1:])
-    assert (tmp_path / "beyond_start.png").is_file() and "| SFT on add3 (control) | 1 |" in capsys.readouterr().out
+    assert [r["arm"] for r in results] == ["start", *beyond_start.arms(2)]
+    cfg = {d.name[:-3]: json.loads((d / "config.json").read_text()) for d in tmp_path.glob("*_s0")}
+    start = str(tmp_path / "start_add2" / "model.pt")
+    assert {k: (c["algo"], c["init"], c["steps"], c["warmup"], c["dense_reward"]) for k, c in cfg.items()} == {
+        "GRPO_exact_match": ("grpo", start, 2, 1, False), "GRPO_partial_credit": ("grpo", start, 2, 1, True),
+        "SFT": ("sft", start, 2, 1, False), "SFT_then_GRPO": ("grpo", str(tmp_path / "SFT_s0" / "model.pt"), 2, 1, False),
+        "SFT_2x": ("sft", start, 4, 1, False), "SFT_scratch_2x": ("sft", "", 4, 1, False),
+        "SFT_2x_no_warmup": ("sft", start, 4, 0, False)}
+    assert all(c["task"] == "add3" for c in cfg.values())
+    assert [(c[0], c[2]) for c in results[3]["curve"]] == [(1, "sft"), (2, "sft"), (3, "grpo"), (4, "grpo")]
+    assert all(r["curve"] and {"pass@1", "pass@4", "unsolved", "add2_greedy", "add2_in_add3_format"} <= set(r)
+               for r in results[1:])
+    assert (tmp_path / "beyond_start.png").is_file() and "| SFT 4 (control) | 1 |" in capsys.readouterr().out
 
 
 def test_the_blind_guesser_is_exact():
