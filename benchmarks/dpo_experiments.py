@@ -6,6 +6,8 @@ runs/dpo_experiments/results.json.
     .venv/bin/python benchmarks/dpo_experiments.py --steps 2 --seeds 0 --sources offset --losses ipo   # smoke
     .venv/bin/python benchmarks/dpo_experiments.py --grid --sources on_policy --losses sigmoid --no-control \
         --out runs/dpo_grid                # beta in {0.03, 0.1, 0.3, 1} x lr in {1e-5, 3e-5, 1e-4}, warm-up 30
+    .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid ipo --rounds 4 \
+        --no-control --out runs/dpo_online   # online DPO: 4 rounds of fresh pairs from the current policy
 
 Every DPO run is `python -m minirl dpo --init runs/weak/model.pt --seed S --steps N --pairs SOURCE` plus
 the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), all else at the
@@ -33,7 +35,10 @@ def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     common = ["--init", init, "--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-    jobs = [(f"{s}/{loss}", ["dpo", "--pairs", s, *LOSSES[loss]]) for s in args.sources for loss in args.losses]
+    rounds = [] if args.rounds == 1 else ["--rounds", str(args.rounds)]
+    tag = "" if args.rounds == 1 else f" rounds={args.rounds}"
+    jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *rounds])
+            for s in args.sources for loss in args.losses]
     if args.grid:                           # every source x loss at every beta x lr, with a linear warm-up
         jobs = [(f"{s}/{loss} beta={b:g} lr={lr:g}", ["dpo", "--pairs", s, *LOSSES[loss], "--beta", f"{b:g}",
                                                       "--lr", f"{lr:g}", "--warmup", str(args.warmup)])
@@ -43,7 +48,7 @@ def run_all(args, out: Path) -> list[dict]:
     results = []
     for name, flags in jobs:
         for seed in args.seeds:
-            slug = name.split(" (")[0] if args.grid else name.split(" ")[0]
+            slug = name.split(" (")[0] if args.grid or args.rounds > 1 else name.split(" ")[0]
             folder = out / f"{slug.replace('/', '_').replace('+', '_').replace(' ', '_').replace('=', '')}_s{seed}"
             rows, summary = cli_run(folder, *flags, *common, "--seed", str(seed), threads=args.threads)
             last = next((r for r in reversed(rows) if "heldout_pref_accuracy" in r), {})
@@ -80,6 +85,7 @@ def main(argv=None):
     p.add_argument("--betas", type=float, nargs="+", default=[0.03, 0.1, 0.3, 1.0])
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 3e-5, 1e-4])
     p.add_argument("--warmup", type=int, default=30, help="warm-up steps of the grid's runs")
+    p.add_argument("--rounds", type=int, default=1, help="online DPO: rounds of fresh on-policy pairs (1 = offline)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval_every", type=int, default=25)
