@@ -35,8 +35,10 @@ def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     common = ["--init", init, "--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-    rounds = [] if args.rounds == 1 else ["--rounds", str(args.rounds)]
-    tag = "" if args.rounds == 1 else f" rounds={args.rounds}"
+    rounds = ([] if args.rounds == 1 else ["--rounds", str(args.rounds)]) + \
+        ([] if args.beta is None else ["--beta", f"{args.beta:g}"]) + ([] if args.lr is None else ["--lr", f"{args.lr:g}"])
+    tag = ("" if args.rounds == 1 else f" rounds={args.rounds}") + ("" if args.beta is None else f" beta={args.beta:g}") \
+        + ("" if args.lr is None else f" lr={args.lr:g}")
     jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *rounds])
             for s in args.sources for loss in args.losses]
     if args.grid:                           # every source x loss at every beta x lr, with a linear warm-up
@@ -48,7 +50,7 @@ def run_all(args, out: Path) -> list[dict]:
     results = []
     for name, flags in jobs:
         for seed in args.seeds:
-            slug = name.split(" (")[0] if args.grid or args.rounds > 1 else name.split(" ")[0]
+            slug = name.split(" (")[0] if args.grid or tag else name.split(" ")[0]
             folder = out / f"{slug.replace('/', '_').replace('+', '_').replace(' ', '_').replace('=', '')}_s{seed}"
             rows, summary = cli_run(folder, *flags, *common, "--seed", str(seed), threads=args.threads)
             last = next((r for r in reversed(rows) if "heldout_pref_accuracy" in r), {})
@@ -86,6 +88,8 @@ def main(argv=None):
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 3e-5, 1e-4])
     p.add_argument("--warmup", type=int, default=30, help="warm-up steps of the grid's runs")
     p.add_argument("--rounds", type=int, default=1, help="online DPO: rounds of fresh on-policy pairs (1 = offline)")
+    p.add_argument("--beta", type=float, default=None, help="DPO's beta for every run but the grid's (default: dpo's)")
+    p.add_argument("--lr", type=float, default=None, help="DPO's learning rate for every run but the grid's (default: dpo's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval_every", type=int, default=25)
