@@ -30,7 +30,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, grouped, markdown_table, mean_pct, results_json, save_figure  # noqa: E402
+from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
+                               results_json, sampled_metrics, save_figure)
 
 
 def arms(steps: int) -> dict[str, list[tuple]]:
@@ -49,14 +50,11 @@ def arms(steps: int) -> dict[str, list[tuple]]:
 
 
 def final_metrics(path: str, n: int, prompts: int) -> dict:
-    from minirl.passk import passk_curve
     from minirl.rollout import evaluate
-    from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer
     tok, add3, add2 = CharTokenizer(), make_task("add3"), make_task("add2")
-    model = load_model(path, tok, add3, kind="GPT")[0].eval()
-    m = passk_curve(model, tok, add3, n=n, n_prompts=prompts, seed=0)
+    model, m = sampled_metrics(path, add3, n, prompts)
     return {"pass@1": m["pass@k"][1], f"pass@{n}": m["pass@k"][n], "unsolved": m["unsolved"],
             "add3_greedy": evaluate(model, tok, add3)[0], "add2_greedy": evaluate(model, tok, add2)[0],
             "add2_in_add3_format": evaluate(model, tok, add3, pairs=add2.heldout())[0]}
@@ -115,16 +113,10 @@ def plot(results: list[dict]):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arms", nargs="+", default=None, help="arm names to run (default: all of arms(--steps))")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300, help="S: the unit of every stage's steps (see arms())")
     p.add_argument("--warmup", type=int, default=30, help="learning-rate warm-up steps of every stage")
     p.add_argument("--eval_every", type=int, default=25)
-    p.add_argument("--n", type=int, default=32, help="samples per held-out problem for pass@k")
-    p.add_argument("--prompts", type=int, default=100)
-    p.add_argument("--out", default=str(ROOT / "runs" / "beyond_start"))
-    p.add_argument("--figure", default="ch10_beyond_start", help="figure name under chapters/figures/ ('' = none)")
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--plot_only", action="store_true")
+    add_sampling_args(p, out="beyond_start", figure="ch10_beyond_start", n=32)
     args = p.parse_args(argv)
     if args.smoke:
         args.steps, args.eval_every, args.n, args.prompts, args.warmup = 2, 1, 4, 4, 1
@@ -132,7 +124,7 @@ def main(argv=None):
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
     rows = []
     for name, rs in grouped(results, "arm").items():
-        n = max(int(k[5:]) for k in rs[0] if k.startswith("pass@"))
+        n = largest_k(rs[0])
         rows.append({"arm": name, "seeds": len(rs),
                      "add3 greedy": " / ".join(f"{100 * r['add3_greedy']:.1f}" for r in rs),
                      "pass@1": mean_pct(rs, "pass@1"), f"pass@{n}": mean_pct(rs, f"pass@{n}"),

@@ -82,3 +82,30 @@ def results_json(out: Path, plot_only: bool, run) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     return results
+
+
+def add_sampling_args(p, *, out: str, figure: str, n: int, prompts: int = 100):
+    """The arguments of a benchmark that trains runs over seeds and ends with pass@k on held-out
+    problems: --seeds, --n, --prompts, --out, --figure, --smoke, --plot_only."""
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--n", type=int, default=n, help="samples per held-out problem for pass@k")
+    p.add_argument("--prompts", type=int, default=prompts)
+    p.add_argument("--out", default=str(ROOT / "runs" / out))
+    p.add_argument("--figure", default=figure, help="figure name under chapters/figures/ ('' = none)")
+    p.add_argument("--smoke", action="store_true")
+    p.add_argument("--plot_only", action="store_true")
+
+
+def sampled_metrics(path: str, task, n: int, prompts: int):
+    """A run's model (path: its model.pt) on `task`, and minirl.passk.passk_curve with n samples for
+    each of the first `prompts` held-out problems (sampling seed 0) -> (model in eval mode, metrics)."""
+    from minirl.passk import passk_curve
+    from minirl.runs import load_model
+    from minirl.tokenizer import CharTokenizer
+    model = load_model(path, CharTokenizer(), task, kind="GPT")[0].eval()
+    return model, passk_curve(model, CharTokenizer(), task, n=n, n_prompts=prompts, seed=0)
+
+
+def largest_k(row: dict) -> int:
+    """The largest k of a result row's "pass@k" keys (the row's n)."""
+    return max(int(key[5:]) for key in row if key.startswith("pass@"))

@@ -35,11 +35,11 @@ def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     common = ["--init", init, "--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-    rounds = ([] if args.rounds == 1 else ["--rounds", str(args.rounds)]) + \
-        ([] if args.beta is None else ["--beta", f"{args.beta:g}"]) + ([] if args.lr is None else ["--lr", f"{args.lr:g}"])
-    tag = ("" if args.rounds == 1 else f" rounds={args.rounds}") + ("" if args.beta is None else f" beta={args.beta:g}") \
-        + ("" if args.lr is None else f" lr={args.lr:g}")
-    jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *rounds])
+    set_here = [(k, v) for k, v in (("rounds", args.rounds if args.rounds > 1 else None), ("beta", args.beta),
+                                    ("lr", args.lr)) if v is not None]     # flags given here, in every DPO job
+    shared = [x for k, v in set_here for x in (f"--{k}", f"{v:g}")]
+    tag = "".join(f" {k}={v:g}" for k, v in set_here)                     # ' rounds=4 beta=3': in the run's name
+    jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *shared])
             for s in args.sources for loss in args.losses]
     if args.grid:                           # every source x loss at every beta x lr, with a linear warm-up
         jobs = [(f"{s}/{loss} beta={b:g} lr={lr:g}", ["dpo", "--pairs", s, *LOSSES[loss], "--beta", f"{b:g}",
@@ -88,8 +88,8 @@ def main(argv=None):
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 3e-5, 1e-4])
     p.add_argument("--warmup", type=int, default=30, help="warm-up steps of the grid's runs")
     p.add_argument("--rounds", type=int, default=1, help="online DPO: rounds of fresh on-policy pairs (1 = offline)")
-    p.add_argument("--beta", type=float, default=None, help="DPO's beta for every run but the grid's (default: dpo's)")
-    p.add_argument("--lr", type=float, default=None, help="DPO's learning rate for every run but the grid's (default: dpo's)")
+    p.add_argument("--beta", type=float, default=None, help="DPO's beta, in every run but the grid's (default: dpo's)")
+    p.add_argument("--lr", type=float, default=None, help="DPO's lr, in every run but the grid's (default: dpo's)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval_every", type=int, default=25)

@@ -24,7 +24,8 @@ from statistics import mean
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, grouped, markdown_table, mean_pct, results_json, save_figure  # noqa: E402
+from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
+                               results_json, sampled_metrics, save_figure)
 
 SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--beta", "0.04"],
             "2 updates per batch": ["--inner_steps", "2"],
@@ -32,13 +33,8 @@ SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL bet
 
 
 def final_metrics(path: str, n: int, prompts: int) -> dict:
-    from minirl.passk import passk_curve
-    from minirl.runs import load_model
     from minirl.tasks import make_task
-    from minirl.tokenizer import CharTokenizer
-    task = make_task("countdown")
-    model, _ = load_model(path, CharTokenizer(), task, kind="GPT")
-    m = passk_curve(model.eval(), CharTokenizer(), task, n=n, n_prompts=prompts, seed=0)
+    m = sampled_metrics(path, make_task("countdown"), n, prompts)[1]
     return {"pass@1": m["pass@k"][1], f"pass@{n}": m["pass@k"][n], "distinct": m["distinct_correct"],
             "entropy_exact": m["entropy"]}
 
@@ -83,15 +79,9 @@ def plot(results: list[dict]):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=120)
     p.add_argument("--log_every", type=int, default=5)
-    p.add_argument("--n", type=int, default=64, help="samples per held-out problem for the final metrics")
-    p.add_argument("--prompts", type=int, default=100)
-    p.add_argument("--out", default=str(ROOT / "runs" / "entropy_knobs"))
-    p.add_argument("--figure", default="ch10_entropy_knobs", help="figure name under chapters/figures/ ('' = none)")
-    p.add_argument("--smoke", action="store_true")
-    p.add_argument("--plot_only", action="store_true")
+    add_sampling_args(p, out="entropy_knobs", figure="ch10_entropy_knobs", n=64)
     args = p.parse_args(argv)
     if args.smoke:
         args.steps, args.log_every, args.n, args.prompts = 2, 1, 4, 4
@@ -99,7 +89,7 @@ def main(argv=None):
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
     rows = []
     for name, rs in grouped(results, "setting").items():
-        n = max(int(k[5:]) for k in rs[0] if k.startswith("pass@"))
+        n = largest_k(rs[0])
         rows.append({"setting": name, "seeds": len(rs), "greedy": "-" if name == "start" else mean_pct(rs, "greedy"),
                      "pass@1": mean_pct(rs, "pass@1"), f"pass@{n}": mean_pct(rs, f"pass@{n}"),
                      "distinct": f"{mean([r['distinct'] for r in rs]):.2f}",
