@@ -2,7 +2,7 @@
 chapter quotes, then its figures redrawn from its CSV files into chapters/figures/ch08_*.{png,svg}
 and all tables gathered in runs/compare/tables.md.
 
-    .venv/bin/python benchmarks/compare_experiments.py                    # all five, in order
+    .venv/bin/python benchmarks/compare_experiments.py                    # all six, in order
     .venv/bin/python benchmarks/compare_experiments.py ceiling countdown  # some of them
     .venv/bin/python benchmarks/compare_experiments.py --jobs 3 ceiling   # 3 runs side by side
 
@@ -11,10 +11,11 @@ show (config.json, curves.csv, results.csv, table.csv).
 
 Each experiment is exactly the command line printed before it runs; results land in
 runs/compare/<experiment>/ (curves.csv, results.csv, table.csv, table.md, PNGs). Finished
-experiments are not re-run (delete their folder to redo one). Run with OMP_NUM_THREADS=1; two
-experiments, or with --jobs several runs of one, can run side by side, at the price of slower
-(shared-CPU) wall-clock numbers: the `algos` experiment, whose seconds the chapter compares, is
-best run alone with --jobs 1.
+experiments are not re-run (delete their folder to redo one). The `algos` experiment runs with
+PyTorch's default of two threads, as `python -m minirl compare` does (chapter 8, section 8.2, compares
+its seconds: run it alone, with --jobs 1); the other four run with one thread, so two of them, or with
+--jobs several runs of one, can share the CPU without changing a single accuracy (accuracies are
+deterministic for a seed and a thread count; only wall seconds grow).
 """
 from __future__ import annotations
 
@@ -34,9 +35,13 @@ EXPERIMENTS = {
     "countdown": {"completions": 24576},
     "hybrid": {"completions": 16384},
     "dense": {"completions": 49152, "barely_steps": 150},
+    "updates": {"seeds": 5},            # 32,768 completions, as in algos
 }
-TAGS = {"completions": "completions", "seconds": "seconds", "ceiling": "teacher"}   # ch08_<experiment>_<tag>
-SHOWN = {"algos": ("completions", "seconds"), "ceiling": ("completions", "ceiling")}  # what chapter 8 shows
+TAGS = {"completions": "completions", "seconds": "seconds", "ceiling": "teacher",   # ch08_<experiment>_<tag>
+        "updates": "per_update"}
+THREADS = {"algos": 2}                  # PyTorch threads per experiment (the others: 1)
+SHOWN = {"algos": ("completions", "seconds"), "ceiling": ("completions", "ceiling"),   # what chapter 8 shows
+         "updates": ("completions", "updates")}
 
 
 def book_figures(folder: Path, figures: Path) -> list[Path]:
@@ -63,13 +68,14 @@ def main(args):
     names = args
     import torch
     from minirl.compare import CompareConfig, run_compare
-    torch.set_num_threads(1)
     out = ROOT / "runs" / "compare"
     for name in names or list(EXPERIMENTS):
+        torch.set_num_threads(THREADS.get(name, 1))
         flags = {"experiment": name, **EXPERIMENTS[name], "out": str(out), "jobs": jobs}
         folder = out / name
         if not (folder / "summary.json").exists():
-            print("python -m minirl compare " + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)
+            print(f"OMP_NUM_THREADS={torch.get_num_threads()} python -m minirl compare "
+                  + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)
             run_compare(CompareConfig(**flags))
         book_figures(folder, ROOT / "chapters" / "figures")
     tables = [f"## {p.parent.name}\n\n{p.read_text()}" for p in sorted(out.glob("*/table.md"))]

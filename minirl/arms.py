@@ -28,6 +28,17 @@ def completions_per_step(algo: str, cfg) -> int:
     return cfg.batch_size * cfg.samples_per_prompt
 
 
+def updates_per_step(algo: str, cfg) -> int:
+    """Optimizer steps on the policy per training step: PPO's epochs x minibatches (at most that many
+    when --target_kl stops an iteration early), GRPO's inner_steps, 1 for the others (A2C's critic has
+    its own optimizer; its steps are not counted)."""
+    if algo in ("ppo", "rlhf"):
+        return cfg.epochs * cfg.minibatches
+    if algo == "grpo":
+        return cfg.inner_steps
+    return 1
+
+
 def algo_config(algo: str, **kw):
     """The algorithm's own Config class (its defaults), with `kw` set."""
     import importlib
@@ -51,14 +62,15 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
             extra_metrics: bool = False) -> tuple[list[dict], dict]:
     """Train the stages one after another (each from the previous one's model) -> (curve, result).
 
-    curve: one row per evaluation (completions and seconds counted from the arm's start);
-    result: final accuracy, wall time, peak memory, models held, and sampled metrics if asked.
+    curve: one row per evaluation (completions, optimizer updates and seconds counted from the arm's
+    start); result: final accuracy, wall time, updates, peak memory, models held, and sampled metrics
+    if asked.
     """
-    curve, done, seconds, steps, peak, held, model = [], 0, 0.0, 0, 0.0, 1, None
+    curve, done, updates, seconds, steps, peak, held, model = [], 0, 0, 0.0, 0, 0.0, 1, None
     device = pick_device(cfg.device)
     for i, st in enumerate(stages):
         probe = algo_config(st.algo, **st.overrides)
-        per = completions_per_step(st.algo, probe)
+        per, ups = completions_per_step(st.algo, probe), updates_per_step(st.algo, probe)
         n_steps = max(1, st.completions // per)
         every = max(1, n_steps // cfg.n_evals())
         slug = re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
@@ -81,15 +93,15 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
         for r in result.metrics:
             if "eval_accuracy" in r:
                 curve.append({"arm": name, "seed": seed, "stage": st.algo, "step": steps + r["step"],
-                              "completions": done + r["step"] * per,
+                              "completions": done + r["step"] * per, "updates": updates + r["step"] * ups,
                               "seconds": round(seconds + setup + r["seconds"], 3), "eval_accuracy": r["eval_accuracy"]})
-        done, steps = done + n_steps * per, steps + n_steps
+        done, updates, steps = done + n_steps * per, updates + n_steps * ups, steps + n_steps
         seconds += elapsed
         peak = max(peak, mb) if mb is not None else float("nan")
         held = max(held, models_held(st.algo, run_cfg))
         init, model = str(folder / "model.pt"), result.model
     res = {"arm": name, "seed": seed, "final_accuracy": curve[-1]["eval_accuracy"], "wall_seconds": round(seconds, 2),
-           "completions": done, "steps": steps, "peak_memory_mb": round(peak, 1), "models_held": held}
+           "completions": done, "updates": updates, "steps": steps, "peak_memory_mb": round(peak, 1), "models_held": held}
     if extra_metrics:
         model.eval()
         res.update({k: round(v, 4) for k, v in sampled_metrics(

@@ -19,6 +19,9 @@ Experiments (--experiment), each written to OUT/<experiment>/ as CSV + PNG:
   countdown  many right answers: SFT copies one solution style, RL is paid for any valid one.
   hybrid     SFT only / RL only / SFT then RL, from a barely trained model, equal total completions.
   dense      exact-match reward vs partial credit per right digit (--dense_reward), one RL algorithm.
+  updates    GRPO and PPO at their defaults and with the other's number of optimizer updates per
+             batch (GRPO --inner_steps 4; PPO --epochs 1 --minibatches 1): is PPO's lead per completion
+             its estimator or its extra updates? Curves also against optimizer updates.
 One arm is trained by minirl.arms, its sampled metrics (pass@k, Chen et al. 2021) come from
 minirl.passk, its peak memory from minirl.memory; the table is made by minirl.report and the
 figures by minirl.plotting.
@@ -40,7 +43,7 @@ from .tokenizer import CharTokenizer
 
 ALGOS = ("sft", "reinforce", "a2c", "ppo", "dpo", "grpo", "rlhf")
 RL_ALGOS = ("reinforce", "a2c", "ppo", "grpo")
-EXPERIMENTS = ("algos", "ceiling", "countdown", "hybrid", "dense")
+EXPERIMENTS = ("algos", "ceiling", "countdown", "hybrid", "dense", "updates")
 
 
 @dataclass
@@ -87,7 +90,7 @@ class CompareConfig:
             from .runs import load_model
             load_model(self.init, CharTokenizer(), make_task(self.task))
         budget = self.budget()
-        algos = names if self.experiment == "algos" else ["sft", self.rl_algo]
+        algos = {"algos": names, "updates": ["grpo", "ppo"]}.get(self.experiment, ["sft", self.rl_algo])
         for algo in algos:                                   # every arm must afford two steps
             per = completions_per_step(algo, algo_config(algo))
             if budget < 2 * per:
@@ -141,6 +144,11 @@ def plan(cfg: CompareConfig) -> list[tuple[str, list[Stage], str]]:
                 + [(f"{rl} (verifier)", [Stage(rl, N, task)], "weak"),
                    (f"sft p={q:g} then {rl}", [Stage("sft", N // 2, {**task, "p_wrong": q}),
                                                 Stage(rl, N - N // 2, task)], "weak")])
+    if cfg.experiment == "updates":
+        return [("grpo", [Stage("grpo", N, task)], "weak"),
+                ("grpo, 4 updates per batch", [Stage("grpo", N, {**task, "inner_steps": 4})], "weak"),
+                ("ppo", [Stage("ppo", N, task)], "weak"),
+                ("ppo, 1 update per batch", [Stage("ppo", N, {**task, "epochs": 1, "minibatches": 1})], "weak")]
     if cfg.experiment == "countdown":
         cd = {"task": "countdown"}
         return [("sft (one style)", [Stage("sft", N, cd)], "countdown"),
@@ -178,13 +186,17 @@ def equal_time(cfg: CompareConfig, results: list[dict]) -> float:
 
 
 def experiment_figures(cfg: CompareConfig, curves: list[dict], table: list[dict], T: float) -> dict:
-    """{completions, seconds[, ceiling]: Figure}: held-out accuracy against completions and against
-    seconds (T marked); for the ceiling experiment also final accuracy against the teacher's error."""
+    """{completions, seconds[, ceiling | updates]: Figure}: held-out accuracy against completions and
+    against seconds (T marked); for the ceiling experiment also final accuracy against the teacher's
+    error, for the updates experiment also accuracy against optimizer updates."""
     what = {"algos": f"{cfg.task}, every algorithm from one weak start", "ceiling": f"{cfg.task}, noisy teacher",
             "countdown": "countdown, many valid answers", "hybrid": f"{cfg.task}, from a barely trained start",
-            "dense": f"{cfg.task}, sparse vs dense reward"}[cfg.experiment]
+            "dense": f"{cfg.task}, sparse vs dense reward",
+            "updates": f"{cfg.task}, GRPO and PPO with each other's updates per batch"}[cfg.experiment]
     figures = {"completions": plot_curves(curves, "completions", what),
                "seconds": plot_curves(curves, "seconds", what, T=T)}
+    if cfg.experiment == "updates":
+        figures["updates"] = plot_curves(curves, "updates", what)
     if cfg.experiment == "ceiling":
         figures["ceiling"] = plot_ceiling(table, cfg.p_list(), plan(cfg)[-2][0])   # the RL (verifier) arm
     return figures
@@ -192,7 +204,7 @@ def experiment_figures(cfg: CompareConfig, curves: list[dict], table: list[dict]
 
 # --- the command ----------------------------------------------------------------------------
 FIGURE_FILES = {"completions": "accuracy_vs_completions.png", "seconds": "accuracy_vs_seconds.png",
-                "ceiling": "ceiling.png"}
+                "ceiling": "ceiling.png", "updates": "accuracy_vs_updates.png"}
 
 
 @dataclass
@@ -226,8 +238,8 @@ def run_compare(cfg: CompareConfig) -> CompareResult:
         outcomes = (run_job(a) for a in args)
     for i, (((name, stages, kind), seed), (curve, res)) in enumerate(zip(jobs, outcomes)):
         acc0 = starts[kind][1]
-        start = {"arm": name, "seed": seed, "stage": "init", "step": 0, "completions": 0, "seconds": 0.0,
-                 "eval_accuracy": acc0}
+        start = {"arm": name, "seed": seed, "stage": "init", "step": 0, "completions": 0, "updates": 0,
+                 "seconds": 0.0, "eval_accuracy": acc0}
         curves += [start] + curve
         results.append(res)
         print(f"[{i + 1}/{len(jobs)}] {name} seed {seed}: held-out {acc0:.1%} -> {res['final_accuracy']:.1%}, "

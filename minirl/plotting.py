@@ -148,7 +148,7 @@ def plot_phases(phases: list[tuple[str, list[dict], int]], path=None, key: str =
 
 # --- chapter 8: comparisons -----------------------------------------------------------------
 def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: float | None = None, path=None):
-    """Held-out accuracy against `x` (completions or seconds): mean over seeds, min..max band.
+    """Held-out accuracy against `x` (completions, seconds or updates): mean over seeds, min..max band.
     On the seconds axis each point sits at the seeds' mean time of that evaluation."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
@@ -163,7 +163,8 @@ def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: 
     ax.axhline(0.9, color="gray", lw=0.6, ls=":")
     if T is not None:
         ax.axvline(T, color="gray", lw=0.8, ls="--", label=f"T = {T:.0f} s")
-    ax.set_xlabel({"completions": "completions learned from", "seconds": "wall-clock seconds"}.get(x, x))
+    ax.set_xlabel({"completions": "completions learned from", "seconds": "wall-clock seconds",
+                   "updates": "optimizer updates of the policy"}.get(x, x))
     ax.set_ylabel("held-out exact match (greedy)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)

@@ -24,11 +24,23 @@ def value_at(xs, ys, x0: float):
     return pts[-1] if pts else None
 
 
+T_975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
+
+
+def t_975(df: int) -> float:
+    """The 97.5% quantile of Student's t with df degrees of freedom: a table up to 9, then the
+    Cornish-Fisher expansion around the normal's z = 1.96 (within 0.2% from df = 10 on)."""
+    if df in T_975:
+        return T_975[df]
+    z = 1.959964
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
 def summarize(curves: list[dict], results: list[dict], T: float, level: float = 0.9) -> list[dict]:
     """One row per arm: means over seeds (and how many seeds reached `level`).
 
     curves: rows {arm, seed, completions, seconds, eval_accuracy}; results: one row per (arm, seed)
-    with final_accuracy, wall_seconds, peak_memory_mb, models_held (and any pass@k, distinct_correct,
+    with final_accuracy, wall_seconds, updates, peak_memory_mb, models_held (and any pass@k, distinct_correct,
     demo_style_share, which are averaged too). T: the time at which every curve is read."""
     table = []
     for arm in dict.fromkeys(r["arm"] for r in results):
@@ -41,11 +53,14 @@ def summarize(curves: list[dict], results: list[dict], T: float, level: float = 
                for cs in per_seed]
         reached = [x for x in t90 if x is not None]
         mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")   # noqa: E731
-        row = {"arm": arm, "seeds": len(res), "final_accuracy": mean(acc),
-               "final_accuracy_std": (sum((a - mean(acc)) ** 2 for a in acc) / max(1, len(acc) - 1)) ** 0.5,
+        n, std = len(acc), (sum((a - mean(acc)) ** 2 for a in acc) / max(1, len(acc) - 1)) ** 0.5
+        row = {"arm": arm, "seeds": n, "final_accuracy": mean(acc), "final_accuracy_std": std,
+               # half-width of the 95% t-interval of the mean final accuracy (none from one seed)
+               "final_accuracy_ci95": t_975(n - 1) * std / n ** 0.5 if n > 1 else float("nan"),
                f"accuracy_at_{T:.0f}s": mean([a for a in at_T if a is not None]),
                "reached_90": len(reached), "seconds_to_90": mean(reached),
                "completions_to_90": mean([x for x in n90 if x is not None]),
+               "updates": mean([r.get("updates", float("nan")) for r in res]),
                "peak_memory_mb": mean([r["peak_memory_mb"] for r in res]), "models_held": res[0]["models_held"],
                "wall_seconds": mean([r["wall_seconds"] for r in res])}
         for k in res[0]:

@@ -66,6 +66,23 @@ def test_budget_accounting_and_models_held():
     assert models_held("grpo", algo_config("grpo", beta=0.04)) == 2             # + frozen reference
 
 
+def test_updates_per_step_counts_the_policys_optimizer_steps():
+    from minirl.arms import updates_per_step
+    assert updates_per_step("ppo", algo_config("ppo")) == 2 * 2                 # epochs x minibatches
+    assert updates_per_step("ppo", algo_config("ppo", epochs=1, minibatches=1)) == 1
+    assert updates_per_step("grpo", algo_config("grpo")) == 1
+    assert updates_per_step("grpo", algo_config("grpo", inner_steps=4)) == 4
+    assert all(updates_per_step(a, algo_config(a)) == 1 for a in ("sft", "reinforce", "a2c", "dpo"))
+
+
+def test_t_quantile_matches_the_table_values():
+    from minirl.report import t_975
+    # Student's t, 97.5% quantile, from standard tables
+    for df, t in [(1, 12.706), (4, 2.776), (9, 2.262), (10, 2.228), (20, 2.086), (60, 2.000), (1000, 1.962)]:
+        assert t_975(df) == pytest.approx(t, rel=2e-3)
+    assert all(t_975(d) > t_975(d + 1) for d in range(1, 200))                  # falls toward z = 1.96
+
+
 def test_curve_readers():
     xs, ys = [0, 10, 20, 30], [0.2, 0.5, 0.95, 0.9]
     assert first_crossing(xs, ys, 0.9) == 20 and first_crossing(xs, ys, 0.99) is None
@@ -77,10 +94,12 @@ def test_summarize_hand_computed():
               for s, pts in [(0, [(0, 0, 0.3), (100, 10, 0.92), (200, 20, 0.96)]),
                              (1, [(0, 0, 0.3), (100, 12, 0.6), (200, 24, 0.8)])] for x, t, y in pts]
     results = [{"arm": "a", "seed": s, "final_accuracy": f, "wall_seconds": w, "peak_memory_mb": 10.0 + s,
-                "models_held": 1} for s, f, w in [(0, 0.96, 20), (1, 0.8, 24)]]
+                "models_held": 1, "updates": 20} for s, f, w in [(0, 0.96, 20), (1, 0.8, 24)]]
     (row,) = summarize(curves, results, T=15)
     assert row["final_accuracy"] == pytest.approx(0.88)
     assert row["final_accuracy_std"] == pytest.approx((2 * 0.08 ** 2) ** 0.5, abs=1e-4)
+    # 95% t-interval of the mean of 2: t(0.975, df=1) = 12.706 times sd / sqrt(2) = 12.706 * 0.08
+    assert row["final_accuracy_ci95"] == pytest.approx(12.706 * 0.08, abs=1e-3) and row["updates"] == 20
     assert row["accuracy_at_15s"] == pytest.approx((0.92 + 0.6) / 2)
     assert row["reached_90"] == 1 and row["seconds_to_90"] == 10 and row["completions_to_90"] == 100
     assert row["peak_memory_mb"] == 10.5 and row["models_held"] == 1
@@ -106,7 +125,7 @@ def test_csv_round_trip_keeps_numbers(tmp_path):
 
 def test_plans_hold_the_budget_fixed():
     cfg = CompareConfig(completions=4096)
-    for exp in ("algos", "ceiling", "countdown", "hybrid", "dense"):
+    for exp in ("algos", "ceiling", "countdown", "hybrid", "dense", "updates"):
         cfg.experiment = exp
         for name, stages, start in plan(cfg):
             assert sum(s.completions for s in stages) == 4096, (exp, name)
@@ -114,6 +133,9 @@ def test_plans_hold_the_budget_fixed():
     assert [s.algo for s in plan(cfg)[2][1]] == ["sft", "grpo"]
     cfg.experiment = "dense"
     assert [s.overrides["dense_reward"] for _, (s,), _ in plan(cfg)] == [False, True]
+    cfg.experiment = "updates"
+    assert [(s.algo, s.overrides.get("inner_steps"), s.overrides.get("epochs")) for _, (s,), _ in plan(cfg)] == [
+        ("grpo", None, None), ("grpo", 4, None), ("ppo", None, None), ("ppo", None, 1)]
 
 
 # --- bad input ------------------------------------------------------------------------------
@@ -182,5 +204,20 @@ def test_hybrid_chains_stages(tmp_path, weak_init):
     chain = [c for c in r.curves if c["arm"] == "sft then grpo"]
     assert [c["stage"] for c in chain] == ["init", "sft", "grpo"]
     assert [c["completions"] for c in chain] == [0, 512, 1024]
+    assert [c["updates"] for c in chain] == [0, 512 // 64, 512 // 64 + 512 // 256]   # SFT steps, then GRPO's
     assert chain[1]["seconds"] <= chain[2]["seconds"]
     assert (tmp_path / "hybrid" / "runs" / "sft_then_grpo_s0_1grpo" / "model.pt").is_file()
+
+
+def test_updates_experiment_counts_each_arms_optimizer_updates(tmp_path, weak_init):
+    cfg = CompareConfig(experiment="updates", seeds=1, completions=512, evals=1, init=weak_init, out=str(tmp_path),
+                        pass_samples=2, pass_prompts=8)
+    r = run_compare(cfg)
+    # GRPO: 256 completions a step (1 or 4 updates); PPO: 128 a step (2 epochs x 2 minibatches, or 1)
+    assert {row["arm"]: row["updates"] for row in r.table} == {
+        "grpo": 2, "grpo, 4 updates per batch": 8, "ppo": 16, "ppo, 1 update per batch": 4}
+    assert all(row["completions"] == 512 for row in r.results)
+    assert set(r.figures) == {"completions", "seconds", "updates"}
+    assert (tmp_path / "updates" / "accuracy_vs_updates.png").is_file()
+    (ax,) = r.figures["updates"].axes
+    assert max(max(line.get_xdata()) for line in ax.lines) == 16          # the x axis is updates, not completions
