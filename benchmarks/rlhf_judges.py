@@ -27,6 +27,37 @@ JUDGES = {"half": dict(pairs=20000, steps=1500), "full": dict(pairs=40000, steps
 LABELS = {"half": "half-trained judge", "full": "default judge"}
 
 
+def answers_report(policy_path: str, rm_path: str) -> dict:
+    """What a final policy writes, greedily, on the held-out problems, and what its judge thinks of it:
+    sevens per answer, the four most frequent answers (as a person reads them), and, over the prompts it
+    gets wrong, the share on which the judge scores its wrong answer above the right one."""
+    from collections import Counter
+
+    import torch
+
+    from minirl.reward_model import sequence_reward
+    from minirl.rollout import encode_pairs, sample
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    tok, task = CharTokenizer(), make_task("add2")
+    policy = load_model(policy_path, tok, task, kind="GPT")[0].eval()
+    rm = load_model(rm_path, tok, task, kind="ScalarHeadGPT")[0].eval()
+    prompts = [task.prompt(a, b) for a, b in task.heldout()]
+    texts = sample(policy, tok, task, prompts, greedy=True).texts
+    wrong = [(p, t) for p, t in zip(prompts, texts) if not task.is_correct(p, t)]
+    fooled = None
+    if wrong:
+        with torch.no_grad():
+            sw = sequence_reward(rm, *encode_pairs(tok, [p for p, _ in wrong], [t for _, t in wrong]))
+            sr = sequence_reward(rm, *encode_pairs(tok, [p for p, _ in wrong],
+                                                   [task.answer(*task.operands(p)) for p, _ in wrong]))
+        fooled = round((sw > sr).float().mean().item(), 3)
+    return {"sevens_per_answer": round(sum(t.count("7") for t in texts) / len(texts), 2),
+            "top_answers": [a for a, _ in Counter(task.read_answer(t) for t in texts).most_common(4)],
+            "judge_prefers_wrong": fooled}
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--betas", type=float, nargs="+", default=[0.0, 0.05, 0.2])
@@ -65,10 +96,13 @@ def main(argv=None):
             results[(name, beta)] = rows
             last = rows[-1]
             print(json.dumps({"judge": name, "verifier_agreement": round(rm["verifier_agreement"], 3),
+                              "sample_auc": round(rm["sample_auc"], 3),
                               "beta": beta, "held_out_accuracy": last["eval_accuracy"],
                               "learned_reward": round(last["score"], 2), "true_reward": round(last["true_reward"], 2),
                               "kl": round(last["kl"], 2),
-                              "best_accuracy": max(r["eval_accuracy"] for r in rows if "eval_accuracy" in r)}))
+                              "best_accuracy": max(r["eval_accuracy"] for r in rows if "eval_accuracy" in r),
+                              **answers_report(str(folder / "model.pt"), str(out / f"rm_{name}" / "model.pt"))}))
+    print(json.dumps({"start": weak, **answers_report(weak, str(out / "rm_half" / "model.pt"))}))
 
     import matplotlib
     matplotlib.use("Agg")
