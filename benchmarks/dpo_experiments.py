@@ -8,6 +8,9 @@ runs/dpo_experiments/results.json.
         --out runs/dpo_grid                # beta in {0.03, 0.1, 0.3, 1} x lr in {1e-5, 3e-5, 1e-4}, warm-up 30
     .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid ipo --rounds 4 \
         --no-control --out runs/dpo_online   # online DPO: 4 rounds of fresh pairs from the current policy
+    .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid --rounds 8 --steps 600 \
+        --n_pairs 2048 --beta 3 --lr 3e-4 --threads 2 --no-control --out runs/dpo_online   # chapter 6's best
+    .venv/bin/python benchmarks/dpo_experiments.py --group_stats runs/weak/model.pt   # signal in its samples
 
 Every DPO run is `python -m minirl dpo --init runs/weak/model.pt --seed S --steps N --pairs SOURCE` plus
 the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), all else at the
@@ -35,8 +38,9 @@ def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
     common = ["--init", init, "--steps", str(args.steps), "--eval_every", str(args.eval_every)]
-    set_here = [(k, v) for k, v in (("rounds", args.rounds if args.rounds > 1 else None), ("beta", args.beta),
-                                    ("lr", args.lr)) if v is not None]     # flags given here, in every DPO job
+    given = (("rounds", args.rounds if args.rounds > 1 else None), ("beta", args.beta), ("lr", args.lr),
+             ("n_pairs", args.n_pairs))
+    set_here = [(k, v) for k, v in given if v is not None]                # flags given here, in every DPO job
     shared = [x for k, v in set_here for x in (f"--{k}", f"{v:g}")]
     tag = "".join(f" {k}={v:g}" for k, v in set_here)                     # ' rounds=4 beta=3': in the run's name
     jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *shared])
@@ -58,12 +62,22 @@ def run_all(args, out: Path) -> list[dict]:
                             "min_accuracy": min(r["eval_accuracy"] for r in rows if "eval_accuracy" in r),
                             "heldout_pref_accuracy": last.get("heldout_pref_accuracy"),
                             "heldout_logp_correct": last.get("heldout_logp_correct"),
-                            "wall_seconds": summary["wall_seconds"]})
-            print(json.dumps(results[-1]), flush=True)
+                            "wall_seconds": summary["wall_seconds"],
+                            "curve": [(r["seconds"], r["eval_accuracy"]) for r in rows if "eval_accuracy" in r]})
+            print(json.dumps({k: v for k, v in results[-1].items() if k != "curve"}), flush=True)
     return results
 
 
+def at_time(curve, seconds: float) -> float | None:
+    """Held-out accuracy of the last evaluation at or before `seconds` (None before the first)."""
+    seen = [a for t, a in curve if t <= seconds + 1e-9]
+    return seen[-1] if seen else None
+
+
 def table(results: list[dict]) -> str:
+    """One row per arm; "at T s" is each seed's accuracy at the wall time T of the fastest run of
+    the table (equal wall time, where the final column is equal steps)."""
+    T = min(r["wall_seconds"] for r in results)
     rows = []
     for name in dict.fromkeys(r["run"] for r in results):
         runs = [r for r in results if r["run"] == name]
@@ -71,11 +85,40 @@ def table(results: list[dict]) -> str:
         rows.append({"run": name, "final": " / ".join(f"{100 * r['final_accuracy']:.1f}" for r in runs),
                      "mean": 100 * mean("final_accuracy"), "dip": 100 * min(r["min_accuracy"] for r in runs),
                      "pref": mean("heldout_pref_accuracy"), "logp": mean("heldout_logp_correct"),
-                     "wall": mean("wall_seconds")})
+                     "wall": mean("wall_seconds"),
+                     "at_T": " / ".join("–" if (a := at_time(r.get("curve", []), T)) is None else f"{100 * a:.1f}"
+                                        for r in runs)})
     return markdown_table(rows, [("run", None), ("final", None), ("mean", "{:.1f}"), ("dip", "{:.1f}"),
-                                 ("pref", "{:.2f}"), ("logp", "{:.2f}"), ("wall", "{:.0f}")],
+                                 ("pref", "{:.2f}"), ("logp", "{:.2f}"), ("wall", "{:.0f}"), ("at_T", None)],
                           headers={"final": "held-out % per seed", "mean": "mean %", "dip": "lowest % seen",
-                                   "pref": "held-out pref. acc.", "logp": "log pi(right)", "wall": "s per run"})
+                                   "pref": "held-out pref. acc.", "logp": "log pi(right)", "wall": "s per run",
+                                   "at_T": f"held-out % at {T:.0f} s"})
+
+
+def group_stats(paths: list[str], problems: int = 2048, samples: int = 8) -> list[dict]:
+    """How much signal a policy's own samples carry: for `problems` training problems (seed 0) and
+    `samples` answers each at temperature 1, the share of right answers and of problems whose
+    answers are all wrong (online DPO pairs them with the demonstration; GRPO's gradient is 0) or
+    all right (no pair at all)."""
+    import random
+
+    import torch
+
+    from minirl.rollout import sample
+    from minirl.runs import load_model
+    from minirl.tasks import make_task
+    from minirl.tokenizer import CharTokenizer
+    task, tok, out = make_task("add2"), CharTokenizer(), []
+    for path in paths:
+        model = load_model(path, tok, task, kind="GPT")[0].eval()
+        torch.manual_seed(0)
+        prompts = [task.prompt(a, b) for a, b in task.sample_train(problems, random.Random(0))]
+        r = sample(model, tok, task, prompts, samples_per_prompt=samples, logprobs=False).rewards.view(-1, samples)
+        right = r.sum(1)                                                     # (problems,)
+        out.append({"model": path, "sample_accuracy": r.mean().item(), "all_wrong": (right == 0).float().mean().item(),
+                    "all_right": (right == samples).float().mean().item()})
+        print(json.dumps(out[-1]), flush=True)
+    return out
 
 
 def main(argv=None):
@@ -90,13 +133,19 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=1, help="online DPO: rounds of fresh on-policy pairs (1 = offline)")
     p.add_argument("--beta", type=float, default=None, help="DPO's beta, in every run but the grid's (default: dpo's)")
     p.add_argument("--lr", type=float, default=None, help="DPO's lr, in every run but the grid's (default: dpo's)")
+    p.add_argument("--n_pairs", type=int, default=None,
+                   help="problems sampled per round (online) or pairs (offline), in every run but the grid's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--eval_every", type=int, default=25)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--init", default=None, help="the start (default: the weak start, runs/weak/model.pt)")
     p.add_argument("--out", default=str(ROOT / "runs" / "dpo_experiments"))
+    p.add_argument("--group_stats", nargs="+", metavar="MODEL", default=None,
+                   help="only print each model's share of right samples and of all-wrong / all-right problems")
     args = p.parse_args(argv)
+    if args.group_stats:
+        return group_stats(args.group_stats)
     out = Path(args.out)
     results = run_all(args, out)
     out.mkdir(parents=True, exist_ok=True)

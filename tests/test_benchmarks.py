@@ -171,6 +171,37 @@ def test_dpo_experiments_rounds_runs_online_dpo(weak_init, tmp_path):
     assert (config["rounds"], config["beta"], config["loss_type"], config["pairs"]) == (2, 0.5, "ipo", "on_policy")
 
 
+def test_dpo_experiments_passes_n_pairs_and_compares_at_equal_wall_time(weak_init, tmp_path, capsys):
+    from benchmarks import dpo_experiments
+    results = dpo_experiments.main(["--sources", "on_policy", "--losses", "sigmoid", "--rounds", "2", "--n_pairs",
+                                    "96", "--no-control", "--steps", "2", "--eval_every", "1", "--seeds", "0",
+                                    "--init", weak_init, "--out", str(tmp_path)])
+    config = json.loads((tmp_path / "on_policy_sigmoid_rounds2_n_pairs96_s0" / "config.json").read_text())
+    assert (config["n_pairs"], config["rounds"]) == (96, 2)
+    (r,) = results
+    assert [round(t, 6) for t, _ in r["curve"]] == sorted(round(t, 6) for t, _ in r["curve"]) and len(r["curve"]) == 2
+    assert f"held-out % at {r['wall_seconds']:.0f} s" in capsys.readouterr().out
+
+
+def test_at_time_reads_the_last_evaluation_before_a_wall_time():
+    from benchmarks.dpo_experiments import at_time
+    curve = [(10.0, 0.2), (20.0, 0.5), (30.0, 0.4)]
+    assert at_time(curve, 5.0) is None                                   # nothing measured yet
+    assert (at_time(curve, 10.0), at_time(curve, 29.9), at_time(curve, 99.0)) == (0.2, 0.5, 0.4)
+
+
+def test_group_stats_counts_all_wrong_and_all_right_problems(tmp_path, monkeypatch):
+    import torch
+
+    from benchmarks import dpo_experiments
+    from minirl import rollout
+    rewards = torch.tensor([0., 0., 0., 0., 1., 0., 1., 1.])                # groups of 2: wrong, mixed, right
+    monkeypatch.setattr(rollout, "sample", lambda *a, **k: type("R", (), {"rewards": rewards})())
+    monkeypatch.setattr("minirl.runs.load_model", lambda *a, **k: (torch.nn.Linear(1, 1), {}))
+    (row,) = dpo_experiments.group_stats(["model.pt"], problems=4, samples=2)
+    assert (row["sample_accuracy"], row["all_wrong"], row["all_right"]) == (0.375, 0.5, 0.25)
+
+
 def test_passk_curves_smoke_measures_every_policy_from_one_start(tmp_path, capsys):
     from benchmarks import passk_curves
     results = passk_curves.main(["--smoke", "--tasks", "add2", "--seeds", "0", "--out", str(tmp_path)])
