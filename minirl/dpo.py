@@ -42,6 +42,7 @@ policy is held in memory while training.
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 
 import torch
@@ -144,6 +145,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     tok, task, device = start(cfg)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     rng = random.Random(cfg.seed)
+    began = time.perf_counter()               # the clock includes making the first pairs (sampling them)
     held = heldout_pairs(task)
     held_ref = pair_logprobs(model, tok, held)                         # (2N,) against the start
 
@@ -159,7 +161,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     if cfg.rounds == 1 and len(data) < cfg.batch_size:
         raise ConfigError(f"{len(data)} preference pairs, fewer than --batch_size {cfg.batch_size}")
     per_round = -(-cfg.steps // cfg.rounds)                                 # ceil
-    run = Run("dpo", cfg, tok, task)
+    run = Run("dpo", cfg, tok, task, since=began)
     optimizer = make_optimizer(model, cfg)
     run.restore(model, optimizer, rng)
     model.train()

@@ -147,7 +147,9 @@ class Run:
     """Everything a trainer writes. Create it only after the config and --init have been checked,
     so that a bad flag never leaves a half-made run folder behind."""
 
-    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0):
+    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0, since: float | None = None):
+        """since: time.perf_counter() at which the run's clock starts (default: now); a trainer that
+        builds its data before it may create the Run (DPO's first pairs) passes when it began."""
         self.algo, self.cfg, self.tok, self.task = algo, cfg, tokenizer, task
         self.out = Path(cfg.out or f"runs/{algo}")
         self.device = pick_device(cfg.device)
@@ -166,7 +168,8 @@ class Run:
         elif self.is_main and holds_run(self.out) and not (cfg.overwrite or os.environ.get("MINIRL_OVERWRITE") == "1"):
             raise ConfigError(f"{self.out} already holds a run; pass --overwrite to replace it, --resume to "
                               f"continue it, or --out to choose another folder")
-        self.t0 = time.perf_counter() - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0)
+        self.t0 = ((time.perf_counter() if since is None else since)
+                   - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0))
         self.tensorboard = None
         if not self.is_main:
             return

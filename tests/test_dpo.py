@@ -101,3 +101,20 @@ def test_dpo_cli_and_determinism(weak_init, tmp_path):
     assert metrics[0] == metrics[1] and len(metrics[0]) == 3
     assert main(["dpo", "--beta", "0", "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
     assert not (tmp_path / "bad").exists()
+
+
+def test_the_run_clock_includes_making_the_first_pairs(weak_init, tmp_path, monkeypatch):
+    """On-policy pairs are sampled before the run folder exists (a bad source must leave nothing
+    behind), but their time is part of the run's: wall_seconds and every row's seconds include it."""
+    import time
+
+    from minirl import dpo, preferences
+    real = preferences.make_pairs
+
+    def slow_pairs(*args, **kwargs):
+        time.sleep(2.0)
+        return real(*args, **kwargs)
+    monkeypatch.setattr(dpo, "make_pairs", slow_pairs)
+    r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=2, batch_size=4, n_pairs=16,
+                            log_every=1, eval_every=2, progress=False))
+    assert r.metrics[0]["seconds"] >= 2.0 and r.summary["wall_seconds"] >= 2.0      # step 1 alone: ~0.05 s
