@@ -38,7 +38,6 @@ SETTINGS = {
     "32x4 lr 3e-4": ["--group_size", "4", "--steps", "800"],
     "32x8 T 0.7": ["--temperature", "0.7", "--steps", "400"],
     "32x8 T 0.5": ["--temperature", "0.5", "--steps", "400"],
-    "32x4 T 0.7": ["--group_size", "4", "--temperature", "0.7", "--steps", "800"],
     "32x4 lr 3e-4, 1,200 steps": ["--group_size", "4", "--steps", "1200"],
 }
 # the four of chapter 7's table and figure (the others: single-seed probes the chapter mentions)
