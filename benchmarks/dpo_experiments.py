@@ -11,6 +11,7 @@ runs/dpo_experiments/results.json.
     .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid --rounds 8 --steps 600 \
         --n_pairs 2048 --beta 3 --lr 3e-4 --threads 2 --no-control --out runs/dpo_online   # chapter 6's best
     .venv/bin/python benchmarks/dpo_experiments.py --group_stats runs/weak/model.pt   # signal in its samples
+    .venv/bin/python benchmarks/dpo_experiments.py --table_only --at 23 48   # a saved table at other wall times
 
 Every DPO run is `python -m minirl dpo --init runs/weak/model.pt --seed S --steps N --pairs SOURCE` plus
 the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), all else at the
@@ -74,10 +75,10 @@ def at_time(curve, seconds: float) -> float | None:
     return seen[-1] if seen else None
 
 
-def table(results: list[dict]) -> str:
-    """One row per arm; "at T s" is each seed's accuracy at the wall time T of the fastest run of
-    the table (equal wall time, where the final column is equal steps)."""
-    T = min(r["wall_seconds"] for r in results)
+def table(results: list[dict], at: list[float] | None = None) -> str:
+    """One row per arm; each "at T s" column is each seed's accuracy at wall time T (equal wall time,
+    where the final column is equal steps); T = the fastest run of the table unless `at` lists times."""
+    times = at or [min(r["wall_seconds"] for r in results)]
     rows = []
     for name in dict.fromkeys(r["run"] for r in results):
         runs = [r for r in results if r["run"] == name]
@@ -86,13 +87,14 @@ def table(results: list[dict]) -> str:
                      "mean": 100 * mean("final_accuracy"), "dip": 100 * min(r["min_accuracy"] for r in runs),
                      "pref": mean("heldout_pref_accuracy"), "logp": mean("heldout_logp_correct"),
                      "wall": mean("wall_seconds"),
-                     "at_T": " / ".join("–" if (a := at_time(r.get("curve", []), T)) is None else f"{100 * a:.1f}"
-                                        for r in runs)})
+                     **{f"at_{T:g}": " / ".join("–" if (a := at_time(r.get("curve", []), T)) is None
+                                                else f"{100 * a:.1f}" for r in runs) for T in times}})
     return markdown_table(rows, [("run", None), ("final", None), ("mean", "{:.1f}"), ("dip", "{:.1f}"),
-                                 ("pref", "{:.2f}"), ("logp", "{:.2f}"), ("wall", "{:.0f}"), ("at_T", None)],
+                                 ("pref", "{:.2f}"), ("logp", "{:.2f}"), ("wall", "{:.0f}"),
+                                 *[(f"at_{T:g}", None) for T in times]],
                           headers={"final": "held-out % per seed", "mean": "mean %", "dip": "lowest % seen",
                                    "pref": "held-out pref. acc.", "logp": "log pi(right)", "wall": "s per run",
-                                   "at_T": f"held-out % at {T:.0f} s"})
+                                   **{f"at_{T:g}": f"held-out % at {T:.0f} s" for T in times}})
 
 
 def group_stats(paths: list[str], problems: int = 2048, samples: int = 8) -> list[dict]:
@@ -141,16 +143,22 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--init", default=None, help="the start (default: the weak start, runs/weak/model.pt)")
     p.add_argument("--out", default=str(ROOT / "runs" / "dpo_experiments"))
+    p.add_argument("--at", type=float, nargs="+", default=None, metavar="SECONDS",
+                   help="wall times of the equal-time columns (default: the fastest run's)")
+    p.add_argument("--table_only", action="store_true", help="only print the table of --out's results.json")
     p.add_argument("--group_stats", nargs="+", metavar="MODEL", default=None,
                    help="only print each model's share of right samples and of all-wrong / all-right problems")
     args = p.parse_args(argv)
     if args.group_stats:
         return group_stats(args.group_stats)
     out = Path(args.out)
-    results = run_all(args, out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1))
-    print(table(results))
+    if args.table_only:
+        results = json.loads((out / "results.json").read_text())
+    else:
+        results = run_all(args, out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(results, indent=1))
+    print(table(results, args.at))
     return results
 
 

@@ -183,6 +183,20 @@ def test_dpo_experiments_passes_n_pairs_and_compares_at_equal_wall_time(weak_ini
     assert f"held-out % at {r['wall_seconds']:.0f} s" in capsys.readouterr().out
 
 
+def test_dpo_experiments_table_only_reads_saved_results_at_the_given_times(tmp_path, capsys):
+    from benchmarks import dpo_experiments
+    runs = [{"run": "slow", "seed": 0, "final_accuracy": 0.5, "min_accuracy": 0.1, "heldout_pref_accuracy": None,
+             "heldout_logp_correct": None, "wall_seconds": 40.0, "curve": [[30.0, 0.2], [40.0, 0.5]]},
+            {"run": "fast", "seed": 0, "final_accuracy": 0.9, "min_accuracy": 0.3, "heldout_pref_accuracy": None,
+             "heldout_logp_correct": None, "wall_seconds": 10.0, "curve": [[5.0, 0.3], [10.0, 0.9]]}]
+    (tmp_path / "results.json").write_text(json.dumps(runs))
+    dpo_experiments.main(["--table_only", "--out", str(tmp_path), "--at", "10", "35"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "held-out % at 10 s" in lines[0] and "held-out % at 35 s" in lines[0]
+    slow, fast = (next(line for line in lines if line.startswith(f"| {n} ")) for n in ("slow", "fast"))
+    assert slow.rstrip(" |").endswith("| – | 20.0") and fast.rstrip(" |").endswith("| 90.0 | 90.0")
+
+
 def test_at_time_reads_the_last_evaluation_before_a_wall_time():
     from benchmarks.dpo_experiments import at_time
     curve = [(10.0, 0.2), (20.0, 0.5), (30.0, 0.4)]
