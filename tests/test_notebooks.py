@@ -21,6 +21,12 @@ def cells_missing_a_figure(nb) -> list[str]:
     return missing
 
 
+def warnings_printed(nb) -> list[str]:
+    """Every line of a cell's printed output that is a Python warning (noise a reader should not see)."""
+    return [line for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"
+            for line in "".join(o.get("text", "")).splitlines() if re.search(r"\w+Warning: ", line)]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_committed_executed_without_errors(path):
     nb = json.loads(path.read_text())
@@ -31,6 +37,7 @@ def test_notebook_committed_executed_without_errors(path):
     for c in code:
         assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), c["source"][:200]
     assert not cells_missing_a_figure(nb), f"cells that draw but saved no figure: {cells_missing_a_figure(nb)}"
+    assert not warnings_printed(nb), warnings_printed(nb)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -39,6 +46,7 @@ def test_notebook_runs_in_smoke_mode(path):
     nb = execute(path, smoke_mode=True, timeout=300, write=False)
     assert any(DRAWS.search("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "code")
     assert not cells_missing_a_figure(nb), f"cells that draw but show no figure: {cells_missing_a_figure(nb)}"
+    assert not warnings_printed(nb), warnings_printed(nb)
 
 
 def test_a_cell_that_draws_without_showing_is_found():
@@ -47,3 +55,10 @@ def test_a_cell_that_draws_without_showing_is_found():
     text = {"cell_type": "code", "source": "print(1)", "outputs": []}
     helper = {"cell_type": "code", "source": "def plot(result, name=None):\n    pass", "outputs": []}
     assert cells_missing_a_figure({"cells": [cell, shown, text, helper]}) == ["fig, ax = plt.subplots()"]
+
+
+def test_a_printed_warning_is_found():
+    warned = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "name": "stderr", "text": [
+        "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found.\n", "  from .autonotebook import tqdm\n"]}]}
+    quiet = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "text": "Warnings: none\n"}]}
+    assert warnings_printed({"cells": [warned, quiet]}) == ["/x/tqdm/auto.py:21: TqdmWarning: IProgress not found."]
