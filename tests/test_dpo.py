@@ -68,6 +68,14 @@ def test_identical_pairs_fail_before_any_file_is_written(weak_init, tmp_path):
     assert not (tmp_path / "d").exists()
 
 
+def test_a_policy_that_is_always_right_gives_no_pairs_and_a_clear_error(weak_init, tmp_path, monkeypatch):
+    import minirl.dpo
+    monkeypatch.setattr(minirl.dpo, "make_pairs", lambda *a, **k: [])      # every sampled answer right: no pair
+    with pytest.raises(ConfigError, match="answered every sampled prompt right"):
+        train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), pairs="on_policy", progress=False))
+    assert not (tmp_path / "d").exists()
+
+
 def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_path):
     """DPO fits its objective (ranks the pairs); with the RPO NLL term it also generates better.
     (Pure DPO on these pairs need not raise held-out accuracy: chapter 6, likelihood displacement.
