@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table  # noqa: E402
+from benchmarks.common import cli_run, markdown_table, results_json  # noqa: E402
 
 SOURCES = ("corrupt", "offset", "on_policy")
 LOSSES = {"sigmoid": [], "ipo": ["--loss_type", "ipo"], "sigmoid+nll": ["--rpo_alpha", "1"]}
@@ -152,12 +152,7 @@ def main(argv=None):
     if args.group_stats:
         return group_stats(args.group_stats)
     out = Path(args.out)
-    if args.table_only:
-        results = json.loads((out / "results.json").read_text())
-    else:
-        results = run_all(args, out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "results.json").write_text(json.dumps(results, indent=1))
+    results = results_json(out, args.table_only, lambda: run_all(args, out))
     print(table(results, args.at))
     return results
 

@@ -36,8 +36,6 @@ def setup(seed: int = 0):
     os.environ["MINIRL_OVERWRITE"] = "1"          # a notebook re-runs its experiments in place
     import logging                                # matplotlib's first font search is noise in a cell's output
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-    import warnings                               # so is tqdm's hint to install ipywidgets (bars are off anyway)
-    warnings.filterwarnings("ignore", message="IProgress not found")
     runs = Path(tempfile.mkdtemp(prefix="minirl-smoke-")) if smoke() else ROOT / "runs"
     print("SMOKE MODE: tiny step counts, runs in a temporary folder" if smoke() else
           "working directory: the repository root; runs go to runs/")

@@ -218,7 +218,9 @@ class Run:
         return bool(self.cfg.save_every) and step % self.cfg.save_every == 0 and step < self.cfg.steps
 
     def progress(self):
-        from tqdm.auto import tqdm
+        with warnings.catch_warnings():       # in Jupyter without ipywidgets tqdm falls back to text bars,
+            warnings.filterwarnings("ignore", message="IProgress not found")   # and would say so in the cell
+            from tqdm.auto import tqdm
         return tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step, total=self.cfg.steps,
                     desc=self.algo, disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
                     leave=True)
