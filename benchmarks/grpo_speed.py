@@ -35,6 +35,7 @@ SETTINGS = {
     "16x8 lr 3e-4": ["--batch_size", "16", "--steps", "800"],
     "16x8 lr 6e-4": ["--batch_size", "16", "--steps", "700", "--lr", "6e-4"],
     "8x8 lr 3e-4": ["--batch_size", "8", "--steps", "1200"],
+    "8x8 lr 1e-4 constant": ["--batch_size", "8", "--steps", "1200", "--lr", "1e-4", "--lr_schedule", "constant"],
     "32x4 lr 3e-4": ["--group_size", "4", "--steps", "800"],
     "32x8 T 0.7": ["--temperature", "0.7", "--steps", "400"],
     "32x8 T 0.5": ["--temperature", "0.5", "--steps", "400"],
@@ -128,7 +129,8 @@ def main(argv=None):
     p.add_argument("--settings", nargs="+", default=CHAPTER, choices=list(SETTINGS))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--format", default="reversed", choices=("reversed", "plain"))
-    p.add_argument("--plain_sft_steps", type=int, default=400, help="SFT steps of the plain-format start")
+    p.add_argument("--plain_sft_steps", type=int, default=295,
+                   help="SFT steps of the plain-format start (295: 47.4%% held-out, a ~50%% start)")
     p.add_argument("--steps", type=int, default=0, help="override every setting's steps (0 = the setting's)")
     p.add_argument("--eval_every", type=int, default=20)
     p.add_argument("--threads", type=int, default=2)

@@ -133,7 +133,7 @@ def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 
     """PPO against the same learned reward with several KL coefficients -> {beta: metrics rows}.
 
     The default betas are 0 (no leash), 0.02 (PPO's default against the verifier) and 0.2 (the default
-    of `minirl rlhf`); chapter 5's notebook and benchmarks/rlhf_judges.py pass (0, 0.05, 0.2)."""
+    of `minirl rlhf`); chapter 5's notebook passes (0, 0.2), benchmarks/rlhf_judges.py runs its own loop."""
     runs = {}
     for beta in kl_coefs:
         cfg = PPOConfig(out=str(Path(out) / f"beta_{beta:g}"), init=init, reward_model=reward_model,
