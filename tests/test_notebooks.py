@@ -27,6 +27,13 @@ def warnings_printed(nb) -> list[str]:
             for line in "".join(o.get("text", "")).splitlines() if re.search(r"\w+Warning: ", line)]
 
 
+def progress_bars_printed(nb) -> list[str]:
+    """Lines of printed output that are a text progress bar (`12/300 [00:01<00:16, 17.9it/s]`): a saved
+    notebook should show results, not hundreds of bar redraws; pass progress=False in notebook cells."""
+    return [line for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"
+            for line in "".join(o.get("text", "")).splitlines() if re.search(r"\d+/\d+ \[[\d:]+<", line)]
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_committed_executed_without_errors(path):
     nb = json.loads(path.read_text())
@@ -38,6 +45,7 @@ def test_notebook_committed_executed_without_errors(path):
         assert not any(o.get("output_type") == "error" for o in c.get("outputs", [])), c["source"][:200]
     assert not cells_missing_a_figure(nb), f"cells that draw but saved no figure: {cells_missing_a_figure(nb)}"
     assert not warnings_printed(nb), warnings_printed(nb)
+    assert not progress_bars_printed(nb), progress_bars_printed(nb)[:3]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -63,3 +71,10 @@ def test_a_printed_warning_is_found():
         "/x/tqdm/auto.py:21: TqdmWarning: IProgress not found.\n", "  from .autonotebook import tqdm\n"]}]}
     quiet = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "text": "Warnings: none\n"}]}
     assert warnings_printed({"cells": [warned, quiet]}) == ["/x/tqdm/auto.py:21: TqdmWarning: IProgress not found."]
+
+
+def test_a_printed_progress_bar_is_found():
+    bar = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "name": "stderr", "text": [
+        "sft:   3%|▎         | 8/300 [00:00<00:16, 17.96it/s, loss=1.8]\n"]}]}
+    result = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "text": "step 8/300 done\n"}]}
+    assert progress_bars_printed({"cells": [bar, result]}) == ["sft:   3%|▎         | 8/300 [00:00<00:16, 17.96it/s, loss=1.8]"]
