@@ -40,6 +40,7 @@ SETTINGS = {
     "32x8 T 0.7": ["--temperature", "0.7", "--steps", "400"],
     "32x8 T 0.5": ["--temperature", "0.5", "--steps", "400"],
     "32x4 lr 3e-4, 1,200 steps": ["--group_size", "4", "--steps", "1200"],
+    "32x8 scale batch": ["--scale", "batch"],
 }
 # the four of chapter 7's table and figure (the others: single-seed probes the chapter mentions)
 CHAPTER = ["32x4 lr 3e-4", "8x8 lr 3e-4", "32x8 lr 1e-3 warm-up 20", "defaults"]
