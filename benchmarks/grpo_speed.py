@@ -82,8 +82,8 @@ def run_all(args, out: Path) -> list[dict]:
     return results
 
 
-def _fmt(values, scale=1.0, digits=0):
-    return " / ".join("never" if v is None else f"{scale * v:.{digits}f}" for v in values)
+def _fmt(values, scale=1.0, digits=0, missing="never"):
+    return " / ".join(missing if v is None else f"{scale * v:.{digits}f}" for v in values)
 
 
 def table(results: list[dict]) -> str:
@@ -93,7 +93,7 @@ def table(results: list[dict]) -> str:
         rows.append({"setting": name, "flags": " ".join(SETTINGS.get(name, [])) or "(defaults)",
                      **{f"s{round(100 * q)}": _fmt([r[f"s{round(100 * q)}"] for r in runs]) for q in THRESHOLDS},
                      "final": _fmt([r["final"] for r in runs], 100, 1),
-                     "drop": _fmt([r["drop_after_95"] for r in runs], 100, 1),
+                     "drop": _fmt([r["drop_after_95"] for r in runs], 100, 1, missing="–"),  # never at 95%
                      "eval": _fmt([r["eval_share"] for r in runs], 100, 1),
                      "ups": f"{sum(r['updates_per_s'] for r in runs) / len(runs):.1f}"})
     return markdown_table(rows, headers={"s80": "s to 80%", "s90": "s to 90%", "s95": "s to 95%",

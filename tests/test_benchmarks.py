@@ -124,6 +124,9 @@ def test_grpo_speed_reads_thresholds_drops_and_eval_share_from_a_run():
     assert r["eval_share"] == 0.05 and r["updates_per_s"] == 5.0
     never = summarise("y", 0, rows[:2], {"eval_accuracy": 0.85, "wall_seconds": 4.0, "steps": 20}, start=0.3)
     assert never["s95"] is None and never["drop_after_95"] is None
+    from benchmarks.grpo_speed import table
+    row = table([never]).splitlines()[-1]                 # never reached 95%: no drop to report, not "never"
+    assert row.endswith("| never | never | 85.0 | – | 5.0 | 5.0 |"), row
 
 
 def test_grpo_speed_smoke_times_its_own_evaluation(weak_init, tmp_path, capsys):
