@@ -21,17 +21,21 @@ def cells_missing_a_figure(nb) -> list[str]:
     return missing
 
 
-def warnings_printed(nb) -> list[str]:
-    """Every line of a cell's printed output that is a Python warning (noise a reader should not see)."""
+def printed_lines(nb, pattern: str) -> list[str]:
+    """Every line of the cells' printed (stream) output that matches the regular expression `pattern`."""
     return [line for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"
-            for line in "".join(o.get("text", "")).splitlines() if re.search(r"\w+Warning: ", line)]
+            for line in "".join(o.get("text", "")).splitlines() if re.search(pattern, line)]
+
+
+def warnings_printed(nb) -> list[str]:
+    """Printed lines that are a Python warning (noise a reader should not see)."""
+    return printed_lines(nb, r"\w+Warning: ")
 
 
 def progress_bars_printed(nb) -> list[str]:
-    """Lines of printed output that are a text progress bar (`12/300 [00:01<00:16, 17.9it/s]`): a saved
-    notebook should show results, not hundreds of bar redraws; pass progress=False in notebook cells."""
-    return [line for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "stream"
-            for line in "".join(o.get("text", "")).splitlines() if re.search(r"\d+/\d+ \[[\d:]+<", line)]
+    """Printed lines that are a text progress bar (`12/300 [00:01<00:16, 17.9it/s]`): a saved notebook
+    should show results, not hundreds of bar redraws; pass progress=False in notebook cells."""
+    return printed_lines(nb, r"\d+/\d+ \[[\d:]+<")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
