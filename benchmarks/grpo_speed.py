@@ -29,7 +29,8 @@ from benchmarks.common import cli_run, first_reach, markdown_table, results_json
 
 # name -> flags added to `minirl grpo` (all others at their defaults)
 SETTINGS = {
-    "defaults": [],
+    "defaults": [],                                    # 700 steps since 2026-12-03
+    "32x8 1,000 steps": ["--steps", "1000"],            # the defaults before that
     "32x8 lr 3e-4": ["--steps", "400"],
     "32x8 lr 1e-3 warm-up 20": ["--steps", "400", "--lr", "1e-3", "--warmup", "20"],
     "16x8 lr 3e-4": ["--batch_size", "16", "--steps", "800"],
@@ -40,10 +41,11 @@ SETTINGS = {
     "32x8 T 0.7": ["--temperature", "0.7", "--steps", "400"],
     "32x8 T 0.5": ["--temperature", "0.5", "--steps", "400"],
     "32x4 lr 3e-4, 1,200 steps": ["--group_size", "4", "--steps", "1200"],
-    "32x8 scale batch": ["--scale", "batch"],
+    "32x8 scale batch": ["--scale", "batch", "--steps", "1000"],
+    "32x8 decay 700 of 1000": ["--steps", "1000", "--decay_steps", "700"],
 }
 # the four of chapter 7's table and figure (the others: single-seed probes the chapter mentions)
-CHAPTER = ["32x4 lr 3e-4", "8x8 lr 3e-4", "32x8 lr 1e-3 warm-up 20", "defaults"]
+CHAPTER = ["32x4 lr 3e-4", "8x8 lr 3e-4", "32x8 lr 1e-3 warm-up 20", "32x8 1,000 steps"]
 THRESHOLDS = (0.8, 0.9, 0.95)
 
 

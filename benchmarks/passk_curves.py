@@ -9,7 +9,7 @@ For each task T, from T's weak start (200 SFT steps, seed 0: minirl.sft.ensure_w
     python -m minirl sft  --task T --init START --seed S
     python -m minirl grpo --task T --init START --seed S --steps GRPO_STEPS
     python -m minirl ppo  --task T --init START --seed S
-(SFT and PPO at their defaults; GRPO's default 1,000 steps cut to --grpo_steps). Then for every
+(SFT and PPO at their defaults; GRPO's default 700 steps cut to --grpo_steps). Then for every
 policy, the start included: n = 256 samples at temperature 1 on each of 100 held-out problems, and
 from them (minirl.passk.passk_curve) pass@k for k = 1, 2, 4, ..., 256 (the unbiased estimator of
 Chen et al. 2021), the share of problems that no sample solves, distinct correct answers per
@@ -154,7 +154,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", nargs="+", default=list(TASKS), choices=TASKS)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--grpo_steps", type=int, default=400, help="GRPO iterations (its default is 1,000)")
+    p.add_argument("--grpo_steps", type=int, default=400, help="GRPO iterations (its default is 700)")
     p.add_argument("--n", type=int, default=256, help="samples per held-out problem (the largest k)")
     p.add_argument("--prompts", type=int, default=100, help="held-out problems")
     p.add_argument("--out", default=str(ROOT / "runs" / "passk"))

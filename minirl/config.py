@@ -87,6 +87,8 @@ class RunConfig:
     weight_decay: float = config_field(0.0, "AdamW weight decay (0 = none)", at_most=10)
     grad_clip: float = config_field(1.0, "clip the global gradient norm to this (0 = off)")
     lr_schedule: str = config_field("cosine", "cosine (decay to 10% of --lr) | constant", choices=("cosine", "constant"))
+    decay_steps: int = config_field(0, "cosine: reach the 10% floor at this step and stay there for the rest "
+                                       "(0, or more than --steps: at the last step)", at_least=0)
     warmup: int = config_field(0, "steps of linear learning-rate warmup before the schedule (0 = none)")
     seed: int = config_field(0, "random seed (same seed + CPU + thread count = same metrics)", at_most=2 ** 32 - 1)
     threads: int = config_field(0, "CPU threads for PyTorch in this process (0 = PyTorch's default); CPU results "

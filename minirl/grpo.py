@@ -66,7 +66,7 @@ BASELINES = ("mean", "loo")
 
 @dataclass
 class GRPOConfig(RunConfig):
-    steps: int = config_field(1000, "policy iterations (sample a batch of groups, update)", at_least=1)
+    steps: int = config_field(700, "policy iterations (sample a batch of groups, update)", at_least=1)
     batch_size: int = config_field(32, "prompts per step (each sampled group_size times)", at_least=1, at_most=65536)
     group_size: int = config_field(8, "G: responses sampled per prompt; the group is the baseline (>= 2)",
                                    at_least=2, at_most=1024)

@@ -22,11 +22,13 @@ def make_optimizer(model, cfg, lr: float | None = None):
 
 
 def set_lr(optimizer, cfg, step: int) -> float:
-    """Learning rate at `step`: constant, or cosine from lr down to 0.1 lr at the last step; during
-    the first cfg.warmup steps it is scaled by (step + 1) / warmup (Adam's first steps are large)."""
+    """Learning rate at `step`: constant, or cosine from lr down to 0.1 lr at the last step (or at
+    step cfg.decay_steps, if that comes sooner, then flat); during the first cfg.warmup steps it is
+    scaled by (step + 1) / warmup (Adam's first steps are large)."""
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
-        frac = min(1.0, step / max(1, cfg.steps - 1))
+        decay = min(cfg.steps, getattr(cfg, "decay_steps", 0) or cfg.steps)
+        frac = min(1.0, step / max(1, decay - 1))
         lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
     lr = lr * min(1.0, (step + 1) / max(1, cfg.warmup))
     for group in optimizer.param_groups:

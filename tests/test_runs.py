@@ -63,6 +63,19 @@ def test_set_lr_warmup_then_cosine():
     assert [set_lr(opt, no_warmup, s) for s in (0, 50, 100)] == [1e-3] * 3
 
 
+def test_set_lr_decay_steps_reaches_the_floor_early_and_stays():
+    """--decay_steps 51 of 101: the cosine of a 51-step run, then 10% of --lr to the end."""
+    cfg, opt = RunConfig(lr=1e-3, steps=101, decay_steps=51), _Opt()
+    cosine = lambda s: 1e-3 * (0.1 + 0.45 * (1 + math.cos(math.pi * s / 50)))
+    assert [set_lr(opt, cfg, s) for s in (0, 10, 25)] == pytest.approx([cosine(0), cosine(10), cosine(25)])
+    assert [set_lr(opt, cfg, s) for s in (50, 51, 75, 100)] == pytest.approx([1e-4] * 4)
+    same = RunConfig(lr=1e-3, steps=101, decay_steps=101)                  # = 0: the floor at the last step
+    assert [set_lr(opt, same, s) for s in range(101)] == [set_lr(opt, RunConfig(lr=1e-3, steps=101), s)
+                                                          for s in range(101)]
+    longer = RunConfig(lr=1e-3, steps=101, decay_steps=500)                # beyond --steps: the same
+    assert [set_lr(opt, longer, s) for s in range(101)] == [set_lr(opt, same, s) for s in range(101)]
+
+
 def test_negative_warmup_is_rejected():
     from minirl.config import ConfigError
     with pytest.raises(ConfigError, match="--warmup must be >= 0"):
