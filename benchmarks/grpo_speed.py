@@ -34,6 +34,7 @@ SETTINGS = {
     "32x8 850 steps": ["--steps", "850"],
     "16x16": ["--batch_size", "16", "--group_size", "16"],
     "32x8 lr 4e-4": ["--lr", "4e-4"],
+    "32x8 4 updates per batch, 300 steps": ["--inner_steps", "4", "--steps", "300"],
     "32x8 lr 3e-4": ["--steps", "400"],
     "32x8 lr 1e-3 warm-up 20": ["--steps", "400", "--lr", "1e-3", "--warmup", "20"],
     "16x8 lr 3e-4": ["--batch_size", "16", "--steps", "800"],
