@@ -48,7 +48,7 @@ SETTINGS = {
     "32x8 scale batch": ["--scale", "batch", "--steps", "1000"],
     "32x8 decay 700 of 1000": ["--steps", "1000", "--decay_steps", "700"],
 }
-# the four of chapter 7's table and figure (the others: single-seed probes the chapter mentions)
+# the four of chapter 7's figure (the others: rows of its tables and probes it mentions, each run with --settings)
 CHAPTER = ["32x4 lr 3e-4", "8x8 lr 3e-4", "32x8 lr 1e-3 warm-up 20", "32x8 1,000 steps"]
 THRESHOLDS = (0.8, 0.9, 0.95)
 
