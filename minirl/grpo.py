@@ -36,7 +36,8 @@ Three more estimators from recent work, each one flag (chapter 7 compares them a
     With one inner step s_i = 1 and its gradient equals loss_type grpo's; it differs (whole
     responses are clipped, not single tokens) once a batch is reused (--inner_steps > 1).
 When every response in a group gets the same reward, all its advantages are 0: the group gives no
-gradient at all (we log the share of such groups as `zero_adv_groups`).
+gradient at all (we log the share of such groups as `zero_adv_groups`; --skip_zero_groups leaves
+them out of the update's forward and backward pass, which with beta = 0 changes nothing but time).
 
 With one inner update per batch (the default) the ratio is exactly 1 and GRPO is REINFORCE with a
 group-mean baseline (and per-group scaling); with --inner_steps > 1 the batch is reused and the
@@ -87,6 +88,8 @@ class GRPOConfig(RunConfig):
     baseline: str = config_field("mean", "group baseline: mean (GRPO: the group mean, r_i included) | loo (RLOO: "
                                          "the mean of the other G-1 rewards)", choices=BASELINES)
     eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
+    skip_zero_groups: bool = config_field(False, "leave the groups whose rewards are all equal out of the "
+                                                 "update (the same gradient when beta = 0, less compute)")
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group", baseline: str = "mean",
@@ -185,20 +188,45 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
-def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: int, world: int = 1):
+def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
+    """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups' terms of
+    the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group is kept,
+    so that the optimizer still takes its (momentum-only) step when no group carries signal."""
+    keep = (adv.view(-1, group_size) != 0).any(dim=1)                      # (B/G,)
+    keep[0] |= ~keep.any()
+    return keep.repeat_interleave(group_size)                               # (B,)
+
+
+def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: int, world: int = 1,
+                log: bool = True):
     """cfg.inner_steps gradient steps on one rollout. `policy` may be DistributedDataParallel-wrapped;
     then `roll` is this process's share of whole groups, and the loss is weighted so that DDP's
-    gradient average equals the one-process gradient on the global batch.
+    gradient average equals the one-process gradient on the global batch. cfg.skip_zero_groups (with
+    beta = 0): only informative rows go through the network, the loss keeps the whole batch's
+    denominator, so the gradient is the full batch's; `log`: the entropy stat covers every row.
     -> (this process's loss, stats, grad norm), all tensors: reading them waits for the GPU, so the
     training loop reads (and averages over processes) only on the steps it logs."""
     model = getattr(policy, "module", policy)
+    tokens, mask, old_lp, weight = roll.tokens, roll.mask, roll.logprobs, 1.0
+    if getattr(cfg, "skip_zero_groups", False) and ref_lp is None:
+        keep = informative_rows(adv, cfg.group_size)                        # (B,) bool
+        tokens, mask, adv = tokens[keep], mask[keep], adv[keep]             # (B', T), (B', T-1), (B',)
+        old_lp = None if old_lp is None else old_lp[keep]
+        weight = (mask.sum() / roll.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"   # kept tokens
+                  else keep.float().mean())                                 # kept rows, of all B
     for i in range(cfg.inner_steps):
-        logp = token_logprobs(policy, roll.tokens)                          # (B, T-1)
-        old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs     # pi_old: the sampling policy
-        loss, stats = grpo_loss(logp, old, ref_lp, adv, roll.mask, cfg.clip_eps, cfg.clip_eps_high,
+        logp = token_logprobs(policy, tokens)                               # (B', T-1)
+        old = logp.detach() if cfg.inner_steps == 1 else old_lp            # pi_old: the sampling policy
+        loss, stats = grpo_loss(logp, old, ref_lp, adv, mask, cfg.clip_eps, cfg.clip_eps_high,
                                 cfg.beta, cfg.loss_type, max_len)
+        loss = loss * weight
         if i == 0:        # mean -log pi(a_t|s_t) of the sampled actions: at temperature 1, an estimate of
-            entropy = masked_mean(-logp.detach(), roll.mask)               # the per-token entropy (nats)
+            entropy = masked_mean(-logp.detach(), mask)                     # the per-token entropy (nats)
+            if log and mask.size(0) < roll.mask.size(0):                    # over all B rows, skipped too
+                with torch.no_grad():
+                    rest = ~keep
+                    nll = -token_logprobs(model, roll.tokens[rest]) * roll.mask[rest]
+                entropy = ((-logp.detach() * mask).sum() + nll.sum()) / roll.mask.sum().clamp(min=1)
         if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
         optimizer.zero_grad(set_to_none=True)
@@ -241,7 +269,8 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             with torch.no_grad():
                 ref_lp = token_logprobs(ref, roll.tokens)                   # (B, T-1)
         lr = set_lr(optimizer, cfg, step)
-        loss, stats, gnorm = grpo_update(policy, optimizer, roll, adv, ref_lp, cfg, max_len, world)
+        loss, stats, gnorm = grpo_update(policy, optimizer, roll, adv, ref_lp, cfg, max_len, world,
+                                         log=(step + 1) % cfg.log_every == 0)
         dt = time.perf_counter() - t0
         step_times.append(dt)
         row = {}

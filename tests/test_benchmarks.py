@@ -142,6 +142,39 @@ def test_grpo_speed_smoke_times_its_own_evaluation(weak_init, tmp_path, capsys):
     assert "| 32x4 lr 3e-4 | --group_size 4 --steps 800 |" in capsys.readouterr().out
 
 
+def test_grpo_speed_by_seed_runs_the_settings_in_turn(weak_init, tmp_path, capsys):
+    from benchmarks import grpo_speed
+    results = grpo_speed.main(["--settings", "defaults", "skip zero groups", "--seeds", "0", "1", "--steps", "1",
+                               "--by_seed", "--init", weak_init, "--out", str(tmp_path / "runs"), "--figure", ""])
+    assert [(r["setting"], r["seed"]) for r in results] == [("defaults", 0), ("skip zero groups", 0),
+                                                              ("defaults", 1), ("skip zero groups", 1)]
+    assert json.loads((tmp_path / "runs" / "skip_zero_groups_s1" / "config.json").read_text())["skip_zero_groups"]
+
+
+def test_grpo_tradeoff_reads_run_folders_and_names_what_is_missing(tmp_path, capsys):
+    from benchmarks import grpo_tradeoff
+    (tmp_path / "weak").mkdir()
+    (tmp_path / "weak" / "summary.json").write_text(json.dumps({"eval_accuracy": 0.3}))
+    for seed, (a80, a95, end) in enumerate([(0.85, 0.96, 0.99), (0.82, 0.90, 0.93), (0.81, 0.97, 0.91)]):
+        run = tmp_path / "short" / f"32x8_700_steps_s{seed}"
+        run.mkdir(parents=True)
+        rows = [{"step": 10, "seconds": 2.0 + seed, "eval_accuracy": a80, "eval_seconds": 0.1},
+                {"step": 20, "seconds": 4.0 + seed, "eval_accuracy": a95, "eval_seconds": 0.2},
+                {"step": 30, "seconds": 6.0 + seed, "eval_accuracy": end, "eval_seconds": 0.3}]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        (run / "summary.json").write_text(json.dumps({"eval_accuracy": end, "wall_seconds": 6.0 + seed, "steps": 30}))
+        (run / "config.json").write_text(json.dumps({"init": str(tmp_path / "weak" / "model.pt")}))
+    rev, plain = grpo_tradeoff.main(["--runs", str(tmp_path), "--figure", str(tmp_path / "t.png")])
+    out = capsys.readouterr().out
+    assert list(rev) == ["defaults (700 steps)"] and plain == {}
+    (r0, r1, r2) = rev["defaults (700 steps)"]
+    assert (r0["s80"], r1["s95"], r2["s95"], r2["start"]) == (2.0, None, 4.0 + 2, 0.3)
+    assert abs(r2["drop_after_95"] - 0.04) < 1e-12                    # 97% -> 91%: 4 points below 95%
+    assert "| defaults (700 steps) | 2 / 3 / 4 | 4 / never / 6 | 99.0 / 93.0 / 91.0 | 0.0 / – / 4.0 |" in out
+    assert "left out" in out and "850 steps" in out
+    assert (tmp_path / "t.png").stat().st_size > 0 and (tmp_path / "t.svg").is_file()
+
+
 def test_rlhf_seeds_smoke_runs_both_arms_against_the_same_judge(weak_init, tmp_path, capsys):
     from benchmarks import rlhf_seeds
     results = rlhf_seeds.main(["--seeds", "0", "--smoke", "--init", weak_init, "--out", str(tmp_path)])

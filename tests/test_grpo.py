@@ -315,3 +315,41 @@ def test_every_estimator_trains_end_to_end(weak_init, tmp_path, flags):
     tok, task = CharTokenizer(), make_task("add2")
     start, end = (load_model(p, tok, task)[0].state_dict() for p in (weak_init, tmp_path / "run" / "model.pt"))
     assert any(not torch.equal(start[k], end[k]) for k in start)
+
+
+@pytest.mark.parametrize("loss_type,inner_steps", [("grpo", 1), ("dapo", 1), ("dr_grpo", 2), ("gspo", 2)])
+def test_skipping_zero_signal_groups_gives_the_full_batch_update(tok, task, loss_type, inner_steps):
+    """--skip_zero_groups sends only the groups with unequal rewards through the network and rescales
+    the loss to the whole batch's denominator: the loss, the updated weights and the logged entropy
+    are those of the full batch (beta = 0), while the network sees fewer rows."""
+    import copy
+    from minirl.grpo import grpo_update, informative_rows
+    from minirl.model import GPT, GPTConfig
+    from minirl.optim import make_optimizer
+    from minirl.rollout import sample
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, n_layer=2, n_embd=32, n_head=2))
+    prompts = [task.prompt(a, b) for a, b in [(12, 34), (5, 6), (70, 8), (41, 41)]]
+    roll = sample(model, tok, task, prompts, samples_per_prompt=4, logprobs=True)
+    roll.rewards = torch.tensor([1.0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 1, 1, 1, 1])   # groups 2 and 4: no signal
+    adv = group_advantages(roll.rewards, 4)
+    assert informative_rows(adv, 4).tolist() == [True] * 4 + [False] * 4 + [True] * 4 + [False] * 4
+    results = []
+    for skip in (False, True):
+        cfg = GRPOConfig(group_size=4, loss_type=loss_type, inner_steps=inner_steps, skip_zero_groups=skip)
+        m = copy.deepcopy(model)
+        seen = []
+        m.register_forward_hook(lambda mod, args, out: seen.append(args[0].size(0)))
+        loss, stats, _ = grpo_update(m, make_optimizer(m, cfg), roll, adv, None, cfg, task.max_answer_len + 1)
+        results.append((loss, stats["entropy"], m.state_dict(), seen))
+    (loss0, ent0, w0, seen0), (loss1, ent1, w1, seen1) = results
+    assert seen0[0] == 16 and seen1[0] == 8                       # half the rows: the informative groups
+    assert loss1 == pytest.approx(loss0.item(), abs=1e-6) and ent1 == pytest.approx(ent0.item(), abs=1e-5)
+    assert all(torch.allclose(w0[k], w1[k], atol=1e-6) for k in w0)
+    assert any(not torch.equal(w0[k], model.state_dict()[k]) for k in w0)    # and the update moved the weights
+
+
+def test_skipping_keeps_one_group_when_none_has_signal():
+    from minirl.grpo import informative_rows
+    assert informative_rows(torch.zeros(8), 4).tolist() == [True] * 4 + [False] * 4
+    assert informative_rows(torch.tensor([0.0, 0, 1, -1]), 2).tolist() == [False, False, True, True]
