@@ -48,10 +48,15 @@ class Mutant:
 MUTANTS = (
     # --- the four that survived the suite before tests/test_mechanisms.py ---
     Mutant("grpo_old_is_current", "minirl/grpo.py",
-           "old = logp.detach() if cfg.inner_steps == 1 else roll.logprobs",
+           "old = logp.detach() if cfg.inner_steps == 1 else old_lp",
            "old = logp.detach()",
            "GRPO takes pi_old from the current policy on every inner step: ratio 1, the clip never acts",
            (M + "test_grpo_second_inner_step_has_a_ratio_and_clips",)),
+    Mutant("grpo_skip_not_rescaled", "minirl/grpo.py",
+           "loss = loss * weight",
+           "loss = loss",
+           "--skip_zero_groups averages over the kept rows only: a larger gradient than the full batch's",
+           ("tests/test_grpo.py::test_skipping_zero_signal_groups_gives_the_full_batch_update",)),
     Mutant("dpo_term_removed", "minirl/dpo.py",
            "loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo",
            "loss = cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else nll",
