@@ -207,8 +207,8 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
     -> (this process's loss, stats, grad norm), all tensors: reading them waits for the GPU, so the
     training loop reads (and averages over processes) only on the steps it logs."""
     model = getattr(policy, "module", policy)
-    tokens, mask, old_lp, weight = roll.tokens, roll.mask, roll.logprobs, 1.0
-    if getattr(cfg, "skip_zero_groups", False) and ref_lp is None:
+    tokens, mask, old_lp, weight, keep = roll.tokens, roll.mask, roll.logprobs, 1.0, None
+    if cfg.skip_zero_groups and ref_lp is None:
         keep = informative_rows(adv, cfg.group_size)                        # (B,) bool
         tokens, mask, adv = tokens[keep], mask[keep], adv[keep]             # (B', T), (B', T-1), (B',)
         old_lp = None if old_lp is None else old_lp[keep]
@@ -221,12 +221,12 @@ def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: 
                                 cfg.beta, cfg.loss_type, max_len)
         loss = loss * weight
         if i == 0:        # mean -log pi(a_t|s_t) of the sampled actions: at temperature 1, an estimate of
-            entropy = masked_mean(-logp.detach(), mask)                     # the per-token entropy (nats)
-            if log and mask.size(0) < roll.mask.size(0):                    # over all B rows, skipped too
+            nll, n = (-logp.detach() * mask).sum(), mask.sum()              # the per-token entropy (nats)
+            if log and keep is not None and not keep.all():                 # over all B rows, skipped too
                 with torch.no_grad():
-                    rest = ~keep
-                    nll = -token_logprobs(model, roll.tokens[rest]) * roll.mask[rest]
-                entropy = ((-logp.detach() * mask).sum() + nll.sum()) / roll.mask.sum().clamp(min=1)
+                    nll = nll - (token_logprobs(model, roll.tokens[~keep]) * roll.mask[~keep]).sum()
+                n = roll.mask.sum()
+            entropy = nll / n.clamp(min=1)
         if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
             loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
         optimizer.zero_grad(set_to_none=True)
