@@ -105,8 +105,9 @@ def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = 
         k2 = 0.5 (log r)^2       biased, low variance, >= 0
         k3 = exp(-log r) + log r - 1     unbiased and >= 0
 
-    An unbiased value is not an unbiased gradient: as a term in a loss, each has a different
-    gradient (chapter 7's table). Shapes: any, the same for both inputs.
+    An unbiased value is not an unbiased gradient: in the reward and in the loss each has a
+    different expected gradient (the table in chapter 5, section 5.4, which derives every entry;
+    chapter 7 repeats it). Shapes: any, the same for both inputs.
 
     >>> kl_estimate(torch.tensor([0.]), torch.tensor([-1.]), "k2")
     tensor([0.5000])
