@@ -47,41 +47,47 @@ def group_advantages(rewards: torch.Tensor, group_size: int, eps: float = 1e-4) 
     r = rewards.float().view(-1, group_size)                                # (B/G, G)
     adv = (r - r.mean(dim=1, keepdim=True)) / (r.std(dim=1, keepdim=True) + eps)
     same = r.max(dim=1, keepdim=True).values == r.min(dim=1, keepdim=True).values
-    return torch.where(same, torch.zeros_like(adv), adv).view(-1)           # (B,), exact 0 if all equal
+    return torch.where(same, torch.zeros_like(adv), adv).view(-1)           # (B,), 0 if all equal
 
 
 def token_logprobs(policy, tokens: torch.Tensor) -> torch.Tensor:
-    """tokens (B, T) -> (B, T-1): log pi(tokens[:, t+1] | tokens[:, :t+1]), via log_softmax + gather."""
+    """tokens (B, T) -> (B, T-1): log pi(tokens[:, t+1] | tokens[:, :t+1])."""
     logits = policy(tokens[:, :-1])                                         # (B, T-1, V)
     logp = torch.log_softmax(logits.float(), dim=-1)                        # (B, T-1, V)
     return logp.gather(-1, tokens[:, 1:].unsqueeze(-1)).squeeze(-1)         # (B, T-1)
 
 
-def grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps: float = 0.2, beta: float = 0.0):
+def grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps: float = 0.2,
+              beta: float = 0.0):
     """The GRPO loss to minimise, and detached statistics.
 
     logp (B, T-1) under the policy being trained (with grad); old_logp (B, T-1) under the policy
     that sampled; ref_logp (B, T-1) under the frozen reference, or None when beta == 0;
     advantages (B,); mask (B, T-1), 1 on the sampled tokens (the actions, EOS included).
+    old_logp and advantages are constants (detached here). clip_frac: the share of actions
+    whose clipped term is the smaller one, i.e. where the clip cuts the gradient.
     """
+    if beta > 0 and ref_logp is None:
+        raise ValueError("beta > 0 needs ref_logp, the log-probs under the reference policy")
     mask = mask.to(logp.dtype)
-    adv = advantages[:, None]                                               # (B, 1)
-    ratio = torch.exp(logp - old_logp)                                      # (B, T-1)
-    surrogate = torch.min(ratio * adv, torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv)
-    per_token = -surrogate                                                  # (B, T-1)
+    adv = advantages.detach()[:, None]                                      # (B, 1)
+    ratio = torch.exp(logp - old_logp.detach())                             # (B, T-1)
+    surrogate = ratio * adv                                                 # (B, T-1)
+    surrogate_clipped = torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps) * adv
+    per_token = -torch.min(surrogate, surrogate_clipped)                    # (B, T-1)
     kl = torch.zeros_like(logp)
-    if beta > 0:
-        if ref_logp is None:
-            raise ValueError("beta > 0 needs ref_logp, the log-probs under the reference policy")
+    if ref_logp is not None:                                                # reported always
         d = ref_logp - logp                                                 # log(pi_ref / pi_theta)
         kl = torch.exp(d) - d - 1                                           # (B, T-1), k3 >= 0
+    if beta > 0:
         per_token = per_token + beta * kl
     n_actions = mask.sum(dim=1).clamp(min=1)                                # (B,)
     loss = ((per_token * mask).sum(dim=1) / n_actions).mean()               # token mean, then mean
     with torch.no_grad():
         n = mask.sum().clamp(min=1)
-        clipped = ((ratio - 1).abs() > clip_eps).to(mask.dtype)            # ratio left [1-e, 1+e]
-        stats = {"kl": ((kl * mask).sum() / n).item(), "clip_frac": ((clipped * mask).sum() / n).item()}
+        clipped = (surrogate_clipped < surrogate).to(mask.dtype)            # the clip cuts here
+        stats = {"kl": ((kl * mask).sum() / n).item(),
+                 "clip_frac": ((clipped * mask).sum() / n).item()}
     return loss, stats
 
 
@@ -103,8 +109,9 @@ def sample(policy, prompt_ids: list, max_new_tokens: int, eos_id: int, pad_id: i
         done = torch.zeros(len(idx), dtype=torch.bool, device=device)       # (b,)
         for _ in range(max_new_tokens):
             logits = policy(x)[:, -1].float() / temperature                 # (b, V), full recompute
-            nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator).squeeze(1)
-            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)      # (b,) finished rows: pad
+            probs = torch.softmax(logits, dim=-1)                           # (b, V)
+            nxt = torch.multinomial(probs, 1, generator=generator).squeeze(1)   # (b,)
+            nxt = torch.where(done, torch.full_like(nxt, pad_id), nxt)      # finished rows: pad
             x = torch.cat([x, nxt[:, None]], dim=1)
             done = done | (nxt == eos_id)
             if bool(done.all()):
@@ -118,25 +125,28 @@ def sample(policy, prompt_ids: list, max_new_tokens: int, eos_id: int, pad_id: i
         completion = row[len(p):]
         n = completion.index(eos_id) + 1 if eos_id in completion else len(completion)
         tokens[b, :len(p) + n] = torch.tensor(row[:len(p) + n])
-        mask[b, len(p) - 1:len(p) - 1 + n] = 1                              # predicts tokens p .. p+n-1
+        mask[b, len(p) - 1:len(p) - 1 + n] = 1                              # tokens p .. p+n-1
     return tokens.to(device), mask.to(device)
 
 
 # --- the training loop --------------------------------------------------------------------------
 def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, pad_id: int, *,
-               steps: int, batch_size: int, group_size: int = 8, lr: float = 3e-4, max_new_tokens: int,
-               temperature: float = 1.0, clip_eps: float = 0.2, beta: float = 0.0, inner_steps: int = 1,
-               grad_clip: float = 1.0, ref_policy=None, seed: int = 0, log=print, log_every: int = 10):
+               steps: int, batch_size: int, group_size: int = 8, lr: float = 3e-4,
+               max_new_tokens: int, temperature: float = 1.0, clip_eps: float = 0.2,
+               beta: float = 0.0, inner_steps: int = 1, grad_clip: float = 1.0, ref_policy=None,
+               seed: int = 0, log=print, log_every: int = 10):
     """Train `policy` with GRPO; returns one dict of statistics per step.
 
     policy(tokens (B, T)) -> logits (B, T, V); params: the tensors to optimise (AdamW, constant lr);
-    prompts: a list of strings or a callable rng -> prompt string; reward_fn(prompt, completion) -> float;
-    encode(prompt) -> token ids (include any BOS yourself); decode(ids) -> completion string (it gets
-    the sampled ids before EOS); ref_policy: the frozen reference for beta > 0 (default: a deepcopy
-    of policy when it is an nn.Module). log: called with a line of text every log_every steps, or None.
+    prompts: a list of strings or a callable rng -> prompt string; reward_fn(prompt, completion)
+    -> float; encode(prompt) -> token ids (include any BOS yourself); decode(ids) -> completion
+    string (it gets the sampled ids before EOS); ref_policy: the frozen reference for beta > 0
+    (default: a deepcopy of policy when it is an nn.Module). log: called with a line of text
+    every log_every steps, or None.
     """
     if group_size < 2 or steps < 1 or batch_size < 1 or inner_steps < 1 or not temperature > 0:
-        raise ValueError("need group_size >= 2, steps, batch_size, inner_steps >= 1, temperature > 0")
+        raise ValueError("need group_size >= 2, steps, batch_size, inner_steps >= 1, "
+                         "temperature > 0")
     params = [p for p in params]
     device = params[0].device
     if beta > 0 and ref_policy is None:
@@ -150,16 +160,19 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
     for step in range(steps):
         t0 = time.perf_counter()
         # 1. a batch of prompts, each repeated group_size times (rows [g*G:(g+1)*G] = group g)
-        batch = [prompts(rng) if callable(prompts) else rng.choice(prompts) for _ in range(batch_size)]
+        batch = [prompts(rng) if callable(prompts) else rng.choice(prompts)
+                 for _ in range(batch_size)]
         batch = [p for p in batch for _ in range(group_size)]                            # (B,)
         prompt_ids = [list(encode(p)) for p in batch]
-        tokens, mask = sample(policy, prompt_ids, max_new_tokens, eos_id, pad_id, temperature, gen, device)
+        tokens, mask = sample(policy, prompt_ids, max_new_tokens, eos_id, pad_id, temperature,
+                              gen, device)                                  # (B, T), (B, T-1)
         # 2. score the completions, turn the rewards into group-relative advantages
         completions = []
         for row, p, m in zip(tokens.tolist(), prompt_ids, mask.sum(dim=1).long().tolist()):
             ids = row[len(p):len(p) + m]
             completions.append(decode(ids[:-1] if ids and ids[-1] == eos_id else ids))
-        rewards = torch.tensor([float(reward_fn(p, c)) for p, c in zip(batch, completions)], device=device)
+        rewards = [float(reward_fn(p, c)) for p, c in zip(batch, completions)]
+        rewards = torch.tensor(rewards, device=device)                     # (B,)
         adv = group_advantages(rewards, group_size)                                     # (B,)
         # 3. log-probs of the sampling policy and of the reference (no grad)
         with torch.no_grad():
@@ -172,7 +185,8 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
             loss, stats = grpo_loss(logp, old, ref_logp, adv, mask, clip_eps, beta)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, grad_clip if grad_clip > 0 else float("inf"))
+            max_norm = grad_clip if grad_clip > 0 else float("inf")
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
             optimizer.step()
         r = rewards.view(-1, group_size)
         row = dict(step=step + 1, reward_mean=rewards.mean().item(), loss=loss.item(), **stats,
@@ -181,6 +195,7 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
                    seconds=time.perf_counter() - t0)
         history.append(row)
         if log is not None and ((step + 1) % log_every == 0 or step + 1 == steps):
-            log(f"grpo step {step + 1}/{steps}  reward {row['reward_mean']:.3f}  loss {row['loss']:+.4f}  "
+            log(f"grpo step {step + 1}/{steps}  reward {row['reward_mean']:.3f}  "
+                f"loss {row['loss']:+.4f}  "
                 f"kl {row['kl']:.4f}  zero-signal groups {row['zero_adv_groups']:.2f}")
     return history
