@@ -131,13 +131,15 @@ def sample(policy, prompt_ids: list, max_new_tokens: int, eos_id: int, pad_id: i
 
 # --- the training loop --------------------------------------------------------------------------
 def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, pad_id: int, *,
-               steps: int, batch_size: int, group_size: int = 8, lr: float = 3e-4,
+               steps: int, batch_size: int, group_size: int = 8, lr: float = 1e-4,
                max_new_tokens: int, temperature: float = 1.0, clip_eps: float = 0.2,
-               beta: float = 0.0, inner_steps: int = 1, grad_clip: float = 1.0, ref_policy=None,
-               seed: int = 0, log=print, log_every: int = 10):
+               beta: float = 0.0, inner_steps: int = 1, warmup: int = 10,
+               grad_clip: float = 1.0, ref_policy=None, seed: int = 0, log=print,
+               log_every: int = 10):
     """Train `policy` with GRPO; returns one dict of statistics per step.
 
-    policy(tokens (B, T)) -> logits (B, T, V); params: the tensors to optimise (AdamW, constant lr);
+    policy(tokens (B, T)) -> logits (B, T, V); params: the tensors to optimise (AdamW, a linear
+    warmup over `warmup` steps, then constant lr: Adam's first steps are large);
     prompts: a list of strings or a callable rng -> prompt string; reward_fn(prompt, completion)
     -> float; encode(prompt) -> token ids (include any BOS yourself); decode(ids) -> completion
     string (it gets the sampled ids before EOS); ref_policy: the frozen reference for beta > 0
@@ -179,6 +181,8 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
             old_logp = token_logprobs(policy, tokens) if inner_steps > 1 else None      # (B, T-1)
             ref_logp = token_logprobs(ref_policy, tokens) if beta > 0 else None         # (B, T-1)
         # 4. inner_steps gradient steps on this batch
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
         for _ in range(inner_steps):
             logp = token_logprobs(policy, tokens)                                       # (B, T-1)
             old = logp.detach() if old_logp is None else old_logp

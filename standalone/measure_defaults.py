@@ -29,7 +29,7 @@ from minirl.tokenizer import CharTokenizer  # noqa: E402
 # the run length and batch of each algorithm (everything else: the file's defaults)
 RUNS = {"reinforce": dict(steps=30, batch_size=16),
         "grpo": dict(steps=30, batch_size=16),
-        "ppo": dict(steps=30, batch_size=64),
+        "ppo": dict(steps=20, batch_size=64),
         "dpo": dict(steps=30, batch_size=64)}
 
 

@@ -157,7 +157,7 @@ def sample(policy, prompt_ids: list, max_new_tokens: int, eos_id: int, pad_id: i
 
 # --- the training loop --------------------------------------------------------------------------
 def train_ppo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, pad_id: int, *,
-              steps: int, batch_size: int, samples_per_prompt: int = 2, lr: float = 3e-4,
+              steps: int, batch_size: int, samples_per_prompt: int = 2, lr: float = 1e-4,
               max_new_tokens: int, temperature: float = 1.0, epochs: int = 2, minibatches: int = 2,
               clip_eps: float = 0.2, value_clip: float = 0.2, gamma: float = 1.0,
               lam: float = 0.95, kl_coef: float = 0.02, whiten: bool = True, warmup: int = 10,

@@ -125,17 +125,18 @@ def on_last_action(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 # --- the training loop --------------------------------------------------------------------------
 def train_reinforce(policy, params, prompts, reward_fn, encode, decode, eos_id: int, pad_id: int,
-                    *, steps: int, batch_size: int, samples_per_prompt: int = 8, lr: float = 2e-4,
+                    *, steps: int, batch_size: int, samples_per_prompt: int = 8, lr: float = 1e-4,
                     max_new_tokens: int, temperature: float = 1.0, gamma: float = 1.0,
-                    baseline_decay: float = 0.9, grad_clip: float = 1.0, seed: int = 0,
-                    log=print, log_every: int = 10):
+                    baseline_decay: float = 0.9, warmup: int = 10, grad_clip: float = 1.0,
+                    seed: int = 0, log=print, log_every: int = 10):
     """Train `policy` with REINFORCE and a running-mean baseline; one dict of statistics per step.
 
-    policy(tokens (B, T)) -> logits (B, T, V); params: the tensors to optimise (AdamW, constant
-    lr); prompts: a list of strings or a callable rng -> prompt string; reward_fn(prompt,
-    completion) -> float; encode(prompt) -> token ids (include any BOS yourself); decode(ids) ->
-    completion string (it gets the sampled ids before EOS). log: called with a line of text every
-    log_every steps, or None.
+    policy(tokens (B, T)) -> logits (B, T, V); params: the tensors to optimise (AdamW, a linear
+    warmup over `warmup` steps, then constant lr: Adam's first steps are large); prompts: a list
+    of strings or a callable rng -> prompt string; reward_fn(prompt, completion) -> float;
+    encode(prompt) -> token ids (include any BOS yourself); decode(ids) -> completion string (it
+    gets the sampled ids before EOS). log: called with a line of text every log_every steps, or
+    None.
     """
     if steps < 1 or batch_size < 1 or samples_per_prompt < 1 or not temperature > 0:
         raise ValueError("need steps, batch_size, samples_per_prompt >= 1 and temperature > 0")
@@ -162,6 +163,8 @@ def train_reinforce(policy, params, prompts, reward_fn, encode, decode, eos_id: 
         returns = discounted_returns(on_last_action(rewards, mask), mask, gamma)     # (B, T-1)
         advantages = (returns - baseline) * mask                            # (B, T-1)
         # 3. one gradient step on the surrogate
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
         logp = token_logprobs(policy, tokens)                               # (B, T-1)
         loss = reinforce_loss(logp, advantages, mask)
         optimizer.zero_grad(set_to_none=True)
