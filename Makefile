@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-1thread test-long mutants grade grade-train-check lab notebooks bench clean
+.PHONY: setup demo test test-1thread test-long mutants grade grade-train-check lab notebooks bench gpu-check clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,9 @@ notebooks: setup   ## re-execute every notebook at full size and save its output
 
 bench: setup       ## throughput benchmarks
 	$(BIN)/python benchmarks/throughput.py
+
+gpu-check: setup   ## on a CUDA GPU (<= 15 min): environment, presets, throughput, compile, torchrun -> results/gpu/
+	$(BIN)/python -m benchmarks.gpu_presets --check --out runs/gpu_check --results results/gpu
 
 clean:
 	rm -rf runs .pytest_cache

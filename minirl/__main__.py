@@ -217,6 +217,7 @@ def main(argv=None):
             run_demo(args.out, quick=args.quick)
         else:
             config_cls, train, _ = trainers[args.command]
+            check_world_size(args.command)
             cfg = config_cls(**{k: v for k, v in vars(args).items() if k not in ("command", "preset", "dry_run")})
             if args.dry_run:
                 cfg.validate()
@@ -235,6 +236,20 @@ def main(argv=None):
         print(f"\ninterrupted. {resume_hint(args.command, cfg)}", file=sys.stderr)
         return 130
     return 0
+
+
+# --- torchrun: only the trainers that split a batch over processes (device.init_distributed) ---
+DDP_TRAINERS = ("sft", "grpo")
+
+
+def check_world_size(command: str):
+    """Refuse `torchrun --nproc_per_node N` (WORLD_SIZE > 1) for a trainer without data parallelism:
+    each process would train alone, as "rank 0", and all would write the same --out."""
+    from .config import ConfigError
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and command not in DDP_TRAINERS:
+        raise ConfigError(f"`{command}` runs in one process only (torchrun: WORLD_SIZE={world}); "
+                          f"only {' and '.join(DDP_TRAINERS)} split a batch over processes")
 
 
 def resume_hint(command: str, cfg) -> str:

@@ -109,9 +109,12 @@ class RunConfig:
     n_head: int = config_field(4, "attention heads (new models only)", at_least=1, at_most=256)
     n_embd: int = config_field(128, "model width (new models only)", at_least=1, at_most=65536)
     block_size: int = config_field(32, "maximum sequence length (new models only)", at_least=2, at_most=65536)
-    dtype: str = config_field("auto", "auto (bf16 autocast on a CUDA GPU that supports it, else float32) | "
-                                      "float32 | bfloat16", choices=("auto", "float32", "bfloat16"))
-    compile: bool = config_field(False, "torch.compile the policy's forward (GPU; slower start, faster steps)")
+    dtype: str = config_field("auto", "auto (bf16 autocast on a CUDA GPU with native bf16, compute "
+                                      "capability >= 8.0; else float32) | float32 | bfloat16",
+                              choices=("auto", "float32", "bfloat16"))
+    compile: bool = config_field(False, "torch.compile the forward without a KV cache (training, "
+                                        "scoring); decode steps stay eager (GPU; slower start, faster "
+                                        "steps)")
 
     def validate(self):
         """Raise ConfigError naming the bad value and the fix. Subclasses extend this with the
@@ -153,9 +156,25 @@ PRESETS = {
 }
 
 
+# The same recipes at toy size, for the CPU smoke runs of every GPU code path (the tests, notebook
+# 09 in smoke mode, benchmarks/gpu_presets.py --smoke): the preset's task and flags, a tiny model.
+TOY_SIZE = dict(n_layer=1, n_head=2, n_embd=32)
+
+
 def preset_defaults(preset: str, command: str, fields) -> dict:
     """The flag defaults a preset sets for one command (only flags that command has)."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown --preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = {**PRESETS[preset].get("*", {}), **PRESETS[preset].get(command, {})}
     return {k: v for k, v in values.items() if k in fields}
+
+
+def preset_config(config_cls, preset: str, command: str, **overrides):
+    """A config built from a preset, any field overridden, as `--preset` does on the command line:
+    preset_config(SFTConfig, "gpu", "sft", steps=600). (SFTConfig(**preset_values, steps=600)
+    raises TypeError: the preset already holds steps.)"""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ConfigError(f"{config_cls.__name__} has no field {', '.join(sorted(unknown))}")
+    return config_cls(**{**preset_defaults(preset, command, names), **overrides})

@@ -54,7 +54,8 @@ import torch
 
 from .config import RunConfig, config_field
 from .core import clipped_surrogate, kl_estimate, masked_mean
-from .device import all_reduce_sum, data_parallel, init_distributed, shard
+from .device import (all_reduce_sum, data_parallel, init_distributed, rank_rng_states,
+                     restore_rank_rng, shard)
 from .model import frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, sample, token_logprobs
@@ -248,14 +249,16 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     run = Run("grpo", cfg, tok, task, rank)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)             # the same stream everywhere: the same global prompts
-    run.restore(model, optimizer, rng)
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
+    run.restore(model, optimizer, rng)
+    restore_rank_rng(run.resume_state, rank)       # --resume under torchrun: each its own stream
     policy = data_parallel(model, world)
     G, max_len = cfg.group_size, task.max_answer_len + 1
     step_times, eval_seconds = [], 0.0
     model.train()
-    save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
+    save = lambda step: run.save(model, step, optimizer, rng,  # noqa: E731
+                                 rank_rng=rank_rng_states(world))
     bar = run.progress()
     for step in bar:
         t0 = time.perf_counter()

@@ -7,7 +7,9 @@ One readable file in the spirit of nanoGPT. A decoder-only transformer (Radford 
     logits = LN(h_L) @ E_tok^T                                         (weight tying)
 
 Attention is causal: position t may look at positions <= t only. `generate` samples with a
-key/value cache so each new token costs one position of compute instead of the whole prefix.
+key/value cache: for each new token the projections and the MLP run on one position instead of
+the whole prefix, and attention reads the cached keys and values of the prefix instead of
+recomputing them (it still reads all of them: its cost per token grows with the prefix).
 """
 from __future__ import annotations
 
@@ -123,7 +125,8 @@ class Block(nn.Module):
 class GPT(nn.Module):
     """Causal language model: tokens (B, T) -> next-token logits (B, T, V)."""
 
-    amp_dtype: torch.dtype | None = None   # set to torch.bfloat16 for autocast (runs.configure_model)
+    amp_dtype: torch.dtype | None = None   # torch.bfloat16: autocast (device.configure_model)
+    compiled_forward = None                # --compile: compiled self.compute (device.compile_plan)
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -167,6 +170,13 @@ class GPT(nn.Module):
         return self.ln_f(x.float())
 
     def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        """self.compute, compiled under --compile for the calls without a cache (training, scoring);
+        a KV-cached decode step always runs eager (device.compile_plan says why)."""
+        if cache is None and self.compiled_forward is not None:
+            return self.compiled_forward(idx)
+        return self.compute(idx, cache)
+
+    def compute(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.hidden(idx, cache) @ self.wte.weight.T                # (B, T, V), tied weights
 
 
@@ -183,7 +193,7 @@ class ScalarHeadGPT(GPT):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def compute(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
         return self.head(self.hidden(idx, cache)).squeeze(-1)             # (B, T)
 
     @classmethod
@@ -207,10 +217,14 @@ def frozen_copy(model: GPT) -> GPT:
     return ref.eval().requires_grad_(False)
 
 
+CUDA_CHECK_EVERY = 8   # generate() on a GPU: tokens between two looks at whether all rows ended
+
+
 @torch.no_grad()
 def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_new_tokens: int,
              eos_id: int, pad_id: int, temperature: float = 1.0, top_k: int | None = None,
-             greedy: bool = False, use_cache: bool = True, generator: torch.Generator | None = None):
+             greedy: bool = False, use_cache: bool = True, generator: torch.Generator | None = None,
+             check_every: int | None = None):
     """Sample continuations for a batch of prompts of different lengths.
 
     prompts (B, P): right-padded with pad_id; prompt_lens (B,). Returns tokens (B, P + max_new_tokens):
@@ -218,6 +232,8 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
     Rows with shorter prompts start generating earlier; while a longer prompt is still being read,
     its own prompt token is forced (the "teacher-forced prefix" used by the LLaMA reference code),
     so every row is laid out left-aligned and contiguous, as docs/conventions.md requires.
+    check_every: look every k tokens whether all rows have ended (reading `done` makes the CPU wait
+    for the GPU); default 1 on a CPU, CUDA_CHECK_EVERY on a GPU. The tokens are the same for any k.
     """
     B, P = prompts.shape
     device = prompts.device
@@ -235,6 +251,7 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
     model.eval()
     dtype = getattr(model, "amp_dtype", None) or next(model.parameters()).dtype
     cache = KVCache(model.config, B, total, device, dtype) if use_cache else None
+    k = check_every or (CUDA_CHECK_EVERY if device.type == "cuda" else 1)
     for t in range(start, total):                      # predict token t from tokens[:, :t]
         if cache is not None:
             logits = model(tokens[:, cache.pos:t], cache)[:, -1]           # (B, V)
@@ -245,7 +262,7 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
         nxt = torch.where(forced, tokens[:, t], torch.where(done, torch.full_like(nxt, pad_id), nxt))
         tokens[:, t] = nxt
         done = done | (~forced & (nxt == eos_id))
-        if bool(done.all()):
+        if (t - start + 1) % k == 0 and bool(done.all()):          # a host sync: every k tokens
             break
     model.train(was_training)
     return tokens

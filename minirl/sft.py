@@ -64,10 +64,10 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     run.restore(model, optimizer, rng)
     ddp = data_parallel(model, world)
     model.train()
-    peak = peak_flops(device)
+    peak = peak_flops(device, model.amp_dtype)        # of the number format this run computes in
     save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
     bar = run.progress()
-    tokens_seen, t_last = 0, time.perf_counter()
+    tokens_seen, real_seen, t_last = 0, 0, time.perf_counter()
     for step in bar:
         pairs = task.sample_train(cfg.batch_size, rng)
         responses = [task.demonstration(a, b, cfg.p_wrong, rng) for a, b in pairs]
@@ -84,6 +84,8 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
         gnorm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
         tokens_seen += tokens[:, :-1].numel() * world
+        if peak:                                   # MFU counts the real tokens, not the padding
+            real_seen = real_seen + (tokens[:, :-1] != tok.pad_id).sum()
         row = {}
         if (step + 1) % cfg.log_every == 0:
             if device.type == "cuda":
@@ -92,8 +94,10 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
             row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world, grad_norm=gnorm, lr=lr,
                        tokens_per_s=tokens_seen / dt)
             if peak:
-                row["mfu"] = train_flops_per_token(model, tokens.size(1) - 1) * row["tokens_per_s"] / (peak * world)
-            tokens_seen = 0
+                real_per_s = all_reduce_sum(real_seen, world).item() / dt
+                flops = train_flops_per_token(model, tokens.size(1) - 1)
+                row["mfu"] = flops * real_per_s / (peak * world)
+            tokens_seen, real_seen = 0, 0
         if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
             row["eval_accuracy"], _ = evaluate(model, tok, task)
             model.train()

@@ -141,6 +141,50 @@ def test_grpo_under_torchrun_end_to_end(tmp_path):
     assert json.loads((tmp_path / "g" / "summary.json").read_text())["world_size"] == 2
 
 
+# --- GRPO under torchrun, interrupted and resumed: each process gets its own sampling stream back ----
+def _grpo_resume_worker(rank, world, port, out, weak):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    import torch.distributed as dist
+
+    import minirl.runs
+    from minirl.grpo import GRPOConfig, train_grpo
+    kw = dict(init=weak, steps=4, batch_size=4, group_size=2, eval_every=4, log_every=1, progress=False,
+              plot=False, device="cpu")
+    train_grpo(GRPOConfig(out=f"{out}/whole", **kw))
+    original = minirl.runs.Run.end_step
+
+    def end_step_then_stop(self, step, *args, **kwargs):
+        original(self, step, *args, **kwargs)
+        if step == 3:                     # after the checkpoint of step 2, before the end
+            raise KeyboardInterrupt
+    minirl.runs.Run.end_step = end_step_then_stop
+    try:
+        train_grpo(GRPOConfig(out=f"{out}/cut", save_every=2, **kw))
+    except KeyboardInterrupt:
+        pass
+    minirl.runs.Run.end_step = original
+    dist.barrier()                        # rank 0's checkpoint is on disk before anyone resumes
+    train_grpo(GRPOConfig(out=f"{out}/cut", save_every=2, resume=True, **kw))
+    dist.barrier()
+    dist.destroy_process_group()
+    os._exit(0)
+
+
+def test_grpo_under_torchrun_resumes_exactly(tmp_path, weak_init):
+    """The per-process seed is set before --resume restores the checkpoint, and the checkpoint holds
+    every process's RNG state (device.rank_rng_states), so the resumed run is the uninterrupted one."""
+    import torch.multiprocessing as mp
+    mp.spawn(_grpo_resume_worker, args=(2, free_port(), str(tmp_path), weak_init), nprocs=2)
+    rows = lambda p: [{k: v for k, v in json.loads(x).items() if "seconds" not in k and not k.endswith("_per_s")}
+                      for x in (p / "metrics.jsonl").read_text().splitlines()]
+    assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 4
+    wa = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["state_dict"]
+    wb = torch.load(tmp_path / "cut" / "model.pt", weights_only=False)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
 if __name__ == "__main__":
     # launch(..., count_rows=True) runs this: `python -m minirl ARGS`, counting the rows of every
     # training batch this process encodes (SFT's encode_pairs), written to OUT/rows_rank<RANK>.json

@@ -192,6 +192,7 @@ def test_compile_matches_eager(backend, monkeypatch):
 def test_peak_flops_by_gpu_name(monkeypatch, name, peak):
     monkeypatch.delenv("MINIRL_PEAK_FLOPS", raising=False)
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 6))  # bf16: >= 8.0
     assert peak_flops(torch.device("cuda")) == peak
 
 
@@ -200,11 +201,12 @@ def test_bf16_choice_and_error_on_a_gpu_without_bf16(monkeypatch):
     from minirl.device import amp_dtype
     cuda = torch.device("cuda")
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
     assert amp_dtype("auto", cuda) is torch.bfloat16 and amp_dtype("float32", cuda) is None
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)  # emulated bf16 counts too
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))  # a real V100
     assert amp_dtype("auto", cuda) is None                                 # auto quietly stays float32
-    with pytest.raises(ConfigError, match="Tesla V100 has no bf16 support; use --dtype float32"):
+    with pytest.raises(ConfigError, match=r"Tesla V100 \(compute capability 7.0\) has no native bf16"):
         amp_dtype("bfloat16", cuda)
     assert amp_dtype("auto", torch.device("cpu")) is None and amp_dtype("bfloat16", torch.device("cpu")) is torch.bfloat16
 
