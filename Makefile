@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-1thread test-long mutants grade grade-train-check lab notebooks bench gpu-check clean
+.PHONY: setup demo test test-1thread test-portable test-long mutants grade grade-train-check lab notebooks bench numbers gpu-check clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,11 @@ test: setup        ## the whole test suite, notebooks (smoke mode) and graders i
 test-1thread: setup  ## the same suite with one CPU thread (it must pass with 1 and with 2)
 	MINIRL_TEST_THREADS=1 $(BIN)/python -m pytest -q
 
+test-portable: setup  ## the learning, mechanism, standalone and grading tests under every CPU capability (kernel set)
+	@caps="default avx2"; grep -qw avx512f /proc/cpuinfo 2>/dev/null && caps="$$caps avx512"; \
+	for cap in $$caps; do echo "== ATEN_CPU_CAPABILITY=$$cap"; \
+	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -m pytest -q -m "learning and not long" || exit 1; done
+
 test-long: setup   ## only the full-size learning tests that `make test` leaves out (several minutes each)
 	$(BIN)/python -m pytest -q -m long
 
@@ -43,6 +48,9 @@ lab: setup         ## open the notebooks in JupyterLab (installed into .venv on 
 
 notebooks: setup   ## re-execute every notebook at full size and save its outputs
 	$(BIN)/python -m minirl.notebooks
+
+numbers: setup     ## rewrite the measured numbers in README and chapters from results/ (benchmarks/render_numbers.py)
+	$(BIN)/python benchmarks/render_numbers.py
 
 bench: setup       ## throughput benchmarks
 	$(BIN)/python benchmarks/throughput.py

@@ -18,6 +18,44 @@ from minirl.report import markdown_table  # noqa: E402,F401  (the one markdown t
 from minirl.runs import read_metrics  # noqa: E402
 
 FIGURES = ROOT / "chapters" / "figures"
+RESULTS = ROOT / "results"
+
+
+def environment(threads: int | None = None) -> dict:
+    """Where and how a result was measured: CPU model, PyTorch's CPU capability, threads, torch and
+    Python versions, the date, the git commit, and the machine's load (1-minute average) at the end."""
+    import platform
+    from datetime import datetime, timezone
+
+    import torch
+
+    from minirl.runs import run_metadata
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
+    return {"cpu": cpu or platform.processor() or platform.machine(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "threads": threads or torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "date": datetime.now(timezone.utc).date().isoformat(),
+            "git_commit": run_metadata(ROOT)["git_commit"],
+            "load_1min": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None}
+
+
+def write_results(name: str, numbers: dict, data=None, command: str | None = None,
+                  threads: int | None = None) -> Path:
+    """results/<name>/results.json: the command, where it ran (environment()), the headline `numbers`
+    (a flat dict that chapters and README quote through markers, see benchmarks/render_numbers.py) and the
+    raw `data` behind them."""
+    import shlex
+    folder = RESULTS / name
+    folder.mkdir(parents=True, exist_ok=True)
+    script = Path(sys.argv[0]).resolve()
+    shown = str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else sys.argv[0]
+    command = command or shlex.join(["python", shown, *sys.argv[1:]])
+    doc = {"name": name, "command": command, "environment": environment(threads), "numbers": numbers,
+           "data": data}
+    (folder / "results.json").write_text(json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {folder / 'results.json'}")
+    return folder / "results.json"
 
 
 def finished(folder: Path) -> bool:

@@ -1,12 +1,12 @@
-"""GRPO with its default settings from the weak SFT model of seeds 0, 1, 2: time to 95% held-out
+"""GRPO with its default settings from the shipped weak start, seeds 0, 1, 2: time to 95% held-out
 accuracy, final accuracy, seconds per step, completions per second, and one figure.
 
     python benchmarks/grpo_curves.py                 # runs/grpo_curves/, chapters/figures/ch07_seeds.{png,svg}
     python benchmarks/grpo_curves.py --seeds 0 --steps 200
     python benchmarks/grpo_curves.py --plot_only     # redraw both figures (also ch07_groups.png) from the runs
 
-Each seed trains its own weak start (python -m minirl sft --steps 200 --lr_schedule constant --seed N)
-and then runs `python -m minirl grpo --init <it>` with every other flag at its default.
+Each seed runs `python -m minirl grpo --init weak --seed N` (the shipped weak start, minirl/starts.py)
+with every other flag at its default.
 Seeds run one after another, each with the number of threads given by --threads.
 """
 from __future__ import annotations
@@ -25,8 +25,8 @@ from benchmarks.common import first_reach, save_figure  # noqa: E402
 def run_seed(seed: int, out: Path, steps: int | None) -> dict:
     from minirl.grpo import GRPOConfig, train_grpo
     from minirl.sft import ensure_weak_init
-    weak = ensure_weak_init(str(out / f"weak{seed}"), seed=seed)
-    weak_acc = json.loads((out / f"weak{seed}" / "summary.json").read_text())["eval_accuracy"]
+    weak = ensure_weak_init(str(out / "weak"))
+    weak_acc = json.loads((out / "weak" / "summary.json").read_text())["eval_accuracy"]
     kw = {"steps": steps} if steps else {}
     res = train_grpo(GRPOConfig(init=weak, out=str(out / f"grpo{seed}"), seed=seed, progress=False,
                                 overwrite=True, **kw))

@@ -36,7 +36,8 @@ TRAINERS = {
 }
 OTHER = {"eval": "held-out accuracy of a checkpoint, with a few samples",
          "sample": "complete prompts with a checkpoint",
-         "demo": "the main job: SFT to a weak model, then RL (see README)"}
+         "demo": "the main job: SFT to a weak model, then RL (see README)",
+         "starts": "the starting checkpoints that ship with minirl: list, verify, or train one again"}
 
 
 def available_trainers() -> dict:
@@ -106,6 +107,13 @@ def build_parser(trainers: dict) -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help=OTHER["demo"], description=OTHER["demo"], formatter_class=HelpFormatter)
     p.add_argument("--out", default="runs/demo", help="folder for both phases and the plot (replaced if it exists)")
     p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
+    add_flag(p, "retrain_start", action="store_true",
+             help="train the weak start here (200 SFT steps) instead of loading the shipped one")
+    p = sub.add_parser("starts", help=OTHER["starts"], description=OTHER["starts"], formatter_class=HelpFormatter)
+    p.add_argument("--verify", action="store_true", help="check every shipped file against its sha256")
+    p.add_argument("--rebuild", default=None, metavar="NAME", help="train the start NAME again with its "
+                   "recorded command (the result matches the shipped file only on the same kind of CPU)")
+    p.add_argument("--out", default=None, help="folder for --rebuild (default runs/start_NAME)")
     return parser
 
 
@@ -214,7 +222,10 @@ def main(argv=None):
             cmd_sample(args)
         elif args.command == "demo":
             from .demo import run_demo
-            run_demo(args.out, quick=args.quick)
+            run_demo(args.out, quick=args.quick, retrain_start=args.retrain_start)
+        elif args.command == "starts":
+            from .starts import cmd_starts
+            return cmd_starts(verify=args.verify, rebuild_name=args.rebuild, out=args.out)
         else:
             config_cls, train, _ = trainers[args.command]
             check_world_size(args.command)

@@ -95,7 +95,8 @@ class RunConfig:
                                    "depend on it, so the weak start pins 2", at_most=1024)
     device: str = config_field("auto", "auto | cpu | cuda (auto picks CUDA when available)")
     out: str = config_field("", "run folder (default runs/<command>)")
-    init: str = config_field("", "start from this checkpoint (e.g. runs/sft/model.pt)")
+    init: str = config_field("", "start from this checkpoint: a model.pt, or a shipped start's name "
+                                   "(weak = the add2 weak start; `minirl starts` lists them)")
     resume: bool = config_field(False, "continue the run in --out from its model.pt")
     overwrite: bool = config_field(False, "replace an existing finished run in --out (otherwise refused)")
     save_every: int = config_field(0, "also save a checkpoint every N steps, for --resume after an "

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import starts
 from .config import ConfigError, RunConfig
 from .device import configure_model, pick_device
 from .model import GPT, GPTConfig, ScalarHeadGPT
@@ -46,7 +47,8 @@ def save_checkpoint(path, model, tokenizer, task, **extra):
 
 
 def read_checkpoint(path) -> dict:
-    path = Path(path)
+    """The checkpoint at `path`, or of the shipped start it names (e.g. "weak": starts.py)."""
+    path = starts.resolve(path)
     if not path.is_file():
         raise ConfigError(f"checkpoint {path} not found; train one first, e.g. "
                           f"`python -m minirl sft --out {path.parent}`")

@@ -6,18 +6,21 @@ Given demonstrations (prompt x, response y), maximise their likelihood under the
 
 where A is the set of response positions (the mask), so the prompt is context, never a target.
 In RL words: SFT imitates an expert's actions in the states the expert visited. It needs the
-right answer for every prompt, and it can be no better than the demonstrations it copies
-(train on a noisy teacher with --p_wrong and watch the ceiling; chapter 8).
+right answer for every prompt. Sampled at temperature 1 it reproduces the demonstrations' mistakes
+too; greedy decoding can rise above a noisy teacher's random errors but not its systematic ones
+(train on a noisy teacher with --p_wrong; chapter 8).
 """
 from __future__ import annotations
 
 import random
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import starts
 from .config import RunConfig, config_field
 from .core import masked_mean
 from .device import (
@@ -115,22 +118,27 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     return run.finish(model, summary)
 
 
-# The common starting point of every RL chapter: a short SFT run that leaves the model weak
-# (29.4% held-out on add2 for seed 0) so that RL has room to show what it adds. It pins two CPU
-# threads: float sums depend on how they are split over threads, and 200 steps of SFT turn that
-# last-bit difference into a different model (45.4% with one thread), so the pin makes it the
-# same start on every machine, whatever its cores. Equivalent to
-#     minirl sft --steps 200 --lr_schedule constant --threads 2 --out runs/weak
+# The recipe of the weak start every RL chapter begins from: a short SFT run that leaves the model
+# weak, so that RL has room to show what it adds. It pins two CPU threads, because float sums depend
+# on how they are split over threads. The trained file ships (minirl/checkpoints/weak.pt, see
+# starts.py): other CPUs' kernels would train another model from the same seed.
+#     python -m minirl sft --steps 200 --lr_schedule constant --threads 2 --out runs/weak
 WEAK_INIT = dict(steps=200, lr_schedule="constant", threads=2)
 
 
-def ensure_weak_init(out: str = "runs/weak", task: str = "add2", seed: int = 0, **overrides) -> str:
-    """Path to the weak-init checkpoint in `out`, training it first (~10 s on CPU) if missing."""
-    from pathlib import Path
+def ensure_weak_init(out: str = "runs/weak", task: str = "add2", seed: int = 0, retrain: bool = False,
+                     **overrides) -> str:
+    """Path to a weak start in `out`/model.pt: the shipped file when one was made with this recipe
+    (WEAK_INIT with `overrides`, on `task` with `seed`), else (or with retrain=True) trained here."""
+    recipe = {"task": task, "seed": seed, **WEAK_INIT, **overrides}
+    shipped = None if retrain else starts.find(recipe)
+    if shipped:
+        return str(starts.copy_to(shipped, out))
     path = Path(out) / "model.pt"
-    if not path.exists():
+    if retrain or not path.exists():
         with cpu_threads():                       # the pinned thread count ends with the run
-            train_sft(SFTConfig(out=out, task=task, seed=seed, progress=False, eval_every=50,
-                                **{**WEAK_INIT, **overrides}))
+            train_sft(SFTConfig(out=out, progress=False, eval_every=50, overwrite=True, **recipe))
     return str(path)
+
+
 CLI = (SFTConfig, train_sft, "supervised fine-tuning on (noisy-)teacher demonstrations")

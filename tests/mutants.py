@@ -15,9 +15,8 @@ there would "catch" everything. Exit code 1 if a test fails on the unmutated cop
 survives or runs out of time, or a snippet is not found exactly once in the source (so a refactor
 cannot silently disable a mutant; tests/test_mechanisms.py checks the snippets in the normal suite).
 
-The weak SFT start that many tests use (conftest.py's `weak_init`) is trained once, from the
-unmutated code, and handed to the runs whose mutant cannot change it (one in an RL algorithm's own
-file); a mutant of a file that SFT uses (core, rollout, device, sft, ...) trains its own.
+The weak SFT start that many tests use (conftest.py's `weak_init`) is a shipped file
+(minirl/checkpoints/weak.pt), so no mutant can change it.
 """
 from __future__ import annotations
 
@@ -227,38 +226,15 @@ MUTANTS = (
            ("tests/test_grpo.py::test_gspo_clips_whole_sequences_where_grpo_clips_tokens",)),
 )
 
-# Files that the weak SFT start does not depend on: a mutant here may reuse the one built from clean code.
-NOT_IN_SFT = {"minirl/a2c.py", "minirl/dpo.py", "minirl/grpo.py", "minirl/ppo.py", "minirl/reinforce.py",
-              "minirl/reward_model.py", "minirl/rlhf.py"}
-
-
-# --- pytest plugin (loaded with -p tests.mutants): hand out the prebuilt weak start ------------------
-def pytest_configure(config):
-    path = os.environ.get("MINIRL_MUTANTS_WEAK_INIT")
-    if not path:
-        return
-    import minirl.sft
-
-    def prebuilt(out: str = "runs/weak", **_) -> str:
-        target = Path(out) / "model.pt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
-        return str(target)
-    minirl.sft.ensure_weak_init = prebuilt
-
-
 # --- the runner ---------------------------------------------------------------------------------------
 def copy_repository(dest: Path):
     ignore = shutil.ignore_patterns(".venv", "runs", ".git", "__pycache__", "*.egg-info", ".pytest_cache")
     shutil.copytree(ROOT, dest, ignore=ignore)
 
 
-def run_pytest(copy: Path, tests, timeout: float, weak: str | None):
+def run_pytest(copy: Path, tests, timeout: float):
     env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("MINIRL_MUTANTS_WEAK_INIT", None)
-    if weak:
-        env["MINIRL_MUTANTS_WEAK_INIT"] = weak
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-p", "tests.mutants", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
     t0 = time.perf_counter()
     try:
         r = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout, check=False)
@@ -300,17 +276,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="minirl-mutants-") as tmp:
         copy = Path(tmp) / "repo"
         copy_repository(copy)
-        weak_dir = Path(tmp) / "weak"
-        env = {**os.environ, "PYTHONPATH": str(copy)}
-        env["PYTHONDONTWRITEBYTECODE"] = "1"          # no stale .pyc: every mutant is compiled afresh
-        build = f"from minirl.sft import ensure_weak_init; ensure_weak_init({str(weak_dir)!r})"
-        subprocess.run([sys.executable, "-c", build], cwd=copy, env=env, check=True, capture_output=True)
-        weak = str(weak_dir / "model.pt")
-        print(f"copied the repository to {copy} and built the weak start "
-              f"({time.perf_counter() - t_start:.0f} s)", flush=True)
+        print(f"copied the repository to {copy} ({time.perf_counter() - t_start:.0f} s)", flush=True)
         if not args.no_baseline:
             tests = list(dict.fromkeys(t for m in chosen for t in m.tests))
-            rc, out, dt = run_pytest(copy, tests, args.timeout * 3, weak)
+            rc, out, dt = run_pytest(copy, tests, args.timeout * 3)
             print(f"baseline: {len(tests)} tests on the unmutated copy: "
                   f"{'pass' if rc == 0 else 'FAIL'} ({dt:.0f} s)", flush=True)
             if rc != 0:
@@ -322,7 +291,7 @@ def main(argv=None) -> int:
             original = path.read_text()
             path.write_text(original.replace(m.find, m.replace, 1))
             try:
-                rc, out, dt = run_pytest(copy, m.tests, args.timeout, weak if m.file in NOT_IN_SFT else None)
+                rc, out, dt = run_pytest(copy, m.tests, args.timeout)
             finally:
                 path.write_text(original)
             result = ("TIMEOUT" if rc is None else "survived" if rc == 0 else "caught" if rc in (1, 2, 3)

@@ -119,6 +119,7 @@ def tiny(tmp_path, weak_init, **kw):
     return A2CConfig(**{**base, **kw})
 
 
+@pytest.mark.learning
 def test_train_a2c_raises_heldout_accuracy(tmp_path, weak_init, tok, task):
     """30 iterations of 32 prompts x 8 from the weak start (29.4%). Held-out gains over seeds 0, 1, 2:
     +0.178, +0.188, +0.126, the same with 1 and 2 threads; margin 0.06, half the smallest. (That the

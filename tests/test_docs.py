@@ -42,3 +42,43 @@ def test_every_figure_is_shown_in_a_chapter():
     unshown = [f.name for f in (ROOT / "chapters" / "figures").glob("*.png") if f"figures/{f.name}" not in shown]
     assert not unshown, f"figures no chapter shows (show them or delete them): {unshown}"
 
+
+
+# --- measured numbers come from results/ (benchmarks/render_numbers.py) ------------------------------
+def test_every_marked_number_matches_its_results_file():
+    """`make numbers` has been run: each number marked in README, chapters and READMEs is the one
+    its results file gives, and every marker names a source that exists."""
+    import subprocess
+    import sys
+    p = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "render_numbers.py"), "--check"], capture_output=True,
+                       text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr
+
+
+def test_the_numbers_renderer_formats_checks_and_names_missing_sources(tmp_path):
+    from benchmarks import render_numbers as numbers   # conftest puts the repository on sys.path
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "results.json").write_text(json.dumps(
+        {"environment": {"cpu": "X"}, "numbers": {"acc": 0.3764, "t": 189.4, "n": 1394, "out": "line 1\nline 2\n"}}))
+    results = numbers.load_results(tmp_path)
+    text = ("<!--n a/b:acc pct-->?<!--/n--> <!--n a/b:t min-->?<!--/n--> <!--n a/b:n int-->1<!--/n--> "
+            "<!--n a/b:env.cpu-->?<!--/n--> <!--n a/b:t s-->?<!--/n-->\n<!--block a/b:out-->\nold\n<!--/block-->")
+    new, problems = numbers.render(text, results)
+    assert problems == []
+    assert ">37.6%<" in new and ">3 min 9 s<" in new and ">1,394<" in new and ">X<" in new and ">189 s<" in new
+    assert "<!--block a/b:out-->\n```\nline 1\nline 2\n```\n<!--/block-->" in new
+    assert numbers.render(new, results) == (new, [])                     # rendering is idempotent
+    _, problems = numbers.render("<!--n a/b:nope pct-->1<!--/n--> <!--n c:acc-->1<!--/n-->", results)
+    assert len(problems) == 2 and "no number 'nope'" in problems[0] and "no results/c" in problems[1]
+    _, problems = numbers.render("<!--n a/b:acc pctx-->1<!--/n-->", results)
+    assert "unknown format" in problems[0]
+
+
+def test_results_files_say_where_they_were_measured():
+    """Each committed results file names its command, CPU, kernel set, threads, torch and date."""
+    files = sorted((ROOT / "results").rglob("results.json"))
+    assert files
+    for path in files:
+        doc = json.loads(path.read_text())
+        assert doc["command"] and doc["numbers"], path
+        assert {"cpu", "cpu_capability", "threads", "torch", "date", "git_commit"} <= set(doc["environment"]), path

@@ -76,6 +76,7 @@ def test_a_policy_that_is_always_right_gives_no_pairs_and_a_clear_error(weak_ini
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.learning
 def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_path):
     """DPO fits its objective (ranks the pairs); with the RPO NLL term it also generates better.
     (Pure DPO on these pairs need not raise held-out accuracy: chapter 6, likelihood displacement.

@@ -45,6 +45,9 @@ TARGETS = {2: {"causal_mask": (minirl.model, "causal_mask"), "sft_loss": (minirl
 ORIGINAL = {ch: {n: getattr(m, a) for n, (m, a) in t.items()} for ch, t in TARGETS.items()}
 
 
+pytestmark = pytest.mark.learning      # make test-portable runs this file under every CPU capability
+
+
 def with_bug(ch, **bugs):
     """The reference functions of chapter ch with some replaced."""
     return {**REFERENCE[ch], **bugs}

@@ -221,6 +221,7 @@ TINY = dict(steps=4, batch_size=4, group_size=4, eval_every=2, log_every=1, prog
 VOLATILE = ("seconds", "step_seconds", "completions_per_s", "eval_seconds")
 
 
+@pytest.mark.learning
 def test_train_grpo_improves_from_weak_init(weak_init, tmp_path):
     """30 steps of 16 prompts x 8 from the weak start, measured by the expected accuracy (the mean
     probability of the right answer on held-out prompts, 0.108 at the start): it has no sampling
@@ -253,6 +254,7 @@ def test_train_grpo_is_deterministic_and_uses_reference_and_inner_steps(weak_ini
     assert any(m["kl_per_token"] > 0 for m in a)                  # the policy moved away from the reference
 
 
+@pytest.mark.learning
 def test_kl_is_measured_against_the_frozen_start(weak_init, tmp_path):
     """With one inner step, the policy equals the reference only before its first update: the k3 KL is
     0 on step 1 and positive after. (A reference that is the policy itself would give 0 on every step.)"""
@@ -300,6 +302,7 @@ def test_config_bad_values_raise_config_error():
             GRPOConfig(**bad).validate()
 
 
+@pytest.mark.learning
 @pytest.mark.parametrize("flags", [dict(baseline="loo", scale="none"), dict(scale="batch"),
                                    dict(loss_type="gspo", inner_steps=2)])
 def test_every_estimator_trains_end_to_end(weak_init, tmp_path, flags):

@@ -17,6 +17,9 @@ from minirl.runs import load_model
 ROOT = Path(__file__).resolve().parents[1]
 
 
+pytestmark = pytest.mark.learning      # make test-portable runs this file under every CPU capability
+
+
 # --- GRPO: with inner_steps > 1 the ratio is taken against the policy that sampled ---------------------
 def test_grpo_second_inner_step_has_a_ratio_and_clips(weak_init, tok, task):
     """On the second update of one batch the policy has moved: the ratio pi / pi_old is not 1 and the

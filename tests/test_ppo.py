@@ -179,6 +179,7 @@ def expected_accuracy(model, tok, task):
         return float((token_logprobs(model, tokens) * mask).sum(1).exp().mean())
 
 
+@pytest.mark.learning
 def test_train_ppo_improves_accuracy_from_weak_init(weak_init, tmp_path):
     """20 iterations of 32 prompts x 2 from the weak start (expected accuracy 0.108). Gains in expected
     accuracy over seeds 0, 1, 2: +0.053, +0.051, +0.061, the same with 1 and 2 threads (after 12

@@ -133,6 +133,7 @@ def tiny(tmp_path, weak_init, **kw):
     return ReinforceConfig(**{**base, **kw})
 
 
+@pytest.mark.learning
 def test_train_reinforce_raises_heldout_accuracy(tmp_path, weak_init, tok, task):
     """30 iterations of 32 prompts x 8 from the weak start (29.4%). Held-out gains over seeds 0, 1, 2:
     +0.154, +0.142, +0.184, the same with 1 and 2 threads; margin 0.07, half the smallest."""

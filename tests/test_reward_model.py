@@ -57,6 +57,7 @@ def test_sequence_reward_reads_the_eos_position(tok):
     assert r.tolist() == [10.0 * 9 + tok.eos_id, 10.0 * 6 + tok.eos_id]
 
 
+@pytest.mark.learning
 def test_reward_model_learns_the_labellers_preferences(weak_init, tmp_path):
     """200 steps of 32 pairs (of 2,000) from the weak start. Measured over seeds 0, 1, 2 with 2 and 1
     threads: held-out pair accuracy 0.693, 0.757, 0.650 and 0.673, 0.697, 0.647; verifier agreement

@@ -95,6 +95,7 @@ def judged_score(judge, policy, tok, task, k: int = 4) -> float:
         return sequence_reward(judge.eval(), ro.tokens, ro.mask).mean().item()
 
 
+@pytest.mark.learning
 def test_rlhf_judge_beats_chance_and_ppo_raises_its_reward(weak_init, tmp_path, tok, task):
     """Stages 2 and 3 at a small size from the weak start: a judge on the stage-1 trunk (--rm_sft_steps 0),
     200 steps on 2,000 labelled pairs, then 20 PPO iterations of 32 prompts x 2 against it (beta = 0.2).
@@ -119,6 +120,7 @@ def test_rlhf_judge_beats_chance_and_ppo_raises_its_reward(weak_init, tmp_path, 
     assert after > before + 0.03, (before, after)
 
 
+@pytest.mark.learning
 @pytest.mark.long
 def test_rlhf_defaults_raise_heldout_accuracy_against_the_verifier(weak_init, tmp_path):
     """The whole pipeline at its defaults from the weak start (29.4% held-out): a judge trunk trained to

@@ -37,6 +37,7 @@ def tiny(tmp_path, **kw):
     return SFTConfig(**{**base, **kw})
 
 
+@pytest.mark.learning
 def test_sft_learns_and_writes_the_run_contract(weak_init):
     """The weak-init fixture is a real 200-step SFT run of the default model on add2."""
     from pathlib import Path
@@ -124,22 +125,24 @@ def test_missing_init_fails_before_writing(tmp_path):
     assert not (tmp_path / "sft").exists()
 
 
-def test_the_weak_start_does_not_depend_on_the_thread_count(weak_init, tmp_path):
-    """ensure_weak_init pins two threads: run with one or two, it is the same model (29.4% for seed 0)."""
+def test_the_weak_start_recipe_does_not_depend_on_the_callers_thread_count(tmp_path):
+    """The weak-start recipe pins two threads (float sums depend on how they are split): retrained
+    from a caller with one thread or with two, it is the same model. (Its first 20 steps: any
+    difference in rounding would already show in the weights.)"""
     import torch
-    from minirl.runs import read_metrics
     from minirl.sft import ensure_weak_init
     before = torch.get_num_threads()
-    other = 1 if before != 1 else 2
-    torch.set_num_threads(other)
+    paths = []
     try:
-        path = ensure_weak_init(str(tmp_path / "weak"))
-        assert torch.get_num_threads() == other                   # restored after the pinned run
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            paths.append(ensure_weak_init(str(tmp_path / f"t{threads}"), retrain=True, steps=20))
+            assert torch.get_num_threads() == threads                    # restored after the pinned run
     finally:
         torch.set_num_threads(before)
-    a, b = read_checkpoint(weak_init)["state_dict"], read_checkpoint(path)["state_dict"]
+    a, b = (read_checkpoint(p)["state_dict"] for p in paths)
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert read_metrics(tmp_path / "weak")[-1]["eval_accuracy"] == pytest.approx(0.294)
+    assert read_checkpoint(paths[0])["config"]["threads"] == 2
 
 
 def test_a_run_with_threads_sets_them_for_the_process(tmp_path):
