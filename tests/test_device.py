@@ -12,17 +12,18 @@ from minirl.device import (amp_dtype, choose_amp_dtype, compile_plan, configure_
 GPUS = {"T4": ("Tesla T4", (7, 5)), "V100": ("Tesla V100-SXM2-16GB", (7, 0)),
         "A100": ("NVIDIA A100-SXM4-80GB", (8, 0)), "L4": ("NVIDIA L4", (8, 9)),
         "L40": ("NVIDIA L40", (8, 9)), "H100": ("NVIDIA H100 80GB HBM3", (9, 0))}
-# dense peak FLOP/s from the datasheets: (bf16 autocast, float32 as the run computes it: TF32 from 8.0)
-PEAKS = {"T4": (None, 8.1e12), "V100": (None, 15.7e12), "A100": (312e12, 156e12), "L4": (121e12, 60.5e12),
-         "L40": (181e12, 90.5e12), "H100": (989e12, 494.5e12)}
+# dense peak FLOP/s from the datasheets: (bf16 autocast, float32 as computed: TF32 from 8.0 on)
+PEAKS = {"T4": (None, 8.1e12), "V100": (None, 15.7e12), "A100": (312e12, 156e12),
+         "L4": (121e12, 60.5e12), "L40": (181e12, 90.5e12), "H100": (989e12, 494.5e12)}
 
 
 def pretend_gpu(monkeypatch, gpu: str, emulated_bf16: bool = True):
-    """torch.cuda answers as `gpu` would; is_bf16_supported() says True (with emulation) by default."""
+    """torch.cuda answers as `gpu` would; is_bf16_supported() says True (emulated) by default."""
     name, cc = GPUS[gpu]
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: name)
     monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: cc)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: emulated_bf16 or cc >= (8, 0))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                        lambda *a, **k: emulated_bf16 or cc >= (8, 0))
     monkeypatch.delenv("MINIRL_PEAK_FLOPS", raising=False)
 
 
@@ -32,17 +33,19 @@ def test_auto_dtype_is_bf16_only_with_native_bf16(gpu, monkeypatch):
     native = cc >= (8, 0)
     assert choose_amp_dtype("auto", "cuda", cc, name) is (torch.bfloat16 if native else None)
     assert choose_amp_dtype("float32", "cuda", cc, name) is None
-    pretend_gpu(monkeypatch, gpu)                # is_bf16_supported() says True on a T4 too (emulated)
+    pretend_gpu(monkeypatch, gpu)          # is_bf16_supported() says True on a T4 too (emulated)
     assert amp_dtype("auto", torch.device("cuda")) is (torch.bfloat16 if native else None)
     if native:
         assert amp_dtype("bfloat16", torch.device("cuda")) is torch.bfloat16
     else:
-        with pytest.raises(ConfigError, match=f"{name} \\(compute capability {cc[0]}.{cc[1]}\\) has no native"):
+        message = f"{name} \\(compute capability {cc[0]}.{cc[1]}\\) has no native"
+        with pytest.raises(ConfigError, match=message):
             amp_dtype("bfloat16", torch.device("cuda"))
 
 
 def test_dtype_on_a_cpu():
-    assert choose_amp_dtype("auto", "cpu") is None and choose_amp_dtype("bfloat16", "cpu") is torch.bfloat16
+    assert choose_amp_dtype("auto", "cpu") is None
+    assert choose_amp_dtype("bfloat16", "cpu") is torch.bfloat16
 
 
 @pytest.mark.parametrize("gpu", list(GPUS))
@@ -57,8 +60,10 @@ def test_peak_flops_of_the_format_the_run_computes_in(gpu, monkeypatch):
 
 
 def test_peak_flops_names_and_override(monkeypatch):
-    assert peak_flops_for("NVIDIA L40S", (8, 9)) == 362e12 and peak_flops_for("NVIDIA H100 PCIe", (9, 0)) == 756e12
-    assert peak_flops_for("Some New GPU", (9, 0)) is None and peak_flops_for("Some New GPU", (7, 0), None) is None
+    assert peak_flops_for("NVIDIA L40S", (8, 9)) == 362e12
+    assert peak_flops_for("NVIDIA H100 PCIe", (9, 0)) == 756e12
+    assert peak_flops_for("Some New GPU", (9, 0)) is None
+    assert peak_flops_for("Some New GPU", (7, 0), None) is None
     monkeypatch.setenv("MINIRL_PEAK_FLOPS", "1e12")
     assert peak_flops(torch.device("cpu")) == 1e12
     monkeypatch.delenv("MINIRL_PEAK_FLOPS")
@@ -93,7 +98,7 @@ def test_decode_steps_do_not_recompile_per_position(monkeypatch):
     model = GPT(GPTConfig(vocab_size=16, block_size=16, n_layer=1, n_head=2, n_embd=16))
     configure_model(model, SimpleNamespace(dtype="float32", compile=True), torch.device("cpu"))
     x = torch.randint(3, 16, (2, 6))
-    model(x)                                                              # the compiled full forward
+    model(x)                                                       # the compiled full forward
     graphs = counters["stats"]["unique_graphs"]
     assert graphs >= 1
     generate(model, x[:, :3], torch.full((2,), 3), 8, eos_id=2, pad_id=0, greedy=True)
@@ -102,8 +107,8 @@ def test_decode_steps_do_not_recompile_per_position(monkeypatch):
 
 @pytest.mark.parametrize("greedy", [True, False])
 def test_checking_for_the_end_every_k_tokens_gives_the_same_tokens(greedy):
-    """On a GPU, generate() looks at `done` every CUDA_CHECK_EVERY tokens, not every token (each look
-    makes the CPU wait for the GPU); the tokens must not depend on k. On a CPU, k stays 1."""
+    """On a GPU, generate() looks at `done` every CUDA_CHECK_EVERY tokens, not every token (each
+    look makes the CPU wait for the GPU); the tokens must not depend on k. On a CPU, k stays 1."""
     from minirl.model import CUDA_CHECK_EVERY, GPT, GPTConfig, generate
     torch.manual_seed(0)
     model = GPT(GPTConfig(vocab_size=16, block_size=24, n_layer=1, n_head=2, n_embd=16))
@@ -115,21 +120,22 @@ def test_checking_for_the_end_every_k_tokens_gives_the_same_tokens(greedy):
 
 
 def test_mfu_counts_real_tokens_not_padding(tmp_path, monkeypatch):
-    """MFU = FLOPs per token x real tokens/s / peak: tokens_per_s counts every position of the padded
-    batch, so mfu * peak / (FLOPs per token x tokens_per_s) is the batch's share of real tokens, < 1
-    (without zero-padded operands, a batch's sequences differ in length by up to 4 tokens)."""
+    """MFU = FLOPs per token x real tokens/s / peak: tokens_per_s counts every position of the
+    padded batch, so mfu * peak / (FLOPs per token x tokens_per_s) is the batch's share of real
+    tokens, < 1 (without zero-padded operands, sequences differ in length by up to 4 tokens)."""
     from minirl.device import train_flops_per_token
     from minirl.sft import SFTConfig, train_sft
-    monkeypatch.setenv("MINIRL_PEAK_FLOPS", "1e6")        # a peak, so the CPU run logs MFU (not rounded to 0)
-    r = train_sft(SFTConfig(steps=2, log_every=1, eval_every=2, n_layer=1, n_head=2, n_embd=16, batch_size=32,
-                            pad=False, out=str(tmp_path / "sft"), progress=False))   # 0+7= ... 99+99=
+    monkeypatch.setenv("MINIRL_PEAK_FLOPS", "1e6")   # a peak: the CPU run logs MFU, big enough
+    r = train_sft(SFTConfig(steps=2, log_every=1, eval_every=2, n_layer=1, n_head=2, n_embd=16,
+                            batch_size=32, pad=False, out=str(tmp_path / "sft"), progress=False))
     flops = train_flops_per_token(r.model, 10)                          # T - 1 = 10 input positions
     for m in r.metrics:
         share = m["mfu"] * 1e6 / (flops * m["tokens_per_s"])
         assert 0.6 < share < 0.995, share                              # old MFU: exactly 1
 
 
-@pytest.mark.parametrize("command", ["dpo", "ppo", "reinforce", "a2c", "rlhf", "reward-model", "compare"])
+@pytest.mark.parametrize("command",
+                         ["dpo", "ppo", "reinforce", "a2c", "rlhf", "reward-model", "compare"])
 def test_torchrun_is_refused_by_a_trainer_without_ddp(command, monkeypatch, capsys, tmp_path):
     from minirl.__main__ import main
     monkeypatch.setenv("WORLD_SIZE", "2")

@@ -141,17 +141,17 @@ def test_grpo_under_torchrun_end_to_end(tmp_path):
     assert json.loads((tmp_path / "g" / "summary.json").read_text())["world_size"] == 2
 
 
-# --- GRPO under torchrun, interrupted and resumed: each process gets its own sampling stream back ----
+# --- GRPO under torchrun, interrupted and resumed: each process gets its own stream back -------
 def _grpo_resume_worker(rank, world, port, out, weak):
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank),
+                      WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.set_num_threads(1)
     import torch.distributed as dist
 
     import minirl.runs
     from minirl.grpo import GRPOConfig, train_grpo
-    kw = dict(init=weak, steps=4, batch_size=4, group_size=2, eval_every=4, log_every=1, progress=False,
-              plot=False, device="cpu")
+    kw = dict(init=weak, steps=4, batch_size=4, group_size=2, eval_every=4, log_every=1,
+              progress=False, plot=False, device="cpu")
     train_grpo(GRPOConfig(out=f"{out}/whole", **kw))
     original = minirl.runs.Run.end_step
 
@@ -173,12 +173,12 @@ def _grpo_resume_worker(rank, world, port, out, weak):
 
 
 def test_grpo_under_torchrun_resumes_exactly(tmp_path, weak_init):
-    """The per-process seed is set before --resume restores the checkpoint, and the checkpoint holds
-    every process's RNG state (device.rank_rng_states), so the resumed run is the uninterrupted one."""
+    """The per-process seed is set before --resume restores the checkpoint, and the checkpoint
+    holds every process's RNG state (device.rank_rng_states): the resumed run is the whole one."""
     import torch.multiprocessing as mp
     mp.spawn(_grpo_resume_worker, args=(2, free_port(), str(tmp_path), weak_init), nprocs=2)
-    rows = lambda p: [{k: v for k, v in json.loads(x).items() if "seconds" not in k and not k.endswith("_per_s")}
-                      for x in (p / "metrics.jsonl").read_text().splitlines()]
+    steady = lambda row: {k: v for k, v in row.items() if "seconds" not in k and "_per_s" not in k}
+    rows = lambda p: [steady(json.loads(x)) for x in (p / "metrics.jsonl").read_text().splitlines()]
     assert rows(tmp_path / "cut") == rows(tmp_path / "whole") and len(rows(tmp_path / "whole")) == 4
     wa = torch.load(tmp_path / "whole" / "model.pt", weights_only=False)["state_dict"]
     wb = torch.load(tmp_path / "cut" / "model.pt", weights_only=False)["state_dict"]
