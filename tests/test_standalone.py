@@ -55,6 +55,11 @@ def forced(next_token: dict, vocab: int = 8):
     return policy
 
 
+# prompts, reward, encode, decode, EOS, pad: a task for the tiny model ("a" is rewarded)
+TINY = (["p", "q"], lambda prompt, completion: float(completion.count("a")),
+        lambda s: [1, 3] if s == "p" else [1, 4], lambda ids: "".join("ab"[i % 2] for i in ids), 2, 0)
+
+
 # --- imports: torch and the standard library only ----------------------------------------------
 @pytest.mark.parametrize("name", ALGOS)
 def test_imports_are_torch_and_stdlib_only(name):
@@ -269,7 +274,7 @@ def test_train_grpo_on_a_tiny_model_with_reference_and_inner_steps():
         return float(completion.count("a"))
 
     kw = dict(steps=3, batch_size=2, group_size=4, max_new_tokens=3, beta=0.1, inner_steps=2, lr=1e-2, log=None)
-    args = (["p", "q"], reward, lambda s: [1, 3] if s == "p" else [1, 4], lambda ids: "".join("ab"[i % 2] for i in ids), 2, 0)
+    args = (["p", "q"], reward, *TINY[2:])                               # encode, decode, EOS, pad
     hist = grpo.train_grpo(policy, policy.parameters(), *args, **kw)
     assert len(hist) == 3 and len(seen) == 3 * 2 * 4
     assert {"reward_mean", "loss", "kl", "clip_frac", "zero_adv_groups", "response_len"} <= set(hist[0])
@@ -282,10 +287,6 @@ def test_train_grpo_on_a_tiny_model_with_reference_and_inner_steps():
 
 
 # --- REINFORCE and PPO: the training loops on a tiny model -----------------------------------------
-TINY = (["p", "q"], lambda prompt, completion: float(completion.count("a")),
-        lambda s: [1, 3] if s == "p" else [1, 4], lambda ids: "".join("ab"[i % 2] for i in ids), 2, 0)
-
-
 def test_reinforce_baseline_is_a_running_mean_updated_after_use():
     mask = torch.tensor([[0.0, 1, 1], [1, 0, 0]])
     returns = torch.tensor([[0.0, 2, 2], [5, 0, 0]])                     # mean over actions 3
@@ -491,7 +492,18 @@ def test_copied_file_improves_the_weak_start_at_its_defaults(algo, copy_out_runs
 
 
 # --- any causal LM: a tiny, randomly initialised Hugging Face GPT-2 -------------------------------
-def test_hugging_face_gpt2_runs_with_both(tok, task):
+class HFLogits(torch.nn.Module):
+    """A Hugging Face causal LM as tokens (B, T) -> logits (B, T, V)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, tokens):
+        return self.model(tokens).logits
+
+
+def test_hugging_face_gpt2_runs_with_all_four(tok, task):
     transformers = pytest.importorskip("transformers")
     torch.manual_seed(0)
     config = transformers.GPT2Config(vocab_size=tok.vocab_size, n_positions=32, n_embd=32, n_layer=1, n_head=2,
@@ -514,3 +526,11 @@ def test_hugging_face_gpt2_runs_with_both(tok, task):
                          steps=2, batch_size=2, log=None)
     assert all(math.isfinite(h["loss"]) for h in hist)
     assert any(not torch.equal(a, b) for a, b in zip(start, hf.parameters()))
+    wrapped = HFLogits(hf)                                                # an nn.Module: value, ref by default
+    for train, key in ((reinforce.train_reinforce, "loss"), (ppo.train_ppo, "policy_loss")):
+        start = [p.detach().clone() for p in hf.parameters()]
+        hist = train(wrapped, wrapped.parameters(), prompts, digits, encode,
+                     lambda ids: tok.decode(ids, strict=True), tok.eos_id, tok.pad_id, steps=2,
+                     batch_size=3, max_new_tokens=4, log=None)
+        assert all(math.isfinite(h[key]) for h in hist)
+        assert any(not torch.equal(a, b) for a, b in zip(start, hf.parameters()))
