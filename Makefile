@@ -19,8 +19,8 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup        ## the main job: SFT -> RL on 2-digit addition (runs/demo/)
 	$(BIN)/python -m minirl demo --out runs/demo
 
-test: setup        ## the whole test suite, notebooks (smoke mode) and graders included
-	$(BIN)/python -m pytest -q
+test: setup        ## the whole test suite, notebooks (smoke mode) and graders included (2 processes, 1 thread each)
+	$(BIN)/python -m pytest -q -n 2
 
 test-1thread: setup  ## the same suite with one CPU thread (it must pass with 1 and with 2)
 	MINIRL_TEST_THREADS=1 $(BIN)/python -m pytest -q
@@ -28,7 +28,7 @@ test-1thread: setup  ## the same suite with one CPU thread (it must pass with 1 
 test-portable: setup  ## the learning, mechanism, standalone and grading tests under every CPU capability (kernel set)
 	@caps="default avx2"; grep -qw avx512f /proc/cpuinfo 2>/dev/null && caps="$$caps avx512"; \
 	for cap in $$caps; do echo "== ATEN_CPU_CAPABILITY=$$cap"; \
-	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -m pytest -q -m "learning and not long" || exit 1; done
+	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -m pytest -q -n 2 -m "learning and not long" || exit 1; done
 
 test-long: setup   ## only the full-size learning tests that `make test` leaves out (several minutes each)
 	$(BIN)/python -m pytest -q -m long

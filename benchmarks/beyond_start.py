@@ -5,8 +5,8 @@ only seen 2-digit problems, and never answers a 3-digit one right?
     .venv/bin/python benchmarks/beyond_start.py --smoke       # tiny runs, to check the script
     .venv/bin/python benchmarks/beyond_start.py --plot_only   # redraw from OUT/results.json
 
-The start is an add2 policy trained to full strength (`python -m minirl sft --task add2 --seed 0`,
-1,000 steps). On add3 its reward is exactly 0 for almost every sample, so GRPO's group advantages
+The start is the shipped add2 policy trained to full strength (`--init strong`:
+`python -m minirl sft --task add2 --seed 0 --threads 2`, 1,000 steps; minirl/starts.py). On add3 its reward is exactly 0 for almost every sample, so GRPO's group advantages
 are 0 and exact-match RL has nothing to follow. For each seed S (S = --steps, 300 by default; W = --warmup, 30):
     grpo --task add3 --init START --steps S                       # exact match
     grpo --task add3 --init START --steps S --dense_reward        # partial credit per digit
@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
                                results_json, sampled_metrics, save_figure)
+from minirl.starts import copy_to  # noqa: E402
 
 
 def arms(steps: int) -> dict[str, list[tuple]]:
@@ -76,8 +77,10 @@ def run_arm(args, out: Path, name: str, seed: int, start: str) -> dict:
 
 
 def run_all(args, out: Path) -> list[dict]:
-    cli_run(out / "start_add2", "sft", "--task", "add2", "--seed", "0",
-                   *(["--steps", "3"] if args.smoke else []))
+    if args.smoke:
+        cli_run(out / "start_add2", "sft", "--task", "add2", "--seed", "0", "--steps", "3")
+    else:                              # the shipped add2 policy (minirl/checkpoints/strong.pt)
+        copy_to("strong", out / "start_add2")
     start = str(out / "start_add2" / "model.pt")
     results = [{"arm": "start", "seed": 0, "curve": [], "wall": 0.0, **final_metrics(start, args.n, args.prompts)}]
     for seed in args.seeds:

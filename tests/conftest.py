@@ -1,7 +1,9 @@
 """Shared fixtures. The weak-init checkpoint is trained once per test session (~7 s).
 
-The suite runs with a pinned number of CPU threads, 2 unless MINIRL_TEST_THREADS says otherwise
-(results on a CPU depend on the thread count; the suite must pass with 1 and with 2):
+The suite runs with a pinned number of CPU threads (results on a CPU depend on the thread count;
+the suite must pass with 1 and with 2): MINIRL_TEST_THREADS if set, else 1 in each of `make test`'s
+two pytest processes (pytest-xdist, -n 2) and 2 in a single process:
+    .venv/bin/python -m pytest -q                             # one process, 2 threads
     MINIRL_TEST_THREADS=1 .venv/bin/python -m pytest -q       # make test-1thread
 The benchmark scripts' smoke tests run their training commands in the test process
 (MINIRL_IN_PROCESS=1, see benchmarks/common.cli_run); one test runs the subprocess path.
@@ -17,7 +19,8 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-THREADS = int(os.environ.get("MINIRL_TEST_THREADS", "2"))
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))    # make test: 2 pytest processes
+THREADS = int(os.environ.get("MINIRL_TEST_THREADS", "1" if WORKERS > 1 else "2"))
 torch.set_num_threads(THREADS)
 os.environ.setdefault("MINIRL_IN_PROCESS", "1")   # benchmarks' smoke runs train in this process (benchmarks/common.py)
 

@@ -112,12 +112,14 @@ def test_a2c_critic_value_loss_falls(weak_init, tok, task, tmp_path):
 # --- PPO: the KL penalty holds the policy near the reference ---------------------------------------------
 def test_ppo_kl_penalty_holds_the_policy_near_the_reference(weak_init, tmp_path):
     """Same seed, 10 iterations of 32 prompts x 2, with beta = 0 and beta = 0.5: the logged KL to the
-    reference (nats per response, mean of the last 5 iterations). Measured (seeds 0, 1, 2):
-        beta = 0    0.41, 0.48, 0.38        beta = 0.5   0.11, 0.07, 0.10   (ratio 0.26, 0.15, 0.25)
-    A penalty with the wrong sign pushes the KL up instead; a reference that is the policy itself
-    (not a frozen copy) makes it 0 in both. Thresholds: KL(beta = 0) > 0.15, ratio < 0.5. The same
-    runs check that PPO's epochs reuse the rollout against its own log-probs: the largest clip
-    fraction of the 10 iterations was 0.031-0.047 (0 if pi_old were the current policy)."""
+    reference (nats per response, mean of the last 5 iterations). Measured from the shipped weak start
+    (seeds 0, 1, 2, default and AVX2 kernels; `python benchmarks/learning_margins.py`):
+        beta = 0    0.26, 0.40, 0.50        beta = 0.5   0.12, 0.08, 0.05   (ratio 0.48, 0.20, 0.11)
+    A penalty with the wrong sign pushes the KL up instead (ratio above 1); a reference that is the
+    policy itself (not a frozen copy) makes it 0 in both. Thresholds: KL(beta = 0) > 0.13, half the
+    smallest; ratio < 0.75. The same runs check that PPO's epochs reuse the rollout against its own
+    log-probs: the largest clip fraction of the 10 iterations is above 0 (0 if pi_old were the
+    current policy)."""
     from minirl.ppo import PPOConfig, train_ppo
 
     def run(beta):
@@ -130,8 +132,8 @@ def test_ppo_kl_penalty_holds_the_policy_near_the_reference(weak_init, tmp_path)
         return sum(m["kl"] for m in rows[-5:]) / 5
 
     free, leashed = run(0.0), run(0.5)
-    assert kl(free) > 0.15, (kl(free), kl(leashed))
-    assert kl(leashed) < 0.5 * kl(free), (kl(free), kl(leashed))
+    assert kl(free) > 0.13, (kl(free), kl(leashed))
+    assert kl(leashed) < 0.75 * kl(free), (kl(free), kl(leashed))
     assert max(m["clip_frac"] for m in free) > 0.005
 
 

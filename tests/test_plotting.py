@@ -108,7 +108,7 @@ def test_demo_plots_accuracy_against_examples_seen(tmp_path, monkeypatch):
     monkeypatch.setattr(demo, "train_sft", fake([{"step": 20, "eval_accuracy": 0.2}, {"step": 40, "eval_accuracy": .3}]))
     monkeypatch.setattr(demo, "train_grpo", fake([{"step": 2, "eval_accuracy": 0.5}, {"step": 4, "eval_accuracy": .7}]))
     monkeypatch.setattr(demo, "plot_phases", spy)
-    demo.run_demo(out=str(tmp_path), quick=True)
+    demo.run_demo(out=str(tmp_path), quick=True, retrain_start=True)   # both phases train here
     sft_cfg, grpo_cfg = seen["cfgs"]
     ax = seen["fig"].axes[0]
     sft_line, grpo_line = curves(ax)

@@ -181,10 +181,10 @@ def expected_accuracy(model, tok, task):
 
 @pytest.mark.learning
 def test_train_ppo_improves_accuracy_from_weak_init(weak_init, tmp_path):
-    """20 iterations of 32 prompts x 2 from the weak start (expected accuracy 0.108). Gains in expected
-    accuracy over seeds 0, 1, 2: +0.053, +0.051, +0.061, the same with 1 and 2 threads (after 12
-    iterations they were +0.030 to +0.038, too close to a margin of 0.025); margin 0.025, half the
-    smallest. (Greedy accuracy moved +0.08 to +0.18 over the same runs: too noisy to test here.)"""
+    """20 iterations of 32 prompts x 2 from the shipped weak start (expected accuracy 0.134). Gains in
+    expected accuracy over seeds 0, 1, 2 under the default and AVX2 kernels: +0.024 to +0.041
+    (`python benchmarks/learning_margins.py`); margin 0.012, half the smallest. (Greedy accuracy is
+    too noisy to test at this size.)"""
     from minirl.runs import load_model
     from minirl.tokenizer import CharTokenizer
     from minirl.tasks import make_task
@@ -192,7 +192,7 @@ def test_train_ppo_improves_accuracy_from_weak_init(weak_init, tmp_path):
     before = expected_accuracy(load_model(weak_init, tok, task)[0], tok, task)
     res = train_ppo(PPOConfig(**TINY, steps=20, eval_every=20, init=weak_init, out=str(tmp_path / "p")))
     after = expected_accuracy(res.model, tok, task)
-    assert after > before + 0.025, (before, after)
+    assert after > before + 0.012, (before, after)
     row = res.metrics[-1]
     for key in ("score", "true_reward", "kl", "clip_frac", "approx_kl", "explained_variance", "value_loss",
                 "rollout_seconds", "update_seconds", "eval_accuracy"):

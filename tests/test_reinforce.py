@@ -135,13 +135,18 @@ def tiny(tmp_path, weak_init, **kw):
 
 @pytest.mark.learning
 def test_train_reinforce_raises_heldout_accuracy(tmp_path, weak_init, tok, task):
-    """30 iterations of 32 prompts x 8 from the weak start (29.4%). Held-out gains over seeds 0, 1, 2:
-    +0.154, +0.142, +0.184, the same with 1 and 2 threads; margin 0.07, half the smallest."""
+    """30 iterations of 32 prompts x 8 from the shipped weak start, measured by the expected accuracy
+    (the mean probability of the right answer on held-out prompts, no sampling noise). Gains over
+    seeds 0, 1, 2 under the default and AVX2 kernels: +0.041 to +0.045
+    (`python benchmarks/learning_margins.py`); margin 0.02, half the smallest."""
+    from tests.test_ppo import expected_accuracy
     model, _ = load_model(weak_init, tok, task, kind="GPT")
-    before, _ = evaluate(model, tok, task)
+    before = expected_accuracy(model, tok, task)
     res = train_reinforce(tiny(tmp_path, weak_init, steps=30, batch_size=32, samples_per_prompt=8, lr=2e-4,
                                eval_every=30, log_every=5))
-    assert res.summary["eval_accuracy"] >= before + 0.07, (before, res.summary["eval_accuracy"])
+    after = expected_accuracy(res.model, tok, task)
+    assert after > before + 0.02, (before, after)
+    assert 0 <= res.summary["eval_accuracy"] <= 1
 
 
 def test_corridor_is_solved():

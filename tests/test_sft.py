@@ -38,10 +38,14 @@ def tiny(tmp_path, **kw):
 
 
 @pytest.mark.learning
-def test_sft_learns_and_writes_the_run_contract(weak_init):
-    """The weak-init fixture is a real 200-step SFT run of the default model on add2."""
-    from pathlib import Path
-    out = Path(weak_init).parent
+@pytest.mark.curves
+def test_sft_learns_and_writes_the_run_contract(tmp_path):
+    """The weak start's recipe trained here (200 SFT steps of the default model on add2, with the
+    suite's threads) writes every file of a run and learns: the loss halves, and held-out accuracy
+    goes from 0% to the weak band (the recipe gave 37.6-41.0% under two CPU kernel sets and thread
+    counts: results/starts)."""
+    out = tmp_path / "weak"
+    train_sft(SFTConfig(out=str(out), steps=200, lr_schedule="constant", eval_every=50, progress=False))
     for f in ("config.json", "metrics.jsonl", "model.pt", "summary.json", "curves.png"):
         assert (out / f).is_file(), f
     s = json.loads((out / "summary.json").read_text())
@@ -157,9 +161,9 @@ def test_a_run_with_threads_sets_them_for_the_process(tmp_path):
 
 
 def test_the_next_test_runs_with_the_suites_thread_count():
-    import os
     import torch
-    assert torch.get_num_threads() == int(os.environ.get("MINIRL_TEST_THREADS", "2"))
+    from tests.conftest import THREADS
+    assert torch.get_num_threads() == THREADS
 
 
 def test_no_plot_skips_only_the_figure(tmp_path):
