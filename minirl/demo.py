@@ -33,12 +33,13 @@ def weak_start(out: Path, quick: bool, retrain: bool, seed: int) -> tuple[float,
         return evaluate(model, CharTokenizer(), task)[0], starts()["weak"]["metrics"]
     sft_cfg = SFTConfig(out=str(out / "sft"), seed=seed, eval_every=25, overwrite=True,
                         **{**WEAK_INIT, **({"steps": 40} if quick else {})})
-    with cpu_threads():                                  # the weak start pins its threads, GRPO need not
+    with cpu_threads():                        # the weak start pins its threads, GRPO need not
         sft = train_sft(sft_cfg)
     return sft.summary["eval_accuracy"], sft.metrics
 
 
-def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0, retrain_start: bool = False) -> dict:
+def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0,
+             retrain_start: bool = False) -> dict:
     out = Path(out)
     t0 = time.perf_counter()
     how = "trained here" if retrain_start else "shipped in minirl/checkpoints"

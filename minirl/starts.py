@@ -30,7 +30,7 @@ _verified: dict[Path, str] = {}          # file -> the sha256 it had when checke
 
 
 def starts() -> dict[str, dict]:
-    """name -> the manifest entry: file, sha256, recipe (the SFT flags), env, eval_accuracy, made_on."""
+    """name -> its manifest entry: file, sha256, recipe (SFT flags), env, eval_accuracy, made_on."""
     return json.loads(MANIFEST.read_text())["starts"] if MANIFEST.is_file() else {}
 
 
@@ -49,10 +49,12 @@ def start_path(name: str) -> Path:
         raise ConfigError(f"no shipped start called {name!r}; `minirl starts` lists them")
     path = FOLDER / entry["file"]
     if not path.is_file():
-        raise ConfigError(f"the shipped start {path} is missing; restore it with `git checkout {path}`")
+        raise ConfigError(f"the shipped start {path} is missing; "
+                          f"restore it with `git checkout {path}`")
     if _verified.get(path) != entry["sha256"]:
         if sha256(path) != entry["sha256"]:
-            raise ConfigError(f"{path} does not match its sha256 in {MANIFEST.name}: the file was changed. "
+            raise ConfigError(f"{path} does not match its sha256 in {MANIFEST.name}: the file "
+                              "was changed. "
                               f"Restore it (`git checkout {path}`) or rebuild it: "
                               f"`minirl starts --rebuild {name} --out DIR`")
         _verified[path] = entry["sha256"]
@@ -99,7 +101,8 @@ def copy_to(name: str, out) -> Path:
     if not dst.is_file() or sha256(dst) != entry["sha256"]:
         shutil.copyfile(src, dst)
     summary = {"algo": "start", "start": name, "task": entry["recipe"]["task"], "source": str(src),
-               "sha256": entry["sha256"], "eval_accuracy": entry["eval_accuracy"], "command": command(entry)}
+               "sha256": entry["sha256"], "eval_accuracy": entry["eval_accuracy"],
+               "command": command(entry)}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return dst
 
@@ -111,13 +114,14 @@ def rebuild(name: str, out) -> Path:
     if entry is None:
         raise ConfigError(f"no shipped start called {name!r}; `minirl starts` lists them")
     env = {**os.environ, **entry.get("env", {})}
-    cmd = [sys.executable, "-m", "minirl", *argv(entry), "--out", str(out), "--overwrite", "--no-progress"]
+    cmd = [sys.executable, "-m", "minirl", *argv(entry), "--out", str(out), "--overwrite",
+           "--no-progress"]
     subprocess.run(cmd, check=True, env=env)
     return Path(out) / "model.pt"
 
 
 def slim(src, dst) -> Path:
-    """Write the weights-only copy of the checkpoint `src` that ships (no optimizer or RNG state)."""
+    """Write the weights-only copy of checkpoint `src` that ships (no optimizer or RNG state)."""
     ckpt = torch.load(src, map_location="cpu", weights_only=False)
     keep = ("format", "kind", "model_config", "tokenizer", "task", "state_dict")
     dst = Path(dst)
@@ -132,14 +136,15 @@ def same_weights(a, b) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def cmd_starts(verify: bool = False, rebuild_name: str | None = None, out: str | None = None) -> int:
+def cmd_starts(verify: bool = False, rebuild_name: str | None = None,
+               out: str | None = None) -> int:
     """`minirl starts`: list the shipped starts, check them (--verify), or train one again."""
     if rebuild_name:
         path = rebuild(rebuild_name, out or f"runs/start_{rebuild_name}")
         same = same_weights(path, start_path(rebuild_name))
         print(f"{path}: " + ("the same weights as the shipped start" if same else
-                             "other weights than the shipped start (another CPU's kernels, or another "
-                             "torch version, round differently)"))
+                             "other weights than the shipped start (another CPU's kernels, or "
+                             "another torch version, round differently)"))
         return 0
     for name, e in starts().items():
         status = ""

@@ -297,3 +297,24 @@ def test_the_blind_guesser_is_exact():
     nums, target = cd.heldout()[0]
     q = sum(cd.is_correct(cd.prompt(nums, target), e) for e in candidates(cd, nums)) / len(candidates(cd, nums))
     assert q > 0 and abs(guesser("countdown", 1, [1])["pass@k"]["1"] - q) < 1e-12
+
+
+def test_headline_summarises_each_row_over_its_seeds():
+    from benchmarks.headline import first_at, summarise
+    rows = [{"step": 10, "seconds": 5.0, "eval_accuracy": 0.5}, {"step": 20, "seconds": 9.0, "eval_accuracy": 0.92}]
+    runs = [(rows, {"eval_accuracy": 0.95, "wall_seconds": 10.0, "steps": 20}),
+            (rows[:1], {"eval_accuracy": 0.6, "wall_seconds": 12.0, "steps": 20})]
+    assert first_at(rows, 0.9) == 9.0 and first_at(rows[:1], 0.9) is None
+    n = summarise("grpo", runs)
+    assert n["grpo.final.s0"] == 0.95 and n["grpo.final.s1"] == 0.6
+    assert n["grpo.final.mean"] == pytest.approx(0.775) and n["grpo.final.min"] == 0.6
+    assert (n["grpo.seconds.min"], n["grpo.seconds.max"], n["grpo.seeds"]) == (10.0, 12.0, 2)
+    assert "grpo.s90.min" not in n                       # one seed never reached 90%
+
+
+def test_suite_time_reads_pytests_summary_line():
+    from benchmarks.suite_time import counts
+    out = "....\n===== 1477 passed, 1 skipped, 14 deselected, 1 warning in 401.2s =====\n"
+    assert counts(out) == {"passed": 1477, "skipped": 1, "deselected": 14}
+    assert counts("2 failed, 10 passed, 1 error in 3s") == {"failed": 2, "passed": 10, "error": 1}
+    assert counts("no summary") == {}
