@@ -64,8 +64,8 @@ def main(argv=None):
         print(f"{cap}: rc {rc}, {c}, {seconds:.0f} s", flush=True)
         if rc:
             print(out[-5000:], file=sys.stderr)
-    write_results("suite", numbers, command="python benchmarks/suite_time.py --capabilities "
-                  + " ".join(args.capabilities))
+        write_results("suite", numbers, command="python benchmarks/suite_time.py --capabilities "
+                      + " ".join(args.capabilities))       # after each run: a stopped run keeps its part
     if not args.keep:
         subprocess.run(["rm", "-rf", str(work)], check=False)
 
