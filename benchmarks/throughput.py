@@ -35,7 +35,7 @@ from minirl.config import PRESETS, TOY_SIZE  # noqa: E402
 from minirl.device import (configure_model, peak_flops, pick_device, seed_everything,  # noqa: E402
                            train_flops_per_token)
 from minirl.model import GPT, GPTConfig, generate  # noqa: E402
-from minirl.rollout import encode_pairs, encode_prompts  # noqa: E402
+from minirl.rollout import decode_and_score, encode_pairs, encode_prompts  # noqa: E402
 from minirl.sft import sft_loss  # noqa: E402
 from minirl.tasks import make_task  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402
@@ -94,6 +94,8 @@ def measure(device: torch.device, args) -> dict:
     gen = lambda cache: generate(model, ids, lens, args.new_tokens, eos_id=-1, pad_id=tok.pad_id,  # noqa: E731
                                  greedy=True, use_cache=cache)
     same = torch.equal(gen(True), gen(False))
+    out = gen(True)
+    score_s = timed(lambda: decode_and_score(tok, task, prompts, out, lens), args.repeats, device)
     with_cache = timed(lambda: gen(True), args.repeats, device)
     without = timed(lambda: gen(False), args.repeats, device)
     threads = torch.get_num_threads()
@@ -105,7 +107,7 @@ def measure(device: torch.device, args) -> dict:
             "compile": bool(args.compile), "train_ms": s * 1e3, "tokens_per_s": rate,
             "real_tokens_per_s": real_tokens / s, "mfu": flops * real_tokens / s / peak if peak else None,
             "cache_seq_per_s": batch / with_cache, "nocache_seq_per_s": batch / without,
-            "speedup": without / with_cache, "same_output": same,
+            "speedup": without / with_cache, "same_output": same, "score_ms": score_s * 1e3,
             "max_memory_allocated_mb": (round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
                                         if device.type == "cuda" else None)}
 
@@ -113,10 +115,10 @@ def measure(device: torch.device, args) -> dict:
 COLUMNS = [("device", "{}"), ("model", "{}"), ("params", "{:,}"), ("batch", "{}"), ("dtype", "{}"),
            ("compile", "{}"), ("train_ms", "{:.1f}"), ("tokens_per_s", "{:,.0f}"), ("mfu", "{:.1%}"),
            ("cache_seq_per_s", "{:,.0f}"), ("nocache_seq_per_s", "{:,.0f}"), ("speedup", "{:.1f}x"),
-           ("same_output", "{}"), ("max_memory_allocated_mb", "{:,.0f}")]
+           ("score_ms", "{:.2f}"), ("same_output", "{}"), ("max_memory_allocated_mb", "{:,.0f}")]
 HEADERS = {"train_ms": "train ms/step", "tokens_per_s": "train tokens/s", "mfu": "MFU",
            "cache_seq_per_s": "sampling seq/s (KV cache)", "nocache_seq_per_s": "seq/s (no cache)",
-           "speedup": "cache speed-up", "same_output": "same tokens", "max_memory_allocated_mb": "peak MiB"}
+           "speedup": "cache speed-up", "score_ms": "decode+score ms", "same_output": "same tokens", "max_memory_allocated_mb": "peak MiB"}
 
 
 def parse_args(argv=None):

@@ -106,6 +106,20 @@ def place_on_last_action(seq_values: torch.Tensor, mask: torch.Tensor) -> torch.
     return out
 
 
+def score(task, prompts: list[str], texts: list[str]) -> list[float]:
+    """Every row's reward in one call: the task's batched `rewards` if it has one, else `reward`
+    once per distinct (prompt, text) pair (a group of G samples often repeats an answer). A
+    subclass that overrides `reward` but not `rewards` gets its own `reward`."""
+    owner = next((c for c in type(task).__mro__ if "reward" in vars(c)), None)
+    if owner is not None and "rewards" in vars(owner):
+        return task.rewards(prompts, texts)
+    seen = {}
+    for pair in zip(prompts, texts):
+        if pair not in seen:
+            seen[pair] = task.reward(*pair)
+    return [seen[pair] for pair in zip(prompts, texts)]
+
+
 @torch.no_grad()
 def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int = 1,
            temperature: float = 1.0, top_k: int | None = None, greedy: bool = False,
@@ -125,10 +139,16 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
     keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
     tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
     old_lp = token_logprobs(model, tokens) * mask if logprobs and not greedy else None
-    rows, starts = tokens.tolist(), lens.tolist()           # one GPU -> CPU copy each, not one per row
-    texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
-    rewards = torch.tensor([task.reward(p, t) for p, t in zip(prompts, texts)], device=device)
+    texts, rewards = decode_and_score(tokenizer, task, prompts, tokens, lens)
     return Rollout(tokens, mask, old_lp, rewards, prompts, texts, lens)
+
+
+def decode_and_score(tokenizer, task, prompts: list[str], tokens: torch.Tensor, lens: torch.Tensor):
+    """tokens (B, T), lens (B,) -> (B response texts, rewards (B,) on tokens' device): the host side
+    of a rollout, one device -> host copy for the whole batch and one `score` call."""
+    rows, starts = tokens.tolist(), lens.tolist()
+    texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
+    return texts, torch.tensor(score(task, prompts, texts), device=tokens.device)
 
 
 @torch.no_grad()

@@ -167,6 +167,21 @@ class ArithmeticTask:
             return self.partial_reward(prompt, response)
         return float(self.is_correct(prompt, response))
 
+    def rewards(self, prompts: list[str], responses: list[str]) -> list[float]:
+        """`reward` for every row at once: each distinct prompt is parsed once, and an exact answer
+        is a string comparison (a response states the target iff, stripped, it is `answer(a, b)`:
+        the only digits-only, leading-zero-free way to write it). Equal to [reward(p, r), ...]."""
+        if self.dense:
+            return [self.partial_reward(p, r) for p, r in zip(prompts, responses)]
+        answers = {}
+        for p in set(prompts):
+            try:
+                answers[p] = self.answer(*self.operands(p))
+            except ValueError:
+                answers[p] = None                      # not one of our prompts: reward 0
+        return [float(isinstance(r, str) and r.strip() == answers[p])
+                for p, r in zip(prompts, responses)]
+
     def partial_reward(self, prompt: str, response: str) -> float:
         """Dense credit (partial_credit against the right answer, as written). Never raises."""
         try:

@@ -174,3 +174,68 @@ def test_encode_prompts_pads_right(tok):
     ids, lens = encode_prompts(tok, ["1+2=", "07+42="])
     assert lens.tolist() == [5, 7]
     assert ids[0].tolist()[5:] == [0, 0]
+
+
+# --- scoring a batch: `score` and ArithmeticTask.rewards --------------------------------------------
+def tricky_responses(task, prompt, rng):
+    """The right answer and the ways to be almost right: spaces, leading zeros, other digits,
+    other characters, U+FFFD (a sampled PAD), empty, too long."""
+    a, b = task.operands(prompt)
+    right = task.answer(a, b)
+    return [right, f" {right} ", right + "0", "0" + right, right[::-1], right[:-1], "", " ", "\ufffd",
+            right + "\ufffd", "1e9", "-" + right, right * 5, task.wrong_answer(a, b, rng), "0",
+            "".join(rng.choice("0123456789 +=") for _ in range(rng.randrange(1, 6)))]
+
+
+def test_arithmetic_rewards_equal_reward_row_by_row():
+    import random
+
+    from minirl.tasks import make_task
+    rng = random.Random(0)
+    for name, reverse, pad, dense in [("add2", True, True, False), ("add2", False, True, False),
+                                      ("mul2", True, False, False), ("add3", False, False, False),
+                                      ("add2", True, True, True)]:
+        task = make_task(name, reverse=reverse, pad=pad, dense=dense)
+        pairs = task.sample_train(40, rng) + [(0, 0), (10 ** task.digits - 1,) * 2]
+        prompts, texts = [], []
+        for a, b in pairs:
+            p = task.prompt(a, b)
+            for t in tricky_responses(task, p, rng):
+                prompts.append(p)
+                texts.append(t)
+        prompts += ["not a prompt", "12+="]
+        texts += ["12", ""]
+        expected = [task.reward(p, t) for p, t in zip(prompts, texts)]
+        assert task.rewards(prompts, texts) == expected, (name, reverse, pad, dense)
+        assert sum(expected) > 0 and min(expected) == 0          # both kinds of row are in the test
+
+
+def test_score_calls_reward_once_per_distinct_pair_for_a_task_without_rewards():
+    from minirl.rollout import score
+
+    class Counting:
+        calls = 0
+
+        def reward(self, prompt, response):
+            Counting.calls += 1
+            return float(len(response)) + (prompt == "b")
+
+    prompts, texts = ["a", "a", "a", "b", "b"], ["x", "x", "yy", "x", "x"]
+    assert score(Counting(), prompts, texts) == [1.0, 1.0, 2.0, 2.0, 2.0]
+    assert Counting.calls == 3
+
+
+def test_score_uses_a_subclass_reward_over_the_inherited_batched_one():
+    from minirl.rollout import score
+    from minirl.tasks import ArithmeticTask, make_task
+
+    base = make_task("add2")
+
+    class Sevens(ArithmeticTask):                  # a reader's reward: one point per 7
+        def reward(self, prompt, response):
+            return float(response.count("7"))
+
+    task = Sevens(base.op, base.digits)
+    p = task.prompt(1, 2)
+    assert score(task, [p, p], ["77", task.answer(1, 2)]) == [2.0, 0.0]
+    assert score(base, [p, p], ["77", base.answer(1, 2)]) == [0.0, 1.0]
