@@ -26,9 +26,15 @@ def smoke() -> bool:
     return os.environ.get("MINIRL_SMOKE", "") not in ("", "0")
 
 
-def setup(seed: int = 0):
-    """-> (ROOT, RUNS, SMOKE). Changes directory to the repo root and seeds everything."""
+def setup(seed: int = 0, threads: int | None = None):
+    """-> (ROOT, RUNS, SMOKE). Changes directory to the repo root, seeds everything, and sets
+    PyTorch's CPU threads to `threads` (results on a CPU depend on the count; None leaves it).
+    MINIRL_NOTEBOOK_THREADS overrides the count: the test suite runs notebooks beside each other."""
     os.chdir(ROOT)
+    threads = int(os.environ.get("MINIRL_NOTEBOOK_THREADS", 0)) or threads
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     from .device import seed_everything

@@ -15,7 +15,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+# Idle OpenMP threads sleep instead of spinning. A test that pins two threads (the weak-start recipe,
+# a notebook's kernel, a command in a subprocess) runs beside the other pytest process: spinning
+# threads on 2 cores then slow every step several times over. Set before torch loads OpenMP; child
+# processes inherit it. It changes no result, only how a waiting thread waits.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))

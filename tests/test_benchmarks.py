@@ -189,10 +189,10 @@ def test_dpo_grid_runs_each_beta_and_lr_with_its_warmup(weak_init, tmp_path):
 def test_dpo_experiments_rounds_runs_online_dpo(weak_init, tmp_path):
     from benchmarks import dpo_experiments
     results = dpo_experiments.main(["--sources", "on_policy", "--losses", "ipo", "--rounds", "2", "--beta", "0.5",
-                                    "--no-control", "--steps", "2", "--eval_every", "1", "--seeds", "0",
-                                    "--init", weak_init, "--out", str(tmp_path)])
-    assert [r["run"] for r in results] == ["on_policy/ipo rounds=2 beta=0.5"]
-    config = json.loads((tmp_path / "on_policy_ipo_rounds2_beta0.5_s0" / "config.json").read_text())
+                                    "--n_pairs", "64", "--no-control", "--steps", "2", "--eval_every", "1",
+                                    "--seeds", "0", "--init", weak_init, "--out", str(tmp_path)])
+    assert [r["run"] for r in results] == ["on_policy/ipo rounds=2 beta=0.5 n_pairs=64"]
+    config = json.loads((tmp_path / "on_policy_ipo_rounds2_beta0.5_n_pairs64_s0" / "config.json").read_text())
     assert (config["rounds"], config["beta"], config["loss_type"], config["pairs"]) == (2, 0.5, "ipo", "on_policy")
 
 

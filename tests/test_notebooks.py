@@ -53,8 +53,14 @@ def test_notebook_committed_executed_without_errors(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs_in_smoke_mode(path):
+def test_notebook_runs_in_smoke_mode(path, monkeypatch):
+    import torch
+
     from minirl.notebooks import execute
+    # the kernel is another process: give it the suite's thread count (more threads than cores,
+    # with the other pytest process beside it, makes every step many times slower)
+    monkeypatch.setenv("MINIRL_NOTEBOOK_THREADS", str(torch.get_num_threads()))
+    monkeypatch.setenv("OMP_NUM_THREADS", str(torch.get_num_threads()))
     nb = execute(path, smoke_mode=True, timeout=300, write=False)
     assert any(DRAWS.search("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "code")
     assert not cells_missing_a_figure(nb), f"cells that draw but show no figure: {cells_missing_a_figure(nb)}"
@@ -82,3 +88,21 @@ def test_a_printed_progress_bar_is_found():
         "sft:   3%|▎         | 8/300 [00:00<00:16, 17.96it/s, loss=1.8]\n"]}]}
     result = {"cell_type": "code", "source": "x", "outputs": [{"output_type": "stream", "text": "step 8/300 done\n"}]}
     assert progress_bars_printed({"cells": [bar, result]}) == ["sft:   3%|▎         | 8/300 [00:00<00:16, 17.96it/s, loss=1.8]"]
+
+
+def test_setup_sets_the_thread_count_and_the_environment_overrides_it(monkeypatch):
+    import torch
+
+    from minirl.notebooks import setup
+    before = torch.get_num_threads()
+    monkeypatch.delenv("MINIRL_OVERWRITE", raising=False)     # setup sets it: restored afterwards
+    monkeypatch.chdir(Path.cwd())                              # setup moves to the repository root
+    try:
+        monkeypatch.delenv("MINIRL_NOTEBOOK_THREADS", raising=False)
+        setup(threads=3)
+        assert torch.get_num_threads() == 3
+        monkeypatch.setenv("MINIRL_NOTEBOOK_THREADS", "1")
+        setup(threads=3)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
