@@ -30,11 +30,11 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from . import starts
 from .config import ConfigError, RunConfig, config_field
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
@@ -66,9 +66,9 @@ class RewardModelConfig(RunConfig):
         super().validate()
         if self.sampled_share > 0 and not self.sampler:
             raise ConfigError("--sampled_share needs --sampler (the policy whose samples are compared)")
-        if self.sampler and not Path(self.sampler).is_file():
-            raise ConfigError(f"--sampler {self.sampler}: no such checkpoint; train one with "
-                              f"`python -m minirl sft --out DIR` and pass DIR/model.pt")
+        if self.sampler and not starts.resolve(self.sampler).is_file():
+            raise ConfigError(f"--sampler {self.sampler}: no such checkpoint or shipped start; train one "
+                              f"with `python -m minirl sft --out DIR` and pass DIR/model.pt")
         if self.pairs < self.batch_size:
             raise ConfigError(f"--pairs ({self.pairs}) must be >= --batch_size ({self.batch_size})")
 

@@ -154,3 +154,10 @@ def test_bad_config(tmp_path, flags, needle):
     with pytest.raises(ConfigError, match=needle):
         train_reward_model(RewardModelConfig(out=str(tmp_path / "never"), progress=False, **flags))
     assert not (tmp_path / "never").exists()
+
+
+def test_a_shipped_start_name_is_a_sampler():
+    """--sampler weak names the shipped start, as --init weak does (it is a checkpoint)."""
+    RewardModelConfig(sampler="weak", sampled_share=0.5).validate()
+    with pytest.raises(ConfigError, match="no such checkpoint or shipped start"):
+        RewardModelConfig(sampler="weakest").validate()
