@@ -12,8 +12,9 @@ show (config.json, curves.csv, results.csv, table.csv).
 Each experiment is exactly the command line printed before it runs; results land in
 runs/compare/<experiment>/ (curves.csv, results.csv, table.csv, table.md, PNGs). Finished
 experiments are not re-run (delete their folder to redo one). The `algos` experiment runs with
-PyTorch's default of two threads, as `python -m minirl compare` does (chapter 8, section 8.2, compares
-its seconds: run it alone, with --jobs 1); the other four run with one thread, so two of them, or with
+PyTorch's default of two threads, as `python -m minirl compare` does (chapter 8's lab appendix,
+chapters/lab/08-sft-vs-rl.md, compares its seconds: run it alone, with --jobs 1); the other four run
+with one thread, so two of them, or with
 --jobs several runs of one, can share the CPU without changing a single accuracy (accuracies are
 deterministic for a seed and a thread count; only wall seconds grow).
 """

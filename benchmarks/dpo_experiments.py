@@ -1,6 +1,6 @@
-"""Chapter 6's controlled experiment: DPO's pair source x loss from the one weak start, several seeds,
-with SFT on the chosen answers as the control. Prints a markdown table and writes
-runs/dpo_experiments/results.json.
+"""The controlled DPO experiments of chapter 6's lab appendix (chapters/lab/06-dpo.md: pair source x
+loss, the beta x learning-rate grid, online DPO): DPO from the one weak start, several seeds, with SFT on
+the chosen answers as the control. Prints a markdown table and writes runs/dpo_experiments/results.json.
 
     .venv/bin/python benchmarks/dpo_experiments.py                   # 3 sources x 3 losses x 3 seeds + SFT
     .venv/bin/python benchmarks/dpo_experiments.py --steps 2 --seeds 0 --sources offset --losses ipo   # smoke
@@ -9,7 +9,7 @@ runs/dpo_experiments/results.json.
     .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid ipo --rounds 4 \
         --no-control --out runs/dpo_online   # online DPO: 4 rounds of fresh pairs from the current policy
     .venv/bin/python benchmarks/dpo_experiments.py --sources on_policy --losses sigmoid --rounds 8 --steps 600 \
-        --n_pairs 2048 --beta 3 --lr 3e-4 --threads 2 --no-control --out runs/dpo_online   # chapter 6's best
+        --n_pairs 2048 --beta 3 --lr 3e-4 --threads 2 --no-control --out runs/dpo_online   # the README's online DPO
     .venv/bin/python benchmarks/dpo_experiments.py --group_stats runs/weak/model.pt   # signal in its samples
     .venv/bin/python benchmarks/dpo_experiments.py --table_only --at 23 48   # a saved table at other wall times
 

@@ -1,9 +1,10 @@
-"""GRPO and its relatives side by side (chapter 7): GRPO, Dr. GRPO, DAPO, RLOO, REINFORCE++ and GSPO
-from the one weak start, the same prompts and completions per step, several seeds. Prints a markdown
+"""GRPO and its relatives side by side (chapter 7, section 7.5; the table and figure are in its lab
+appendix, chapters/lab/07-grpo.md): GRPO, Dr. GRPO, DAPO, RLOO, REINFORCE++ and GSPO from the one weak
+start, the same prompts and completions per step, several seeds. Prints a markdown
 table (accuracy per seed, gradient updates, seconds to 90%) and draws held-out accuracy against
 completions sampled and against wall seconds into chapters/figures/ch07_estimators.{png,svg}.
 
-    .venv/bin/python benchmarks/estimators.py                  # 6 estimators x seeds 0 1 2 (~15 min, 2 cores)
+    .venv/bin/python benchmarks/estimators.py                  # 6 estimators x seeds 0 1 2
     .venv/bin/python benchmarks/estimators.py --steps 4 --seeds 0 --figure ''   # a smoke run
     .venv/bin/python benchmarks/estimators.py --plot_only      # redraw from runs/estimators/
 

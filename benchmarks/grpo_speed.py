@@ -1,19 +1,22 @@
-"""How fast GRPO learns in each phase (chapter 7, "Fast early, stable late"): a scripted sweep of the
-settings that decide the early curve (prompts per step, learning rate, warm-up, schedule, group size)
+"""How fast GRPO learns in each phase ("The first minute" and "Plain answers, and small constant
+steps" in chapter 7's lab appendix, chapters/lab/07-grpo.md): a scripted sweep of the settings that
+decide the early curve (prompts per step, learning rate, warm-up, schedule, group size)
 from the one weak start, several seeds each. For every run it reports the wall seconds to 80%, 90%
 and 95% held-out exact match, the final accuracy, the worst drop after first reaching 95%, the share
 of the wall time spent evaluating, and gradient updates per second; it draws accuracy against wall
 seconds for every setting into chapters/figures/ch07_speed.{png,svg}.
 
-    .venv/bin/python benchmarks/grpo_speed.py                       # chapter 7's four settings x seeds 0 1 2 (~25 min)
+    .venv/bin/python benchmarks/grpo_speed.py                       # the lab appendix's four settings x seeds 0 1 2
     .venv/bin/python benchmarks/grpo_speed.py --format plain        # plain answers (--no-reverse), their own SFT start
     .venv/bin/python benchmarks/grpo_speed.py --settings defaults --seeds 0 --steps 4 --figure ''   # smoke
     .venv/bin/python benchmarks/grpo_speed.py --plot_only           # redraw from runs/grpo_speed/<format>/
 
 Every run is `python -m minirl grpo --init <weak start> --seed S` plus the setting's flags; runs go
 one after another with --threads threads each, so their seconds are comparable (time them with
-nothing else running). The reversed format starts from the one weak start (runs/weak, 29.4%); the
-plain format from an SFT model trained the same way on plain answers for --plain_sft_steps steps.
+nothing else running). The reversed format starts from the one weak start (runs/weak, where
+ensure_weak_init puts the shipped start; the lab appendix's tables were measured from an earlier 29.4%
+start); the plain format from an SFT model trained the same way on plain answers for --plain_sft_steps
+steps (the shipped plain start when one was made with that recipe).
 """
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The trade-off of chapter 7's "The first minute" in one figure: for every setting that
+"""The trade-off of "The first minute" in chapter 7's lab appendix (chapters/lab/07-grpo.md, section
+"The trade-off in one picture") in one figure: for every setting that
 `benchmarks/grpo_speed.py` ran from the weak starts (3 seeds each), how soon it got there against how
 well it ended, with the targets we set ourselves shaded. It reads the runs' folders (metrics.jsonl
 and summary.json) and trains nothing; a setting whose folders are missing is left out and named.
