@@ -62,10 +62,10 @@ def candidates(task, nums) -> list[str]:
 
 def guesser(task_name: str, prompts: int, ks) -> dict:
     """{"task", "algo": "guess", "pass@k"}: the exact pass@k of the blind guesser (module docstring)."""
-    from minirl.tasks import make_task
+    from minirl.tasks import heldout_subset, make_task
     task = make_task(task_name)
     qs = []
-    for pair in task.heldout()[:prompts]:
+    for pair in heldout_subset(task, prompts):
         if task_name == "countdown":
             cands = candidates(task, pair[0])
             qs.append(sum(task.is_correct(task.prompt(*pair), e) for e in cands) / len(cands))

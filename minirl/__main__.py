@@ -142,11 +142,12 @@ def _load_for_inference(args):
 def cmd_eval(args):
     from .config import check_value
     from .rollout import evaluate
+    from .tasks import heldout_subset
     check_value("n", args.n, int, {"at_least": 1})
     check_value("samples", args.samples, int, {"at_most": 500})
     model, tok, task = _load_for_inference(args)
     n = min(args.n, len(task.heldout()))
-    acc, samples = evaluate(model, tok, task, pairs=task.heldout()[:n], n_samples=min(args.samples, n))
+    acc, samples = evaluate(model, tok, task, pairs=heldout_subset(task, n), n_samples=min(args.samples, n))
     print(f"{task.name} (reverse={task.reverse}, pad={task.pad}): held-out exact match {acc:.1%} on {n} problems")
     for s in samples:
         print("  " + task.show(s["prompt"], s["response"]))

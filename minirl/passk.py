@@ -15,6 +15,7 @@ import torch
 
 from .core import entropy_from_logits
 from .rollout import sample
+from .tasks import heldout_subset
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -51,14 +52,14 @@ def distinct_correct(texts: list[str], correct: list[bool]) -> int:
 @torch.no_grad()
 def heldout_samples(model, tokenizer, task, n: int, n_prompts: int, seed: int = 0, chunk: int = 0,
                     entropy: bool = False) -> dict:
-    """n samples at temperature 1 for each of the first n_prompts held-out problems.
+    """n samples at temperature 1 for each of n_prompts held-out problems (tasks.heldout_subset).
 
     -> {"pairs": [(a, b), ...] (P,), "texts": [[n responses] per prompt], "correct": [[n bools] per
     prompt] (exact match, whatever the reward), and with entropy=True "entropy": the mean over every
     sampled action of H(pi(.|s_t)) in nats (core.entropy_from_logits)}. chunk > 0 samples that many
     prompts at a time (bounded memory; a different random stream than one batch).
     """
-    pairs = task.heldout()[:n_prompts]
+    pairs = heldout_subset(task, n_prompts)
     prompts = [task.prompt(a, b) for a, b in pairs]
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     texts, ok, ent_sum, ent_n = [], [], 0.0, 0.0

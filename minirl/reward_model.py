@@ -40,6 +40,7 @@ from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import encode_pairs, place_on_last_action, sample
 from .runs import Run, TrainResult, load_model, new_policy, start
+from .tasks import heldout_subset
 
 
 @dataclass
@@ -199,7 +200,9 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     rng = random.Random(cfg.seed)
     labeller = Labeller(task, cfg.sevens, cfg.noise)
     problems = task.sample_train(cfg.pairs, rng)
-    held = [task.heldout()[i % len(task.heldout())] for i in range(cfg.heldout_pairs)]
+    every = task.heldout()                      # cycled when more pairs than problems are asked for
+    held = (heldout_subset(task, cfg.heldout_pairs, cfg.seed) if cfg.heldout_pairs < len(every)
+            else [every[i % len(every)] for i in range(cfg.heldout_pairs)])
     policy, pools = None, (None, None)
     if cfg.sampler:
         policy = load_model(cfg.sampler, tok, task, device, kind="GPT")[0].eval()

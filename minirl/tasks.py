@@ -208,6 +208,17 @@ class ArithmeticTask:
                 for a, b in self.sample_train(n, rng)]
 
 
+def heldout_subset(task, n: int, seed: int = 0) -> list:
+    """n held-out problems drawn without replacement by a seeded generator, in held-out order (all
+    of them when n >= the set's size). The held-out list is sorted, so its first n would be an easy
+    slice: the first 100 add2 problems all have a first operand below 20."""
+    pairs = task.heldout()
+    if n >= len(pairs):
+        return pairs
+    keep = sorted(random.Random(seed).sample(range(len(pairs)), n))
+    return [pairs[i] for i in keep]
+
+
 def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500, dense: bool = False):
     """'add2' -> 2-digit addition, 'mul3' -> 3-digit multiplication, 'countdown' -> CountdownTask()."""
     if name not in TASK_NAMES:

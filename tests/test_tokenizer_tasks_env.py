@@ -192,3 +192,46 @@ def test_dense_reward_changes_training_reward_not_correctness():
     dense = make_task("add2", dense=True)
     assert dense.reward("07+42=", "95") == 0.5 and not dense.is_correct("07+42=", "95")
     assert dense.reward("07+42=", "94") == 1.0 and dense.is_correct("07+42=", "94")
+
+
+# --- held-out subsets (sampled metrics on n prompts) ------------------------------------------------
+def test_a_heldout_subset_has_the_full_sets_statistics_where_its_first_n_do_not():
+    from minirl.tasks import heldout_subset
+    add2, countdown = make_task("add2"), make_task("countdown")
+
+    def three_digit_share(pairs):
+        return sum(a + b >= 100 for a, b in pairs) / len(pairs)
+
+    def mean_first_operand(pairs):
+        return sum(a for a, _ in pairs) / len(pairs)
+
+    def mean_target(problems):
+        return sum(target for _, target in problems) / len(problems)
+
+    for task, stat, tol in [(add2, three_digit_share, 0.1), (add2, mean_first_operand, 5.0),
+                            (countdown, mean_target, 5.0)]:
+        full = stat(task.heldout())
+        assert abs(stat(heldout_subset(task, 100)) - full) < tol, (task.name, stat.__name__)
+        assert abs(stat(task.heldout()[:100]) - full) > 3 * tol, (task.name, stat.__name__)  # the bias it removes
+
+
+def test_heldout_subset_is_seeded_ordered_without_repeats_and_whole_when_n_is_large():
+    from minirl.tasks import heldout_subset
+    task = make_task("add2")
+    a, b, c = heldout_subset(task, 50), heldout_subset(task, 50), heldout_subset(task, 50, seed=1)
+    assert a == b and a != c
+    assert len(set(a)) == 50 and set(a) <= set(task.heldout())
+    index = {p: i for i, p in enumerate(task.heldout())}
+    assert [index[p] for p in a] == sorted(index[p] for p in a)
+    assert heldout_subset(task, 500) == heldout_subset(task, 10 ** 6) == task.heldout()
+
+
+def test_sampled_metrics_use_the_heldout_subset():
+    from minirl.model import GPT, GPTConfig
+    from minirl.passk import heldout_samples
+    from minirl.tasks import heldout_subset
+    tok, task = CharTokenizer(), make_task("add2")
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=16, n_layer=1, n_head=1, n_embd=16))
+    s = heldout_samples(model, tok, task, n=2, n_prompts=12)
+    assert s["pairs"] == heldout_subset(task, 12) and len(s["texts"]) == 12
