@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: setup demo test test-1thread test-portable test-long mutants grade grade-train-check lab notebooks bench numbers gpu-check clean
+.PHONY: setup demo test test-1thread test-portable test-long mutants check-commands grade grade-train-check lab notebooks bench numbers gpu-check clean
 
 setup: $(STAMP)
 
@@ -31,10 +31,13 @@ test-portable: setup  ## the learning, mechanism, standalone and grading tests u
 	  ATEN_CPU_CAPABILITY=$$cap $(BIN)/python -m pytest -q -n 2 -m "learning and not long" || exit 1; done
 
 test-long: setup   ## only the full-size learning tests that `make test` leaves out (several minutes each)
-	$(BIN)/python -m pytest -q -m long
+	$(BIN)/python -m pytest -q -m long --ignore tests/test_readme_commands.py
 
 mutants: setup     ## the mutation check: realistic bugs planted in minirl/, one at a time; all must be caught
 	$(BIN)/python tests/mutants.py
+
+check-commands: setup  ## every training command the README prints, at full size, beats its start (about an hour)
+	$(BIN)/python -m pytest -q -m long tests/test_readme_commands.py
 
 grade: setup       ## grade your exercises/ (CH=2 for one chapter; TRAIN=1: the end-to-end track, a training run each)
 	$(BIN)/python -m minirl.grade $(CH) $(if $(TRAIN),--train)
