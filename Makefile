@@ -63,3 +63,20 @@ gpu-check: setup   ## on a CUDA GPU (<= 15 min): environment, presets, throughpu
 
 clean:
 	rm -rf runs .pytest_cache
+
+# --- the book as a static website (book/; the "book" extra of pyproject.toml, installed on first use) ---
+.PHONY: book serve-book book-check
+BOOK_PORT ?= 8000
+BOOK_DEPS := $(BIN)/python -c "import mkdocs, material, mkdocs_jupyter, selenium" 2>/dev/null || $(BIN)/python -m pip install -q -e ".[book]"
+
+book: setup        ## the book as a website in site/: chapters, lab appendices, notebooks (saved outputs), exercises
+	@$(BOOK_DEPS)
+	$(BIN)/python book/build.py
+
+serve-book: book   ## build the book, then serve site/ at http://127.0.0.1:$(BOOK_PORT)/ (Ctrl-C stops)
+	@echo "the book: http://127.0.0.1:$(BOOK_PORT)/index.html"
+	$(BIN)/python -m http.server $(BOOK_PORT) --bind 127.0.0.1 --directory site
+
+book-check: setup  ## build the book and check every page in headless Chromium (apt-get install -y chromium chromium-driver)
+	@$(BOOK_DEPS)
+	$(BIN)/python book/check.py
