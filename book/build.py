@@ -34,9 +34,13 @@ import shutil
 import subprocess
 import sys
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib                                # Python 3.11+
+except ModuleNotFoundError:                       # Python 3.10: the book extra installs tomli
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
@@ -135,8 +139,9 @@ def resolve(page: str, target: str, tree: Tree, final_urls: bool) -> str:
             tree.missing.append(f"{page}: {target} (a folder without README.md)")
             return target
         path = posixpath.join(path, "README.md")
-    if path.startswith("chapters/figures/") and path.endswith(".png") and (ROOT / path[:-4]).with_suffix(".svg").is_file():
-        path = path[:-4] + ".svg"                                # the vector figure where there is one
+    svg = path[:-len(".png")] + ".svg"
+    if path.startswith("chapters/figures/") and path.endswith(".png") and (ROOT / svg).is_file():
+        path = svg                                               # the vector figure where there is one
     tree.add(path)
     new = page_source(path)
     if final_urls:

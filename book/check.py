@@ -27,7 +27,6 @@ import functools
 import html
 import json
 import re
-import shutil
 import sys
 import threading
 import time
@@ -37,8 +36,20 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import build  # noqa: E402  (book/build.py)
+
+
+def _load(name: str, path: Path):
+    """A module of book/ by its file (the names "build" and "check" are too common to import by name)."""
+    import importlib.util
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+build = _load("minirl_book_build", Path(__file__).resolve().parent / "build.py")
 
 CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser")
 CHROMEDRIVER = ("/usr/bin/chromedriver",)
@@ -75,7 +86,8 @@ function report(mathjax) {
     math_errors: Array.from(document.querySelectorAll("mjx-merror, [data-mjx-error]"))
                    .map(e => e.getAttribute("data-mjx-error") || e.textContent).slice(0, 5),
     text: shown.join(""),
-    footer: Array.from(document.querySelectorAll(".md-footer__link")).map(a => a.getAttribute("aria-label") || a.textContent.trim()),
+    footer: Array.from(document.querySelectorAll(".md-footer__link"))
+              .map(a => a.getAttribute("aria-label") || a.textContent.trim()),
   });
 }
 (function wait() {
@@ -227,6 +239,7 @@ def check(site: Path, out: Path) -> dict:
                    and not p.relative_to(site).as_posix().startswith("assets/"))
     failures: list[str] = []
     counts = Counter()
+    targets = set()
     server, base = serve(site)
     driver = browser()
     try:
@@ -250,6 +263,7 @@ def check(site: Path, out: Path) -> dict:
             for link in info["links"]:
                 if link.startswith(base):
                     counts["internal links"] += 1
+                    targets.add(link)
                     problem = check_link(link, base, site)
                     if problem:
                         failures.append(f"{rel}: link {link[len(base):]}: {problem}")
@@ -297,6 +311,7 @@ def check(site: Path, out: Path) -> dict:
     finally:
         driver.quit()
         server.shutdown()
+    counts["distinct internal links"] = len(targets)
     report = {"site": str(site), "counts": dict(counts), "search_terms": terms, "screenshots": shots,
               "failures": failures}
     (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
@@ -323,7 +338,8 @@ def main(argv=None) -> int:
     counts = report["counts"]
     print(f"book-check: {counts.get('pages', 0)} pages ({counts.get('chapters', 0)} chapters), "
           f"{counts.get('images', 0)} images, {counts.get('internal links', 0)} internal links "
-          f"(+{counts.get('external links (not followed)', 0)} external, not followed), "
+          f"({counts.get('distinct internal links', 0)} distinct; "
+          f"+{counts.get('external links (not followed)', 0)} external, not followed), "
           f"{counts.get('math blocks', 0)} math blocks + {counts.get('notebook math', 0)} in notebooks, "
           f"{counts.get('searches', 0)} searches; {len(report['failures'])} failures; {time.time() - t0:.0f} s")
     for name, path in report["screenshots"].items():

@@ -6,6 +6,7 @@ browser check also needs Debian's Chromium and its driver (`apt-get install -y c
 chromium-driver`) and MathJax (npm installs it the first time, book/package.json); it is skipped,
 with the reason, when one is missing.
 """
+import importlib.util
 import json
 import re
 import shutil
@@ -20,8 +21,19 @@ pytest.importorskip("material", reason='the book needs the "book" extra: pip ins
 pytest.importorskip("mkdocs_jupyter", reason='the book needs the "book" extra: pip install -e ".[book]"')
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "book"))
-import build  # noqa: E402  (book/build.py)
+
+
+def _load(name: str, path: Path):
+    """book/check.py loads book/build.py the same way; "build" and "check" are too common to import by name."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+build = _load("minirl_book_build", ROOT / "book" / "build.py")
 
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("*.md"))
 
@@ -63,7 +75,8 @@ def test_the_tree_mirrors_the_book_and_rewrites_its_links(tree):
         assert all(f"](../{p}.md)" in text for p in entry["code"])
     assert (src / "README.md").is_file() and (src / "exercises" / "README.md").is_file()
     assert (src / "exercises" / "QUESTIONS.md").is_file()
-    assert {p.name for p in (src / "chapters" / "lab").glob("*.md")} == {p.name for p in (ROOT / "chapters" / "lab").glob("*.md")}
+    labs = {p.name for p in (ROOT / "chapters" / "lab").glob("*.md")}
+    assert {p.name for p in (src / "chapters" / "lab").glob("*.md")} == labs
     assert not t.missing, t.missing
     link = re.compile(r"\]\(([^)\s#]+)")
     for page in [src / p for p, kind in t.pages.items() if kind == "markdown"]:
@@ -110,7 +123,7 @@ def test_the_site_builds_offline_within_two_minutes(site):
 def test_every_page_in_a_headless_browser(site, tmp_path):
     """book/check.py over the built site: no console error, every image loaded, every internal link and
     anchor resolves, every math block typeset, and search finds each chapter by a word only it has."""
-    import check                                                           # book/check.py
+    check = _load("minirl_book_check", ROOT / "book" / "check.py")
     missing = check.missing_tools()
     if missing:
         pytest.skip("the browser check needs: " + "; ".join(missing))
