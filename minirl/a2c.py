@@ -105,16 +105,11 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
     optimizer = make_optimizer(model, cfg)
     critic_opt = make_optimizer(critic, cfg, lr=cfg.critic_lr)            # a constant learning rate
     rng = random.Random(cfg.seed)
-    run.restore(model, optimizer, rng)
-    if run.resume_state is not None and "critic" in run.resume_state:
-        critic.load_state_dict(run.resume_state["critic"])
-        critic_opt.load_state_dict(run.resume_state["critic_optimizer"])
-    save = lambda step: run.save(model, step, optimizer, rng, critic=critic.state_dict(),  # noqa: E731
-                                 critic_optimizer=critic_opt.state_dict())
+    run.keep(model, optimizer, rng, critic=critic, critic_optimizer=critic_opt)   # --resume: restored
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
-    model.train(), critic.train()
-    bar = run.progress()
-    for step in bar:
+    model.train()
+    critic.train()
+    for step in run.steps():
         # 1. rollout: sample responses and score them
         ro = sample_batch(model, tok, task, cfg, rng)
         watch.update(ro.rewards)
@@ -130,24 +125,20 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
         optimizer.zero_grad(set_to_none=True)
         critic_opt.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        grad_norm = clip_grad_norm(model, cfg.grad_clip)
         clip_grad_norm(critic, cfg.grad_clip)
         if step >= cfg.critic_warmup:                                      # during warm-up the actor waits
             optimizer.step()
         critic_opt.step()
+
+        # --- logging (skip on first read) ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
             adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
             row = dict(reward=ro.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std, **stats,
                        explained_variance=explained_variance(values.detach(), returns, ro.mask),
-                       grad_norm=gnorm, lr=lr, response_len=ro.response_lengths.mean())
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["eval_accuracy"], _ = evaluate(model, tok, task)
-            model.train()
-        run.end_step(step + 1, row, bar, show=("reward", "value_loss", "eval_accuracy"),
-                     save=save, rollouts=(step + 1) * len(ro.rewards))
-    bar.close()
-    save(cfg.steps)
+                       grad_norm=grad_norm, lr=lr, response_len=ro.response_lengths.mean())
+        run.step(step + 1, row, show=("reward", "value_loss", "eval_accuracy"), rollouts=(step + 1) * len(ro.rewards))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma, "n_steps": cfg.n_steps},
                       plot_keys=("eval_accuracy", "reward", "value_loss", "explained_variance"))

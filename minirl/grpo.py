@@ -246,21 +246,18 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     ref = None
     if cfg.beta > 0:                                                        # frozen copy of the start
         ref = frozen_copy(model)
-    run = Run("grpo", cfg, tok, task, rank)
+    run = Run("grpo", cfg, tok, task, rank, log_eval_seconds=True)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)             # the same stream everywhere: the same global prompts
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
-    run.restore(model, optimizer, rng)
+    run.keep(model, optimizer, rng)                   # what a checkpoint holds (--resume: restored)
     restore_rank_rng(run.resume_state, rank)       # --resume under torchrun: each its own stream
     policy = data_parallel(model, world)
     G, max_len = cfg.group_size, task.max_answer_len + 1
-    step_times, eval_seconds = [], 0.0
+    step_times = []
     model.train()
-    save = lambda step: run.save(model, step, optimizer, rng,  # noqa: E731
-                                 rank_rng=rank_rng_states(world))
-    bar = run.progress()
-    for step in bar:
+    for step in run.steps():
         t0 = time.perf_counter()
         pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
@@ -287,21 +284,15 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
                        kl_per_token=stats["kl"].item(), entropy=stats["entropy"].item(),
                        response_len=roll.response_lengths.mean().item(),
                        grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            te = time.perf_counter()
-            row["eval_accuracy"], _ = evaluate(model, tok, task)
-            eval_seconds += time.perf_counter() - te
-            row["eval_seconds"] = eval_seconds                              # total so far, inside "seconds"
-            model.train()
-        run.end_step(step + 1, row, bar, show=("reward_mean", "eval_accuracy", "completions_per_s"), save=save)
-    bar.close()
-    save(cfg.steps)
+        run.step(step + 1, row, show=("reward_mean", "eval_accuracy", "completions_per_s"),
+                 state=lambda: {"rank_rng": rank_rng_states(world)})
     acc, samples = evaluate(model, tok, task, n_samples=8)
     median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")   # s per step
     summary = {"eval_accuracy": acc, "samples": samples, "group_size": G, "loss_type": cfg.loss_type,
                "median_step_seconds": round(median, 4), "world_size": world,
                "completions_per_s": round(cfg.batch_size * G / median, 1)}
-    return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl_per_token"))
+    return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl_per_token"),
+                      state=lambda: {"rank_rng": rank_rng_states(world)})
 
 
 CLI = (GRPOConfig, train_grpo, "GRPO: group-relative policy optimisation with a verifiable reward")

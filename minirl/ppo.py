@@ -180,19 +180,12 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     run = Run(algo, cfg, tok, task)
     opt_pi, opt_v = make_optimizer(policy, cfg), make_optimizer(value, cfg)
     rng = random.Random(cfg.seed)
-    if run.resume_state is not None and "value_state" in run.resume_state:
-        value.load_state_dict(run.resume_state["value_state"])
-        reference.load_state_dict(run.resume_state["reference_state"])
-        opt_v.load_state_dict(run.resume_state["value_optimizer"])
     norm = (0.0, 1.0)                        # the score PPO sees: (reward model - mean) / std
     if reward_model is not None and cfg.normalize_reward:                   # measured on the start policy
         norm = reward_normalizer(reward_model, reference, tok, task, seed=cfg.seed)
-    run.restore(policy, opt_pi, rng)
-    save = lambda step: run.save(policy, step, opt_pi, rng, value_state=value.state_dict(),  # noqa: E731
-                                 reference_state=reference.state_dict(), value_optimizer=opt_v.state_dict())
+    run.keep(policy, opt_pi, rng, value_state=value, reference_state=reference, value_optimizer=opt_v)
     n = cfg.batch_size * cfg.samples_per_prompt
-    bar = run.progress()
-    for step in bar:
+    for step in run.steps():
         # 1. rollout: sample responses with the policy (their log-probs are pi_old)
         t0 = time.perf_counter()
         prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
@@ -239,7 +232,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
             if cfg.target_kl and float(recent_kl) > cfg.target_kl:      # 5. early stop (CleanRL)
                 break
         t2 = time.perf_counter()
-        # 6. log (per sequence: the KL summed over its tokens, in nats)
+
+        # --- logging (skip on first read): per sequence, the KL summed over its tokens, in nats ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean()) for k in stats[0]}
@@ -248,11 +242,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
                        explained_variance=explained_variance(old_values, returns, mask),
                        response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
                        rollout_seconds=t1 - t0, update_seconds=t2 - t1, completions_per_s=n / (t2 - t0))
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["eval_accuracy"], _ = evaluate(policy, tok, task)
-        run.end_step(step + 1, row, bar, show=("score", "kl", "eval_accuracy", "completions_per_s"), save=save)
-    bar.close()
-    save(cfg.steps)
+        run.step(step + 1, row, show=("score", "kl", "eval_accuracy", "completions_per_s"))
     acc, samples = evaluate(policy, tok, task, n_samples=8)
     last = [r for r in run.metrics if "rollout_seconds" in r]
     timing = {k: round(sum(r[k] for r in last) / max(1, len(last)), 4) for k in ("rollout_seconds", "update_seconds")}

@@ -133,13 +133,11 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
     run = Run("reinforce", cfg, tok, task)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)
-    run.restore(model, optimizer, rng)
-    baseline = float((run.resume_state or {}).get("baseline", 0.0))
-    save = lambda step: run.save(model, step, optimizer, rng, baseline=baseline)   # noqa: E731
+    run.keep(model, optimizer, rng)                       # what a checkpoint holds (--resume: restored)
+    baseline = float(run.resumed("baseline", 0.0))
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
-    bar = run.progress()
-    for step in bar:
+    for step in run.steps():
         # 1. rollout: sample responses and score them, then returns and advantages
         ro = sample_batch(model, tok, task, cfg, rng)
         watch.update(ro.rewards)
@@ -151,25 +149,22 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
         loss = reinforce_loss(logprobs, advantages, ro.mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
         if cfg.baseline == "mean":                                         # updated after use
             baseline = update_baseline(baseline, returns, ro.mask, cfg.baseline_decay)
+
+        # --- logging (skip on first read) ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
             adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
             row = dict(reward=ro.rewards.mean(), baseline=baseline, adv_mean=adv_mean, adv_std=adv_std,
-                       loss=loss.item(), grad_norm=gnorm, lr=lr, response_len=ro.response_lengths.mean())
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["eval_accuracy"], _ = evaluate(model, tok, task)
-            model.train()
-        run.end_step(step + 1, row, bar, show=("reward", "eval_accuracy"),
-                     save=save, rollouts=(step + 1) * len(ro.rewards))
-    bar.close()
-    save(cfg.steps)
+                       loss=loss.item(), grad_norm=grad_norm, lr=lr, response_len=ro.response_lengths.mean())
+        run.step(step + 1, row, show=("reward", "eval_accuracy"), state={"baseline": baseline},
+                 rollouts=(step + 1) * len(ro.rewards))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma},
-                      plot_keys=("eval_accuracy", "reward", "adv_std"))
+                      plot_keys=("eval_accuracy", "reward", "adv_std"), state={"baseline": baseline})
 
 
 # --- the classic env: a tabular softmax policy on the Corridor ---------------------------------

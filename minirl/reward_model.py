@@ -210,28 +210,24 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
         pools = (policy_samples(policy, tok, task, problems), policy_samples(policy, tok, task, held))
     train = labeller.pairs(problems, rng, pools[0], cfg.sampled_share)
     heldout = labeller.pairs(held, rng, pools[1], cfg.sampled_share)
-    run.restore(rm, optimizer, rng)
+    run.keep(rm, optimizer, rng, evaluate=lambda: pairwise_accuracy(rm, tok, task, heldout, device))
     rm.train()
-    save = lambda step: run.save(rm, step, optimizer, rng)  # noqa: E731
-    bar = run.progress()
-    for step in bar:
+    for step in run.steps():
         batch = rng.sample(train, cfg.batch_size)
         lr = set_lr(optimizer, cfg, step)
         rc, rr = pair_rewards(rm, tok, batch, device)
         loss = bradley_terry_loss(rc, rr)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_grad_norm(rm, cfg.grad_clip)
+        grad_norm = clip_grad_norm(rm, cfg.grad_clip)
         optimizer.step()
+
+        # --- logging (skip on first read) ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = dict(loss=loss.item(), train_pair_accuracy=(rc > rr).float().mean(), margin=(rc - rr).mean().item(),
-                       grad_norm=gnorm, lr=lr)
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row.update(pairwise_accuracy(rm, tok, task, heldout, device))
-        run.end_step(step + 1, row, bar, show=("loss", "pair_accuracy"), save=save)
-    bar.close()
-    save(cfg.steps)
+                       grad_norm=grad_norm, lr=lr)
+        run.step(step + 1, row, show=("loss", "pair_accuracy"))
     acc = pairwise_accuracy(rm, tok, task, heldout, device)
     if policy is not None:
         acc["sample_auc"] = sample_auc(rm, policy, tok, task)

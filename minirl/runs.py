@@ -30,6 +30,7 @@ from . import starts
 from .config import ConfigError, RunConfig
 from .device import configure_model, pick_device
 from .model import GPT, GPTConfig, ScalarHeadGPT
+from .rollout import evaluate as evaluate_greedy
 from .tokenizer import CharTokenizer
 
 
@@ -149,9 +150,11 @@ class Run:
     """Everything a trainer writes. Create it only after the config and --init have been checked,
     so that a bad flag never leaves a half-made run folder behind."""
 
-    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0, since: float | None = None):
+    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0, since: float | None = None,
+                 log_eval_seconds: bool = False):
         """since: time.perf_counter() at which the run's clock starts (default: now); a trainer that
-        builds its data before it may create the Run (DPO's first pairs) passes when it began."""
+        builds its data before it may create the Run (DPO's first pairs) passes when it began.
+        log_eval_seconds: rows with an evaluation also log the time evaluation has taken so far."""
         self.algo, self.cfg, self.tok, self.task = algo, cfg, tokenizer, task
         self.out = Path(cfg.out or f"runs/{algo}")
         self.device = pick_device(cfg.device)
@@ -173,6 +176,8 @@ class Run:
         self.t0 = ((time.perf_counter() if since is None else since)
                    - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0))
         self.tensorboard = None
+        self.eval_seconds = 0.0            # time spent in held-out evaluation so far (inside `seconds`)
+        self.log_eval_seconds = log_eval_seconds
         if not self.is_main:
             return
         writer = tensorboard_writer() if cfg.tensorboard else None    # missing package: fail before writing
@@ -205,57 +210,82 @@ class Run:
                     self.tensorboard.add_scalar(f"{self.algo}/{k}", v, step)
         return row
 
-    def end_step(self, step: int, row: dict, bar, show=(), save=None, **first):
-        """The book-keeping after an update, the same in every trainer: log `row` (if the step logs
-        anything; `first` fields go before the wall time), show the `show` fields on the progress
-        bar, and call save(step) when --save_every asks for a checkpoint."""
-        if row:
-            row = self.log(step, **first, seconds=self.seconds, **row)
-            bar.set_postfix({k: row[k] for k in show if k in row})
-        if save is not None and self.checkpoint_due(step):
-            save(step)
-
-    def checkpoint_due(self, step: int) -> bool:
-        """True after the steps at which --save_every asks for a checkpoint (the last one is always saved)."""
-        return bool(self.cfg.save_every) and step % self.cfg.save_every == 0 and step < self.cfg.steps
-
-    def progress(self):
-        with warnings.catch_warnings():       # in Jupyter without ipywidgets tqdm falls back to text bars,
-            warnings.filterwarnings("ignore", message="IProgress not found")   # and would say so in the cell
-            from tqdm.auto import tqdm
-        return tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step, total=self.cfg.steps,
-                    desc=self.algo, disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
-                    leave=True)
-
-    def save(self, model, step: int, optimizer=None, rng: random.Random | None = None, **extra):
-        if not self.is_main:
-            return
-        state = {"algo": self.algo, "step": step, "config": self.cfg.to_dict(), **extra}
-        if optimizer is not None:
-            state["optimizer"] = optimizer.state_dict()
-        if rng is not None:
-            state["rng"] = rng.getstate()
-        state["torch_rng"] = torch.get_rng_state()
-        if self.device.type == "cuda":                   # sampling on a GPU draws from its own generator
-            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
-        save_checkpoint(self.out / "model.pt", model, self.tok, self.task, **state)
-
-    def restore(self, model, optimizer=None, rng: random.Random | None = None):
-        """Apply a --resume checkpoint's weights, optimizer and RNG states."""
-        if self.resume_state is None:
-            return
+    # --- the skeleton every trainer shares: keep, steps, step, finish -------------------------
+    def keep(self, model, optimizer=None, rng: random.Random | None = None, evaluate=None, **others):
+        """Say what the run's checkpoints hold: the model, its optimizer and RNG, and other modules
+        or optimizers by name (a critic and its optimizer, a frozen reference). Under --resume all of
+        it is restored now. evaluate() -> the held-out metrics `step` logs every eval_every steps
+        (default: {"eval_accuracy": greedy exact match})."""
+        self.model, self.optimizer, self.rng, self.others = model, optimizer, rng, others
+        self.evaluate = evaluate or (lambda: {"eval_accuracy": evaluate_greedy(model, self.tok, self.task)[0]})
         s = self.resume_state
+        if s is None:
+            return
         model.load_state_dict(s["state_dict"])
         if optimizer is not None and "optimizer" in s:
             optimizer.load_state_dict(s["optimizer"])
         if rng is not None and "rng" in s:
             rng.setstate(s["rng"])
-        if "torch_rng" in s:
-            torch.set_rng_state(s["torch_rng"])
+        for name, thing in others.items():
+            if name in s:
+                thing.load_state_dict(s[name])
+        torch.set_rng_state(s["torch_rng"])
         if "cuda_rng" in s and self.device.type == "cuda":
             torch.cuda.set_rng_state(s["cuda_rng"], self.device)
 
-    def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss")) -> TrainResult:
+    def resumed(self, name: str, default):
+        """A value saved with the checkpoint (`step`'s state=), or `default` in a fresh run."""
+        return (self.resume_state or {}).get(name, default)
+
+    def steps(self):
+        """The training steps (0-based, from the checkpoint's step under --resume), with a progress bar."""
+        with warnings.catch_warnings():       # in Jupyter without ipywidgets tqdm falls back to text bars,
+            warnings.filterwarnings("ignore", message="IProgress not found")   # and would say so in the cell
+            from tqdm.auto import tqdm
+        self.bar = tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step, total=self.cfg.steps,
+                        desc=self.algo, disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
+                        leave=True)
+        yield from self.bar
+        self.bar.close()
+
+    def step(self, step: int, row: dict, show=(), state=None, **first) -> dict:
+        """After update number `step` (1-based): evaluate when due (every eval_every steps and the
+        last), log `row` if it holds anything (`first` fields go before the wall time), show the
+        `show` fields on the progress bar, and save a checkpoint (with `state`) when --save_every asks."""
+        if step % self.cfg.eval_every == 0 or step == self.cfg.steps:
+            t = time.perf_counter()
+            row.update(self.evaluate())
+            self.model.train()
+            self.eval_seconds += time.perf_counter() - t
+        if row:
+            if self.log_eval_seconds and "eval_accuracy" in row:
+                row["eval_seconds"] = self.eval_seconds          # evaluation so far, inside "seconds"
+            row = self.log(step, **first, seconds=self.seconds, **row)
+            self.bar.set_postfix({k: row[k] for k in show if k in row})
+        if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.steps:
+            self.save(step, state)
+        return row
+
+    def save(self, step: int, state=None):
+        """Write model.pt: what `keep` named, the RNG states, and `state`: plain values, or a function
+        that returns them (called in every process: under torchrun it may gather from all of them)."""
+        state = state() if callable(state) else state
+        if not self.is_main:
+            return
+        ckpt = {"algo": self.algo, "step": step, "config": self.cfg.to_dict(), **(state or {})}
+        if self.optimizer is not None:
+            ckpt["optimizer"] = self.optimizer.state_dict()
+        if self.rng is not None:
+            ckpt["rng"] = self.rng.getstate()
+        ckpt.update({name: thing.state_dict() for name, thing in self.others.items()})
+        ckpt["torch_rng"] = torch.get_rng_state()
+        if self.device.type == "cuda":                   # sampling on a GPU draws from its own generator
+            ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        save_checkpoint(self.out / "model.pt", self.model, self.tok, self.task, **ckpt)
+
+    def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss"), state=None) -> TrainResult:
+        """Save the final checkpoint, write summary.json and curves.png."""
+        self.save(self.cfg.steps, state)
         summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed, "steps": self.cfg.steps,
                    "wall_seconds": round(self.seconds, 2), "device": str(self.device),
                    "params": sum(p.numel() for p in model.parameters()), **summary}

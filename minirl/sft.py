@@ -64,14 +64,14 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     run = Run("sft", cfg, tok, task, rank)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)            # the same stream in every process: the same global batch
-    run.restore(model, optimizer, rng)
+    run.keep(model, optimizer, rng)                       # what a checkpoint holds (--resume: restored)
     ddp = data_parallel(model, world)
     model.train()
     peak = peak_flops(device, model.amp_dtype)        # of the number format this run computes in
-    save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
-    bar = run.progress()
-    tokens_seen, real_seen, t_last = 0, 0, time.perf_counter()
-    for step in bar:
+    tokens_seen, real_seen = 0, 0
+    t_last = time.perf_counter()
+    evals_last = 0.0
+    for step in run.steps():
         pairs = task.sample_train(cfg.batch_size, rng)
         responses = [task.demonstration(a, b, cfg.p_wrong, rng) for a, b in pairs]
         pairs, responses = shard(pairs, rank, world), shard(responses, rank, world)
@@ -84,8 +84,10 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
             loss = loss * mask.sum() * world / n_all
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
+
+        # --- logging (skip on first read) ---
         tokens_seen += tokens[:, :-1].numel() * world
         if peak:                                   # MFU counts the real tokens, not the padding
             real_seen = real_seen + (tokens[:, :-1] != tok.pad_id).sum()
@@ -93,21 +95,18 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
         if (step + 1) % cfg.log_every == 0:
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            dt, t_last = time.perf_counter() - t_last, time.perf_counter()
-            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world, grad_norm=gnorm, lr=lr,
+            now = time.perf_counter()
+            dt = now - t_last - (run.eval_seconds - evals_last)           # evaluation is not training
+            t_last = now
+            evals_last = run.eval_seconds
+            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world, grad_norm=grad_norm, lr=lr,
                        tokens_per_s=tokens_seen / dt)
             if peak:
                 real_per_s = all_reduce_sum(real_seen, world).item() / dt
                 flops = train_flops_per_token(model, tokens.size(1) - 1)
                 row["mfu"] = flops * real_per_s / (peak * world)
             tokens_seen, real_seen = 0, 0
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row["eval_accuracy"], _ = evaluate(model, tok, task)
-            model.train()
-            t_last = time.perf_counter()                                  # keep evaluation out of tokens/s
-        run.end_step(step + 1, row, bar, show=("loss", "eval_accuracy", "tokens_per_s", "mfu"), save=save)
-    bar.close()
-    save(cfg.steps)
+        run.step(step + 1, row, show=("loss", "eval_accuracy", "tokens_per_s", "mfu"))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     rates = [m["tokens_per_s"] for m in run.metrics if "tokens_per_s" in m]
     summary = {"eval_accuracy": acc, "samples": samples, "p_wrong": cfg.p_wrong, "world_size": world,

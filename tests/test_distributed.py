@@ -153,18 +153,18 @@ def _grpo_resume_worker(rank, world, port, out, weak):
     kw = dict(init=weak, steps=4, batch_size=4, group_size=2, eval_every=4, log_every=1,
               progress=False, plot=False, device="cpu")
     train_grpo(GRPOConfig(out=f"{out}/whole", **kw))
-    original = minirl.runs.Run.end_step
+    original = minirl.runs.Run.step
 
-    def end_step_then_stop(self, step, *args, **kwargs):
+    def step_then_stop(self, step, *args, **kwargs):
         original(self, step, *args, **kwargs)
         if step == 3:                     # after the checkpoint of step 2, before the end
             raise KeyboardInterrupt
-    minirl.runs.Run.end_step = end_step_then_stop
+    minirl.runs.Run.step = step_then_stop
     try:
         train_grpo(GRPOConfig(out=f"{out}/cut", save_every=2, **kw))
     except KeyboardInterrupt:
         pass
-    minirl.runs.Run.end_step = original
+    minirl.runs.Run.step = original
     dist.barrier()                        # rank 0's checkpoint is on disk before anyone resumes
     train_grpo(GRPOConfig(out=f"{out}/cut", save_every=2, resume=True, **kw))
     dist.barrier()

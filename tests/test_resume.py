@@ -37,16 +37,16 @@ def test_an_interrupted_run_resumes_exactly(command, weak_init, tmp_path, monkey
     whole = train(cls(out=str(tmp_path / "whole"), **kw))
 
     out = str(tmp_path / "cut")
-    original = minirl.runs.Run.end_step
+    original = minirl.runs.Run.step
 
-    def end_step_then_stop(self, step, *args, **kwargs):
+    def step_then_stop(self, step, *args, **kwargs):
         original(self, step, *args, **kwargs)
         if step == 4:                     # after the checkpoint of step 3, before the end
             raise Interrupt()
-    monkeypatch.setattr(minirl.runs.Run, "end_step", end_step_then_stop)
+    monkeypatch.setattr(minirl.runs.Run, "step", step_then_stop)
     with pytest.raises(Interrupt):
         train(cls(out=out, save_every=3, **kw))
-    monkeypatch.setattr(minirl.runs.Run, "end_step", original)
+    monkeypatch.setattr(minirl.runs.Run, "step", original)
     assert read_checkpoint(tmp_path / "cut" / "model.pt")["step"] == 3
     assert [r["step"] for r in read_metrics(out)] == [1, 2, 3, 4]           # the run got past its checkpoint
 

@@ -236,10 +236,11 @@ def test_checkpoints_carry_the_gpu_random_state(monkeypatch, tmp_path, tok, task
     cfg = RunConfig(out=str(tmp_path / "run"), steps=3)
     run = Run("sft", cfg, tok, task)
     run.device = torch.device("cuda:1")
-    run.save(tiny(), step=2)
+    run.keep(tiny())
+    run.save(step=2)
     resumed = Run("sft", RunConfig(out=str(tmp_path / "run"), steps=3, resume=True), tok, task)
     resumed.device = torch.device("cuda:1")
-    resumed.restore(tiny())
+    resumed.keep(tiny())
     assert torch.equal(restored["state"], state) and restored["device"] == torch.device("cuda:1")
 
 
@@ -296,3 +297,35 @@ def test_tensorboard_writer_names_the_install_when_the_package_is_missing():
         pytest.skip("tensorboard is installed here")
     with pytest.raises(ConfigError, match="pip install tensorboard"):
         tensorboard_writer()
+
+
+def test_keep_saves_and_restores_everything_it_names(tmp_path, tok, task):
+    """Run.keep names what a checkpoint holds: a resumed run gets the model, the optimizer, the RNG,
+    every other named module and optimizer, the plain `state` values and the torch RNG back."""
+    import random
+
+    from minirl.runs import Run
+    model, critic = tiny(), tiny()
+    opt, critic_opt = torch.optim.AdamW(model.parameters()), torch.optim.AdamW(critic.parameters())
+    for m, o in ((model, opt), (critic, critic_opt)):          # one step each, so the states are not fresh
+        m(torch.zeros(1, 4, dtype=torch.long)).sum().backward()
+        o.step()
+    rng = random.Random(5)
+    run = Run("a2c", RunConfig(out=str(tmp_path / "run"), steps=3), tok, task)
+    run.keep(model, opt, rng, critic=critic, critic_optimizer=critic_opt)
+    torch.manual_seed(7)
+    run.save(2, state={"baseline": 0.25})
+    expect_draw, expect_torch = rng.random(), torch.rand(3)
+
+    resumed = Run("a2c", RunConfig(out=str(tmp_path / "run"), steps=3, resume=True), tok, task)
+    model2, critic2 = tiny(), tiny()
+    opt2, critic_opt2 = torch.optim.AdamW(model2.parameters()), torch.optim.AdamW(critic2.parameters())
+    rng2 = random.Random(0)
+    resumed.keep(model2, opt2, rng2, critic=critic2, critic_optimizer=critic_opt2)
+    assert resumed.start_step == 2 and resumed.resumed("baseline", 0.0) == 0.25
+    assert resumed.resumed("missing", "default") == "default"
+    for a, b in ((model, model2), (critic, critic2)):
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert critic_opt2.state_dict()["state"][0]["step"] == critic_opt.state_dict()["state"][0]["step"]
+    assert opt2.state_dict()["state"] and rng2.random() == expect_draw
+    assert torch.equal(torch.rand(3), expect_torch)
