@@ -14,8 +14,9 @@ the chosen answers as the control. Prints a markdown table and writes runs/dpo_e
     .venv/bin/python benchmarks/dpo_experiments.py --table_only --at 23 48   # a saved table at other wall times
 
 Every DPO run is `python -m minirl dpo --init runs/weak/model.pt --seed S --steps N --pairs SOURCE` plus
-the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), all else at the
-defaults (64 pairs a step, beta 0.1, lr 1e-4). The control is `python -m minirl sft --init
+the loss's flags (sigmoid: none; ipo: --loss_type ipo; sigmoid+nll: --rpo_alpha 1), 64 pairs a step,
+beta 0.1 and lr 1e-4 unless --beta / --lr say otherwise (LAB_DEFAULTS: the lab tables' settings).
+The control is `python -m minirl sft --init
 runs/weak/model.pt --seed S --steps N --batch_size 64 --lr 1e-4`: the same number of steps on the
 right answers (the chosen side of the corrupt and offset pairs) without any rejected answer.
 """
@@ -35,6 +36,10 @@ SOURCES = ("corrupt", "offset", "on_policy")
 LOSSES = {"sigmoid": [], "ipo": ["--loss_type", "ipo"], "sigmoid+nll": ["--rpo_alpha", "1"]}
 
 
+LAB_DEFAULTS = {"beta": 0.1, "lr": 1e-4}     # the settings these tables were made with (DPO's own
+                                             # defaults are now chapter 6's working recipe)
+
+
 def run_all(args, out: Path) -> list[dict]:
     from minirl.sft import ensure_weak_init
     init = args.init or ensure_weak_init(str(ROOT / "runs" / "weak"))
@@ -43,6 +48,7 @@ def run_all(args, out: Path) -> list[dict]:
              ("n_pairs", args.n_pairs))
     set_here = [(k, v) for k, v in given if v is not None]                # flags given here, in every DPO job
     shared = [x for k, v in set_here for x in (f"--{k}", f"{v:g}")]
+    shared += [x for k, v in LAB_DEFAULTS.items() if k not in dict(set_here) for x in (f"--{k}", f"{v:g}")]
     tag = "".join(f" {k}={v:g}" for k, v in set_here)                     # ' rounds=4 beta=3': in the run's name
     jobs = [(f"{s}/{loss}{tag}", ["dpo", "--pairs", s, *LOSSES[loss], *shared])
             for s in args.sources for loss in args.losses]
@@ -133,8 +139,8 @@ def main(argv=None):
     p.add_argument("--lrs", type=float, nargs="+", default=[1e-5, 3e-5, 1e-4])
     p.add_argument("--warmup", type=int, default=30, help="warm-up steps of the grid's runs")
     p.add_argument("--rounds", type=int, default=1, help="online DPO: rounds of fresh on-policy pairs (1 = offline)")
-    p.add_argument("--beta", type=float, default=None, help="DPO's beta, in every run but the grid's (default: dpo's)")
-    p.add_argument("--lr", type=float, default=None, help="DPO's lr, in every run but the grid's (default: dpo's)")
+    p.add_argument("--beta", type=float, default=None, help="DPO's beta, in every run but the grid's (default: 0.1)")
+    p.add_argument("--lr", type=float, default=None, help="DPO's lr, in every run but the grid's (default: 1e-4)")
     p.add_argument("--n_pairs", type=int, default=None,
                    help="problems sampled per round (online) or pairs (offline), in every run but the grid's")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])

@@ -29,6 +29,7 @@ COMMANDS = {
     "reinforce": ["reinforce", "--init", "weak"],
     "a2c": ["a2c", "--init", "weak"],
     "ppo": ["ppo", "--init", "weak"],
+    "dpo_offline": ["dpo", "--init", "weak"],
     "dpo": ["dpo", "--init", "weak", "--pairs", "on_policy", "--rounds", "8", "--steps", "600",
             "--n_pairs", "2048", "--beta", "3", "--lr", "3e-4"],
     "grpo": ["grpo", "--init", "weak"],

@@ -32,7 +32,9 @@ With deterministic preferences the sigmoid loss is only minimised as h -> infini
 pushing pi(y_l) towards 0); IPO's minimum is at h = 1 / (2 beta), so the policy stops there.
 (Sequence log-probs are sums here, as in the paper; TRL's IPO averages them over tokens.)
 
-Where the pairs come from (--pairs corrupt | offset | on_policy) is minirl.preferences. With
+Where the pairs come from (--pairs corrupt | offset | on_policy) is minirl.preferences. The
+defaults (the policy's own wrong answers against the right one, beta 3, lr 3e-4) are chapter 6's
+working recipe; fixed corrupted pairs at beta 0.1 are its failing one (--pairs corrupt --beta 0.1). With
 --rounds N (online, iterative DPO) the run is cut into N rounds; each samples fresh on-policy pairs
 from the current policy, labels them with the verifier and runs DPO against the policy as it was
 at the start of the round: the step from offline preference learning towards RL. The reference's
@@ -62,8 +64,8 @@ LOSS_TYPES = ("sigmoid", "ipo")
 class DPOConfig(RunConfig):
     steps: int = config_field(300, "optimizer steps", at_least=1)
     batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
-    lr: float = config_field(1e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
-    beta: float = config_field(0.1, "beta: strength of the implicit KL to the reference (larger = stay closer)",
+    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
+    beta: float = config_field(3.0, "beta: strength of the implicit KL to the reference (larger = stay closer)",
                                above=0, at_most=1000)
     label_smoothing: float = config_field(0.0, "assumed probability that a preference label is flipped (cDPO; "
                                                 "0 = plain DPO)",
@@ -74,7 +76,7 @@ class DPOConfig(RunConfig):
                                          "0 = pure DPO)", at_most=1000)
     loss_type: str = config_field("sigmoid", "sigmoid (DPO) | ipo (squared distance of h to 1/(2 beta))",
                                   choices=LOSS_TYPES)
-    pairs: str = config_field("corrupt", "where the pairs come from: corrupt (one digit changed) | offset (the "
+    pairs: str = config_field("on_policy", "where the pairs come from: corrupt (one digit changed) | offset (the "
                                          "answer +- 1..3) | on_policy (the policy's own wrong samples)",
                               choices=PAIR_SOURCES)
     rounds: int = config_field(1, "online DPO: N rounds, each with fresh on-policy pairs from the current "
@@ -163,11 +165,9 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     per_round = -(-cfg.steps // cfg.rounds)                                 # ceil
     run = Run("dpo", cfg, tok, task, since=began)
     optimizer = make_optimizer(model, cfg)
-    run.restore(model, optimizer, rng)
+    run.keep(model, optimizer, rng, evaluate=lambda: diagnostics(model, tok, task, held, held_ref, cfg.beta))
     model.train()
-    save = lambda step: run.save(model, step, optimizer, rng)  # noqa: E731
-    bar = run.progress()
-    for step in bar:
+    for step in run.steps():
         if step and step % per_round == 0:                                  # online DPO: a new round
             data, ref_all = new_round()
         idx = rng.sample(range(len(data)), min(cfg.batch_size, len(data)))
@@ -183,20 +183,17 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        gnorm = clip_grad_norm(model, cfg.grad_clip)
+        grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
+
+        # --- logging (skip on first read) ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = dict(loss=dpo.item(), chosen_nll=nll.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
                        preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
                        chosen_reward=chosen_r.mean().item(), rejected_reward=rejected_r.mean().item(),
-                       grad_norm=gnorm, lr=lr, n_pairs=len(data))
-        if (step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps:
-            row.update(diagnostics(model, tok, task, held, held_ref, cfg.beta))
-            model.train()
-        run.end_step(step + 1, row, bar, show=("loss", "eval_accuracy"), save=save)
-    bar.close()
-    save(cfg.steps)
+                       grad_norm=grad_norm, lr=lr, n_pairs=len(data))
+        run.step(step + 1, row, show=("loss", "eval_accuracy"))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta, "pairs": cfg.pairs,
                               "loss_type": cfg.loss_type, "rounds": cfg.rounds},

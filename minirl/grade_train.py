@@ -247,7 +247,8 @@ TRACKS = {t.chapter: t for t in (
     # preference accuracy is graded.
     Track(6, "DPO on (correct, one-digit mistake) pairs from the weak start", ("sequence_logprob", "dpo_loss"),
           run_dpo, metric="preference_accuracy", threshold=80.0, goal="held-out preference accuracy >= 80%",
-          flags=dict(steps=300), smoke=dict(steps=2, batch_size=4, n_pairs=8)),
+          flags=dict(steps=300, pairs="corrupt", beta=0.1, lr=1e-4),
+          smoke=dict(steps=2, batch_size=4, n_pairs=8, pairs="corrupt", beta=0.1, lr=1e-4)),
     Track(7, "GRPO from the weak start", ("group_advantages", "grpo_loss"), run_grpo, metric="accuracy",
           threshold=80.0, goal="held-out accuracy >= 80%", flags=dict(steps=300),
           smoke=dict(steps=2, batch_size=2, group_size=4)),

@@ -194,6 +194,7 @@ def test_dpo_experiments_rounds_runs_online_dpo(weak_init, tmp_path):
     assert [r["run"] for r in results] == ["on_policy/ipo rounds=2 beta=0.5 n_pairs=64"]
     config = json.loads((tmp_path / "on_policy_ipo_rounds2_beta0.5_n_pairs64_s0" / "config.json").read_text())
     assert (config["rounds"], config["beta"], config["loss_type"], config["pairs"]) == (2, 0.5, "ipo", "on_policy")
+    assert config["lr"] == 1e-4                                  # the lab's setting, not DPO's default
 
 
 def test_dpo_experiments_passes_n_pairs_and_compares_at_equal_wall_time(weak_init, tmp_path, capsys):
@@ -202,7 +203,7 @@ def test_dpo_experiments_passes_n_pairs_and_compares_at_equal_wall_time(weak_ini
                                     "96", "--no-control", "--steps", "2", "--eval_every", "1", "--seeds", "0",
                                     "--init", weak_init, "--out", str(tmp_path)])
     config = json.loads((tmp_path / "on_policy_sigmoid_rounds2_n_pairs96_s0" / "config.json").read_text())
-    assert (config["n_pairs"], config["rounds"]) == (96, 2)
+    assert (config["n_pairs"], config["rounds"], config["beta"], config["lr"]) == (96, 2, 0.1, 1e-4)
     (r,) = results
     assert [round(t, 6) for t, _ in r["curve"]] == sorted(round(t, 6) for t, _ in r["curve"]) and len(r["curve"]) == 2
     assert f"held-out % at {r['wall_seconds']:.0f} s" in capsys.readouterr().out

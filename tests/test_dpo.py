@@ -89,7 +89,7 @@ def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_p
     from minirl.tokenizer import CharTokenizer
     before, _ = evaluate(load_model(weak_init)[0], CharTokenizer(), make_task("add2"))
     r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=30, batch_size=32, lr=1e-4,
-                            rpo_alpha=1.0, eval_every=15, progress=False))
+                            pairs="corrupt", beta=0.1, rpo_alpha=1.0, eval_every=15, progress=False))
     rows = [m for m in r.metrics if "loss" in m]
     assert rows[-1]["loss"] < math.log(2) and rows[-1]["reward_margin"] > 0
     assert sum(m["preference_accuracy"] for m in rows) / len(rows) > 0.5
@@ -127,3 +127,10 @@ def test_the_run_clock_includes_making_the_first_pairs(weak_init, tmp_path, monk
     r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=2, batch_size=4, n_pairs=16,
                             log_every=1, eval_every=2, progress=False))
     assert r.metrics[0]["seconds"] >= 2.0 and r.summary["wall_seconds"] >= 2.0      # step 1 alone: ~0.05 s
+
+
+def test_the_defaults_are_chapter_6s_working_recipe():
+    """`minirl dpo` at its defaults learns from the policy's own wrong answers at beta 3, lr 3e-4
+    (on-policy pairs; chapter 6); the failing recipe (fixed corrupted pairs, beta 0.1) takes flags."""
+    cfg = DPOConfig()
+    assert (cfg.pairs, cfg.beta, cfg.lr, cfg.loss_type, cfg.rounds) == ("on_policy", 3.0, 3e-4, "sigmoid", 1)

@@ -74,7 +74,7 @@ def test_pure_dpo_widens_the_heldout_preference_margin(weak_init, tok, task, tmp
     from minirl.dpo import DPOConfig, train_dpo
     ref = load_model(weak_init, tok, task, kind="GPT")[0]
     r = train_dpo(DPOConfig(init=weak_init, out=str(tmp_path / "d"), steps=30, batch_size=32, lr=1e-4,
-                            rpo_alpha=0.0, eval_every=1000, progress=False))
+                            pairs="corrupt", beta=0.1, rpo_alpha=0.0, eval_every=1000, progress=False))
     margin, rejected = heldout_preferences(r.model, ref, tok, task)
     assert margin > 0.7, (margin, rejected)
     assert rejected < -0.3, (margin, rejected)

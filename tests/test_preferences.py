@@ -139,7 +139,7 @@ def test_online_dpo_resamples_pairs_and_resets_the_reference_each_round(weak_ini
     assert all(0 < m["n_pairs"] <= 32 for m in r.metrics)
 
 
-@pytest.mark.parametrize("flags,needle", [(dict(rounds=2), "--pairs on_policy"), (dict(rounds=5, steps=4), "rounds"),
+@pytest.mark.parametrize("flags,needle", [(dict(rounds=2, pairs="corrupt"), "--pairs on_policy"), (dict(rounds=5, steps=4), "rounds"),
                                           (dict(pairs="x"), "pairs"), (dict(loss_type="hinge"), "loss_type"),
                                           (dict(rounds=2, pairs="on_policy", resume=True, out="x"), "resume")])
 def test_bad_preference_flags(flags, needle):
