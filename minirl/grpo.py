@@ -1,48 +1,21 @@
-"""GRPO: Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath, eq. 3).
+"""GRPO: Group Relative Policy Optimization (Shao et al. 2024, DeepSeekMath, eq. 3; chapter 7).
 
-PPO needs a critic V(s) to turn rewards into advantages. GRPO drops the critic: for every prompt q
-it samples a *group* of G responses o_1..o_G, scores each with the verifier, and uses the group
-itself as the baseline. Outcome supervision (one reward per response, the same advantage on every
-token of it):
+GRPO drops PPO's critic: for each prompt q it samples a group of G responses, scores each with the
+verifier, and uses the group as the baseline (one advantage per response, on every token of it):
 
-    A_i = (r_i - mean(r_1..r_G)) / (std(r_1..r_G) + 1e-4)           std unbiased (n - 1)
-
-and the objective (to maximise; DeepSeekMath eq. 3, with the KL of their eq. 4) is
-
+    A_i = (r_i - mean(r_1..r_G)) / (std(r_1..r_G) + 1e-4)              std unbiased (n - 1)
     J(theta) = E_q (1/G) sum_i (1/|o_i|) sum_t [ min(rho_it A_i, clip(rho_it, 1-eps, 1+eps_high) A_i)
-                                                 - beta * KL_k3(pi_theta || pi_ref)_it ]
-    rho_it   = pi_theta(o_it | q, o_i<t) / pi_old(o_it | q, o_i<t)
-    KL_k3    = exp(ref - logp) - (ref - logp) - 1                    (Schulman's k3: >= 0, unbiased)
+                                                 - beta KL_k3(pi_theta || pi_ref)_it ]
+    rho_it = pi_theta(o_it | q, o_i<t) / pi_old(o_it | q, o_i<t)
 
-We minimise -J. Two critiques of the normalisations, both one flag here:
-  * Dr. GRPO (Liu et al. 2025): dividing by the group std up-weights prompts that are nearly always
-    solved or nearly always failed, and dividing by |o_i| gives short wrong answers a larger
-    per-token push than long ones. Fix: --scale none (no std) and --loss_type dr_grpo (sum over
-    tokens / (B x a constant max length)).
-  * DAPO (Yu et al. 2025): --loss_type dapo averages over all action tokens of the batch (every
-    token counts the same), and a larger upper clip --clip_eps_high 0.28 ("clip-higher") lets
-    unlikely-but-good tokens grow.
-Three more estimators from recent work, each one flag (chapter 7 compares them all):
-  * RLOO (Ahmadian et al. 2024): --baseline loo --scale none. Each response's baseline is the mean
-    of the OTHER G-1 rewards, b_i = (sum_j r_j - r_i) / (G-1), which does not depend on o_i, so
-    the gradient is unbiased. Since r_i - b_i = G/(G-1) (r_i - mean), GRPO's centring is RLOO
-    shrunk by (G-1)/G; dividing by a group std (which includes r_i) is what makes GRPO biased.
-  * REINFORCE++ (Hu 2025), its "baseline" form: --scale batch centres on the group mean, then
-    divides by the std of the advantages over the whole batch (every prompt of the step), not
-    per group, so a prompt with little spread is not blown up by a tiny std.
-  * GSPO (Zheng et al. 2025): --loss_type gspo uses one ratio per SEQUENCE, the length-normalised
-    s_i = (pi_theta(o_i|q) / pi_old(o_i|q))^(1/|o_i|) = exp(mean_t log rho_it), and clips s_i:
-        J = E_q (1/G) sum_i min(s_i A_i, clip(s_i, 1-eps, 1+eps_high) A_i)
-    With one inner step s_i = 1 and its gradient equals loss_type grpo's; it differs (whole
-    responses are clipped, not single tokens) once a batch is reused (--inner_steps > 1).
-When every response in a group gets the same reward, all its advantages are 0: the group gives no
-gradient at all (we log the share of such groups as `zero_adv_groups`; --skip_zero_groups leaves
-them out of the update's forward and backward pass, which with beta = 0 changes nothing but time).
+and minimises -J. With one inner step per batch (the default) rho = 1: GRPO is REINFORCE with a
+group baseline; with --inner_steps > 1 the clip keeps the policy near the sampler, as in PPO. A
+group whose rewards are all equal has advantages 0 and gives no gradient (chapter 7, section 7.4).
 
-With one inner update per batch (the default) the ratio is exactly 1 and GRPO is REINFORCE with a
-group-mean baseline (and per-group scaling); with --inner_steps > 1 the batch is reused and the
-clipped ratio keeps the policy near the one that sampled it, as in PPO.
-The aggregation and the eps in the std follow TRL's GRPOTrainer (loss_type grpo / dapo / dr_grpo).
+Relatives, one flag each (section 7.5; `group_advantages` and `grpo_loss` give each formula):
+Dr. GRPO (--scale none --loss_type dr_grpo), DAPO (--loss_type dapo, --clip_eps_high 0.28), RLOO
+(--baseline loo --scale none), REINFORCE++'s normalisation (--scale batch), GSPO (--loss_type gspo).
+Speed: --skip_zero_groups, at the bottom of this file. Aggregation and the eps follow TRL's trainer.
 """
 from __future__ import annotations
 
@@ -189,6 +162,23 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
+def grpo_step_loss(policy, batch, cfg: GRPOConfig, max_len: int, world: int = 1):
+    """The loss of one inner step on `batch` (from `update_batch`) -> (loss, stats, logp).
+    pi_old is the policy that sampled: with one inner step that is the current policy (ratio 1).
+    The loss carries batch.weight (the --skip_zero_groups rescaling) and, under DDP with DAPO's
+    token mean, this process's share of the batch's tokens, so that DDP's gradient average equals
+    the one-process gradient on the global batch. logp (B', T-1) is returned detached."""
+    logp = token_logprobs(policy, batch.tokens)                             # (B', T-1), with grad
+    old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp          # pi_old: the sampling policy
+    loss, stats = grpo_loss(logp, old, batch.ref_lp, batch.adv, batch.mask, cfg.clip_eps,
+                            cfg.clip_eps_high, cfg.beta, cfg.loss_type, max_len)
+    loss = loss * batch.weight
+    if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
+        loss = loss * batch.all_mask.sum() * world / all_reduce_sum(batch.all_mask.sum(), world)
+    return loss, stats, logp.detach()
+
+
+# --- speed: --skip_zero_groups, and the entropy a skipped row still counts in (skip on first read) ---
 def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
     """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups' terms of
     the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group is kept,
@@ -198,43 +188,44 @@ def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
     return keep.repeat_interleave(group_size)                               # (B,)
 
 
-def grpo_update(policy, optimizer, roll, adv, ref_lp, cfg: GRPOConfig, max_len: int, world: int = 1,
-                log: bool = True):
-    """cfg.inner_steps gradient steps on one rollout. `policy` may be DistributedDataParallel-wrapped;
-    then `roll` is this process's share of whole groups, and the loss is weighted so that DDP's
-    gradient average equals the one-process gradient on the global batch. cfg.skip_zero_groups (with
-    beta = 0): only informative rows go through the network, the loss keeps the whole batch's
-    denominator, so the gradient is the full batch's; `log`: the entropy stat covers every row.
-    -> (this process's loss, stats, grad norm), all tensors: reading them waits for the GPU, so the
-    training loop reads (and averages over processes) only on the steps it logs."""
-    model = getattr(policy, "module", policy)
-    tokens, mask, old_lp, weight, keep = roll.tokens, roll.mask, roll.logprobs, 1.0, None
-    if cfg.skip_zero_groups and ref_lp is None:
-        keep = informative_rows(adv, cfg.group_size)                        # (B,) bool
-        tokens, mask, adv = tokens[keep], mask[keep], adv[keep]             # (B', T), (B', T-1), (B',)
-        old_lp = None if old_lp is None else old_lp[keep]
-        weight = (mask.sum() / roll.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"   # kept tokens
-                  else keep.float().mean())                                 # kept rows, of all B
-    for i in range(cfg.inner_steps):
-        logp = token_logprobs(policy, tokens)                               # (B', T-1)
-        old = logp.detach() if cfg.inner_steps == 1 else old_lp            # pi_old: the sampling policy
-        loss, stats = grpo_loss(logp, old, ref_lp, adv, mask, cfg.clip_eps, cfg.clip_eps_high,
-                                cfg.beta, cfg.loss_type, max_len)
-        loss = loss * weight
-        if i == 0:        # mean -log pi(a_t|s_t) of the sampled actions: at temperature 1, an estimate of
-            nll, n = (-logp.detach() * mask).sum(), mask.sum()              # the per-token entropy (nats)
-            if log and keep is not None and not keep.all():                 # over all B rows, skipped too
-                with torch.no_grad():
-                    nll = nll - (token_logprobs(model, roll.tokens[~keep]) * roll.mask[~keep]).sum()
-                n = roll.mask.sum()
-            entropy = nll / n.clamp(min=1)
-        if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
-            loss = loss * roll.mask.sum() * world / all_reduce_sum(roll.mask.sum(), world)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = clip_grad_norm(model, cfg.grad_clip)
-        optimizer.step()
-    return loss.detach(), {**stats, "entropy": entropy}, grad_norm
+@dataclass
+class UpdateBatch:
+    tokens: torch.Tensor          # (B', T) the rows the update trains on
+    mask: torch.Tensor            # (B', T-1)
+    old_lp: torch.Tensor | None   # (B', T-1) log-probs under the sampling policy (inner_steps > 1)
+    ref_lp: torch.Tensor | None   # (B', T-1) under the reference (beta > 0)
+    adv: torch.Tensor             # (B',)
+    weight: object                # 1.0, or the share that gives the kept rows the whole batch's denominator
+    all_mask: torch.Tensor        # (B, T-1) the whole rollout's action mask
+    skipped_logp_sum: object      # sum of the skipped rows' log-probs (for the logged entropy), or 0.0
+
+
+def update_batch(model, roll, adv, ref_lp, cfg: GRPOConfig, log: bool = False) -> UpdateBatch:
+    """The rows an update trains on: all of them, or with --skip_zero_groups (and beta = 0) only the
+    groups with a signal, the loss rescaled to the whole batch's denominator so that the gradient is
+    the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights before
+    the update) so that the logged entropy still covers every row."""
+    if not (cfg.skip_zero_groups and ref_lp is None):
+        return UpdateBatch(roll.tokens, roll.mask, roll.logprobs, ref_lp, adv, 1.0, roll.mask, 0.0)
+    keep = informative_rows(adv, cfg.group_size)                            # (B,) bool
+    mask = roll.mask[keep]                                                  # (B', T-1)
+    weight = (mask.sum() / roll.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"   # kept tokens
+              else keep.float().mean())                                     # kept rows, of all B
+    skipped = 0.0
+    if log and not keep.all():
+        with torch.no_grad():
+            skipped = (token_logprobs(model, roll.tokens[~keep]) * roll.mask[~keep]).sum()
+    old_lp = None if roll.logprobs is None else roll.logprobs[keep]
+    return UpdateBatch(roll.tokens[keep], mask, old_lp, None, adv[keep], weight, roll.mask, skipped)
+
+
+def sampled_entropy(batch: UpdateBatch, first_logp: torch.Tensor) -> torch.Tensor:
+    """Mean -log pi(a_t|s_t) of the sampled actions under the policy before the update: at
+    temperature 1 an estimate of the per-token entropy (nats), over every row of the rollout."""
+    nll, n = (-first_logp * batch.mask).sum(), batch.mask.sum()
+    if not isinstance(batch.skipped_logp_sum, float):                      # rows left out of the update
+        nll, n = nll - batch.skipped_logp_sum, batch.all_mask.sum()
+    return nll / n.clamp(min=1)
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
@@ -259,31 +250,45 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     model.train()
     for step in run.steps():
         t0 = time.perf_counter()
+        # 1. a group of G responses to each prompt, scored by the verifier
         pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
         roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature,
                       logprobs=cfg.inner_steps > 1)       # one inner step: pi_old is the current pi
+        # 2. group-relative advantages (and the reference's log-probs for the KL term)
         adv = group_advantages(roll.rewards, G, cfg.scale, cfg.baseline, world)   # (B,)
         ref_lp = None
         if ref is not None:
             with torch.no_grad():
                 ref_lp = token_logprobs(ref, roll.tokens)                   # (B, T-1)
+        # 3. inner_steps updates of the clipped surrogate on this rollout (one by default)
         lr = set_lr(optimizer, cfg, step)
-        loss, stats, gnorm = grpo_update(policy, optimizer, roll, adv, ref_lp, cfg, max_len, world,
-                                         log=(step + 1) % cfg.log_every == 0)
+        logs = (step + 1) % cfg.log_every == 0
+        batch = update_batch(model, roll, adv, ref_lp, cfg, logs)           # every row, unless skipped
+        for i in range(cfg.inner_steps):
+            loss, stats, logp = grpo_step_loss(policy, batch, cfg, max_len, world)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            grad_norm = clip_grad_norm(model, cfg.grad_clip)
+            optimizer.step()
+            if i == 0:
+                first_logp = logp                                           # before any update
         dt = time.perf_counter() - t0
         step_times.append(dt)
+
+        # --- logging (skip on first read) ---
         row = {}
-        if (step + 1) % cfg.log_every == 0:
+        if logs:
             r = roll.rewards.view(-1, G)
             n = torch.tensor(float(len(roll.rewards)), device=r.device)
             zero = (r.max(1).values == r.min(1).values).float().sum() * G   # rows in zero-signal groups
             totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
-            row = dict(loss=all_reduce_sum(loss, world).item() / world, reward_mean=(totals[0] / totals[2]).item(),
+            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world,
+                       reward_mean=(totals[0] / totals[2]).item(),
                        zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
-                       kl_per_token=stats["kl"].item(), entropy=stats["entropy"].item(),
+                       kl_per_token=stats["kl"].item(), entropy=sampled_entropy(batch, first_logp).item(),
                        response_len=roll.response_lengths.mean().item(),
-                       grad_norm=gnorm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
+                       grad_norm=grad_norm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
         run.step(step + 1, row, show=("reward_mean", "eval_accuracy", "completions_per_s"),
                  state=lambda: {"rank_rng": rank_rng_states(world)})
     acc, samples = evaluate(model, tok, task, n_samples=8)

@@ -47,12 +47,12 @@ class Mutant:
 MUTANTS = (
     # --- the four that survived the suite before tests/test_mechanisms.py ---
     Mutant("grpo_old_is_current", "minirl/grpo.py",
-           "old = logp.detach() if cfg.inner_steps == 1 else old_lp",
+           "old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp",
            "old = logp.detach()",
            "GRPO takes pi_old from the current policy on every inner step: ratio 1, the clip never acts",
            (M + "test_grpo_second_inner_step_has_a_ratio_and_clips",)),
     Mutant("grpo_skip_not_rescaled", "minirl/grpo.py",
-           "loss = loss * weight",
+           "loss = loss * batch.weight",
            "loss = loss",
            "--skip_zero_groups averages over the kept rows only: a larger gradient than the full batch's",
            ("tests/test_grpo.py::test_skipping_zero_signal_groups_gives_the_full_batch_update",)),

@@ -75,7 +75,8 @@ def test_world_size_must_divide_the_batch(tmp_path):
 # --- GRPO: each process samples whole groups; the update equals the one-process update ---------------
 def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type, scale="group"):
     import torch.distributed as dist
-    from minirl.grpo import GRPOConfig, group_advantages, grpo_update
+    from minirl.grpo import GRPOConfig, group_advantages
+    from tests.grpo_steps import grpo_updates
     from minirl.model import GPT, GPTConfig
     from minirl.rollout import Rollout
     from minirl.device import all_reduce_sum
@@ -93,7 +94,7 @@ def _grpo_worker(rank, world, init_file, data_path, out_path, loss_type, scale="
     roll = Rollout(d["tokens"][rows], d["mask"][rows], d["logprobs"][rows], d["rewards"][rows], [], [],
                    d["lens"][rows])
     adv = group_advantages(roll.rewards, d["G"], scale, "mean", world)   # per group (scale batch: global std)
-    loss, _, gnorm = grpo_update(policy, make_optimizer(model, cfg), roll, adv, None, cfg, 5, world)
+    loss, _, gnorm = grpo_updates(policy, make_optimizer(model, cfg), roll, adv, None, cfg, 5, world)
     loss = all_reduce_sum(loss, world).item() / world                      # the mean over processes
     if rank == 0:
         torch.save({"state": model.state_dict(), "loss": loss, "gnorm": float(gnorm), "adv": adv}, out_path)

@@ -326,7 +326,8 @@ def test_skipping_zero_signal_groups_gives_the_full_batch_update(tok, task, loss
     the loss to the whole batch's denominator: the loss, the updated weights and the logged entropy
     are those of the full batch (beta = 0), while the network sees fewer rows."""
     import copy
-    from minirl.grpo import grpo_update, informative_rows
+    from minirl.grpo import informative_rows
+    from tests.grpo_steps import grpo_updates
     from minirl.model import GPT, GPTConfig
     from minirl.optim import make_optimizer
     from minirl.rollout import sample
@@ -343,7 +344,7 @@ def test_skipping_zero_signal_groups_gives_the_full_batch_update(tok, task, loss
         m = copy.deepcopy(model)
         seen = []
         m.register_forward_hook(lambda mod, args, out: seen.append(args[0].size(0)))
-        loss, stats, _ = grpo_update(m, make_optimizer(m, cfg), roll, adv, None, cfg, task.max_answer_len + 1)
+        loss, stats, _ = grpo_updates(m, make_optimizer(m, cfg), roll, adv, None, cfg, task.max_answer_len + 1)
         results.append((loss, stats["entropy"], m.state_dict(), seen))
     (loss0, ent0, w0, seen0), (loss1, ent1, w1, seen1) = results
     assert seen0[0] == 16 and seen1[0] == 8                       # half the rows: the informative groups

@@ -28,7 +28,8 @@ def test_grpo_second_inner_step_has_a_ratio_and_clips(weak_init, tok, task):
     REINFORCE steps. Clip fraction of the second step (8 prompts x 8, lr 1e-3): 0.46 on this batch
     (held-out prompts 0-7, seed 0), 0.20 and 0.17 on two others (prompts 8-15 and 16-23, seeds 1 and
     2); threshold 0.05."""
-    from minirl.grpo import GRPOConfig, group_advantages, grpo_update
+    from minirl.grpo import GRPOConfig, group_advantages
+    from tests.grpo_steps import grpo_updates
     from minirl.optim import make_optimizer
     from minirl.rollout import sample
     torch.manual_seed(0)
@@ -39,10 +40,10 @@ def test_grpo_second_inner_step_has_a_ratio_and_clips(weak_init, tok, task):
     assert (adv != 0).any()                                             # the batch carries a signal
     first = GRPOConfig(group_size=G, inner_steps=1, lr=1e-3, lr_schedule="constant")
     probe = load_model(weak_init, tok, task, kind="GPT")[0]
-    _, one, _ = grpo_update(probe, make_optimizer(probe, first), roll, adv, None, first, task.max_answer_len + 1)
+    _, one, _ = grpo_updates(probe, make_optimizer(probe, first), roll, adv, None, first, task.max_answer_len + 1)
     assert float(one["ratio"]) == pytest.approx(1.0) and float(one["clip_frac"]) == 0   # one step: rho = 1
     cfg = GRPOConfig(group_size=G, inner_steps=2, lr=1e-3, lr_schedule="constant")
-    _, stats, _ = grpo_update(model, make_optimizer(model, cfg), roll, adv, None, cfg, task.max_answer_len + 1)
+    _, stats, _ = grpo_updates(model, make_optimizer(model, cfg), roll, adv, None, cfg, task.max_answer_len + 1)
     assert float(stats["clip_frac"]) > 0.05, stats
     assert abs(float(stats["ratio"]) - 1) > 1e-3, stats
 
