@@ -198,14 +198,14 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
             scores = ro.rewards if reward_model is None else (
                 sequence_reward(reward_model, tokens, mask) - norm[0]) / norm[1]
             # 3. per-token rewards (score - beta KL), then GAE advantages and returns
-            kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask              # (B, T-1)
             rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef, cfg.kl_kind)
             advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
             if cfg.whiten:
                 advantages = masked_whiten(advantages, mask)
         t1 = time.perf_counter()
         # 4. update: several epochs of minibatch steps on this one rollout
-        policy.train(), value.train()
+        policy.train()
+        value.train()
         lr = set_lr(opt_pi, cfg, step)                     # linear warmup, then cosine
         for group in opt_v.param_groups:
             group["lr"] = cfg.value_lr * lr / cfg.lr        # the value model follows the same schedule
@@ -237,8 +237,10 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         row = {}
         if (step + 1) % cfg.log_every == 0:
             row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean()) for k in stats[0]}
-            row.update(score=scores.mean(), true_reward=ro.rewards.mean(), kl=(kl.sum(1)).mean(),
-                       kl_k3=(kl_estimate(old_logprobs, ref_logprobs, "k3") * mask).sum(1).mean(),
+            kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask              # (B, T-1)
+            kl_k3 = kl_estimate(old_logprobs, ref_logprobs, "k3") * mask                  # another estimator
+            row.update(score=scores.mean(), true_reward=ro.rewards.mean(), kl=kl.sum(1).mean(),
+                       kl_k3=kl_k3.sum(1).mean(),
                        explained_variance=explained_variance(old_values, returns, mask),
                        response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
                        rollout_seconds=t1 - t0, update_seconds=t2 - t1, completions_per_s=n / (t2 - t0))
