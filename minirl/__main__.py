@@ -11,6 +11,7 @@ its default and its valid range). Flags may be written with underscores or hyphe
 
 Errors in flags or files end the command with a one-line message and exit code 2, before
 anything is written; Ctrl-C ends a run with exit code 130 and says how to --resume it.
+Every command: README.md, "The command line".
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ TRAINERS = {
 OTHER = {"eval": "held-out accuracy of a checkpoint, with a few samples",
          "sample": "complete prompts with a checkpoint",
          "demo": "the main job: SFT to a weak model, then RL (see README)",
-         "starts": "the starting checkpoints that ship with minirl: list, verify, or train one again"}
+         "starts": "the starting checkpoints that ship with minirl: list, verify, or train one "
+                   "again"}
 
 
 def available_trainers() -> dict:
@@ -55,7 +57,8 @@ def add_flag(parser: argparse.ArgumentParser, name: str, **kw):
     """--batch_size, and its hyphenated spelling --batch-size as a hidden alias: both work."""
     parser.add_argument(f"--{name}", dest=name, **kw)
     if "_" in name:
-        parser.add_argument(f"--{name.replace('_', '-')}", dest=name, **{**kw, "help": argparse.SUPPRESS})
+        parser.add_argument(f"--{name.replace('_', '-')}", dest=name,
+                            **{**kw, "help": argparse.SUPPRESS})
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_cls):
@@ -69,9 +72,11 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls):
         if kind in (int, float) and "choices" not in f.metadata:
             help_text += f"; valid: {describe_range(dict(f.metadata))}"
         if kind is bool:
-            add_flag(parser, f.name, action=argparse.BooleanOptionalAction, default=f.default, help=help_text)
+            add_flag(parser, f.name, action=argparse.BooleanOptionalAction, default=f.default,
+                     help=help_text)
         else:
-            add_flag(parser, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(), help=help_text)
+            add_flag(parser, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(),
+                     help=help_text)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -83,45 +88,61 @@ def build_parser(trainers: dict) -> argparse.ArgumentParser:
                                      "small enough to read, run on a laptop CPU.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (config_cls, _, desc) in trainers.items():
-        p = sub.add_parser(name, help=desc, description=desc + " (flags: --a_b and --a-b both work)",
+        p = sub.add_parser(name, help=desc,
+                           description=desc + " (flags: --a_b and --a-b both work)",
                            formatter_class=HelpFormatter)
         add_config_flags(p, config_cls)
-        p.add_argument("--preset", default=None, help="a named set of defaults, e.g. gpu (see config.PRESETS)")
+        p.add_argument("--preset", default=None,
+                       help="a named set of defaults, e.g. gpu (see config.PRESETS)")
         add_flag(p, "dry_run", action="store_true",
                  help="check the flags and print the resolved config; train nothing, write nothing")
-    p = sub.add_parser("eval", help=OTHER["eval"], description=OTHER["eval"], formatter_class=HelpFormatter)
+    p = sub.add_parser("eval", help=OTHER["eval"], description=OTHER["eval"],
+                       formatter_class=HelpFormatter)
     p.add_argument("--init", required=True, help="checkpoint to evaluate (a model.pt)")
-    p.add_argument("--task", default=None, help="task (default: the one the checkpoint was trained on)")
-    p.add_argument("--n", type=int, default=500, help="held-out problems to score (at most the split size)")
-    p.add_argument("--samples", type=int, default=8, help="labelled completions to show, from across the set")
+    p.add_argument("--task", default=None,
+                   help="task (default: the one the checkpoint was trained on)")
+    p.add_argument("--n", type=int, default=500,
+                   help="held-out problems to score (at most the split size)")
+    p.add_argument("--samples", type=int, default=8,
+                   help="labelled completions to show, from across the set")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p = sub.add_parser("sample", help=OTHER["sample"], description=OTHER["sample"], formatter_class=HelpFormatter)
+    p = sub.add_parser("sample", help=OTHER["sample"], description=OTHER["sample"],
+                       formatter_class=HelpFormatter)
     p.add_argument("--init", required=True, help="checkpoint to sample from (a model.pt)")
-    p.add_argument("--prompt", action="append", default=None, help="a prompt such as 12+34= (repeatable); "
+    p.add_argument("--prompt", action="append", default=None,
+                   help="a prompt such as 12+34= (repeatable); "
                    "default: five held-out problems from across the set")
     p.add_argument("--n", type=int, default=1, help="samples per prompt")
     p.add_argument("--temperature", type=float, default=1.0, help="0 = greedy")
-    add_flag(p, "top_k", type=int, default=None, help="sample among the k most likely tokens (default: all)")
+    add_flag(p, "top_k", type=int, default=None,
+             help="sample among the k most likely tokens (default: all)")
     p.add_argument("--seed", type=int, default=0, help="random seed")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p = sub.add_parser("demo", help=OTHER["demo"], description=OTHER["demo"], formatter_class=HelpFormatter)
-    p.add_argument("--out", default="runs/demo", help="folder for both phases and the plot (replaced if it exists)")
+    p = sub.add_parser("demo", help=OTHER["demo"], description=OTHER["demo"],
+                       formatter_class=HelpFormatter)
+    p.add_argument("--out", default="runs/demo",
+                   help="folder for both phases and the plot (replaced if it exists)")
     p.add_argument("--quick", action="store_true", help="a much shorter run (smoke test)")
     add_flag(p, "retrain_start", action="store_true",
              help="train the weak start here (200 SFT steps) instead of loading the shipped one")
-    p = sub.add_parser("starts", help=OTHER["starts"], description=OTHER["starts"], formatter_class=HelpFormatter)
-    p.add_argument("--verify", action="store_true", help="check every shipped file against its sha256")
-    p.add_argument("--rebuild", default=None, metavar="NAME", help="train the start NAME again with its "
-                   "recorded command (the result matches the shipped file only on the same kind of CPU)")
+    p = sub.add_parser("starts", help=OTHER["starts"], description=OTHER["starts"],
+                       formatter_class=HelpFormatter)
+    p.add_argument("--verify", action="store_true",
+                   help="check every shipped file against its sha256")
+    p.add_argument("--rebuild", default=None, metavar="NAME",
+                   help="train the start NAME again with its recorded command (the result "
+                   "matches the shipped file only on the same kind of CPU)")
     p.add_argument("--out", default=None, help="folder for --rebuild (default runs/start_NAME)")
     return parser
 
 
 def parse(parser: argparse.ArgumentParser, argv):
-    """parse_args, except that an unknown flag is reported with the subcommand's usage, not the top level's."""
+    """parse_args, except that an unknown flag is reported with the subcommand's usage, not the
+    top level's."""
     args, extra = parser.parse_known_args(argv)
     if extra:
-        sub = parser._subparsers._group_actions[0].choices.get(args.command) if args.command else None
+        sub = (parser._subparsers._group_actions[0].choices.get(args.command) if args.command
+               else None)
         (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
@@ -147,8 +168,10 @@ def cmd_eval(args):
     check_value("samples", args.samples, int, {"at_most": 500})
     model, tok, task = _load_for_inference(args)
     n = min(args.n, len(task.heldout()))
-    acc, samples = evaluate(model, tok, task, pairs=heldout_subset(task, n), n_samples=min(args.samples, n))
-    print(f"{task.name} (reverse={task.reverse}, pad={task.pad}): held-out exact match {acc:.1%} on {n} problems")
+    acc, samples = evaluate(model, tok, task, pairs=heldout_subset(task, n),
+                            n_samples=min(args.samples, n))
+    print(f"{task.name} (reverse={task.reverse}, pad={task.pad}): held-out exact match {acc:.1%} "
+          f"on {n} problems")
     for s in samples:
         print("  " + task.show(s["prompt"], s["response"]))
     return acc
@@ -164,8 +187,9 @@ def check_prompt(prompt: str, tok, task, block_size: int):
     except ValueError as e:
         raise ConfigError(f"--prompt {prompt!r}: {e}") from None
     if 1 + len(ids) + task.max_answer_len + 1 > block_size:
-        raise ConfigError(f"--prompt {prompt!r} is too long for this model (block size {block_size}, room for "
-                          f"{block_size - task.max_answer_len - 2} prompt characters); use a shorter problem")
+        raise ConfigError(f"--prompt {prompt!r} is too long for this model (block size "
+                          f"{block_size}, room for {block_size - task.max_answer_len - 2} prompt "
+                          f"characters); use a shorter problem")
 
 
 def cmd_sample(args):
@@ -195,7 +219,8 @@ def report(command: str, result):
     s = result.summary
     score = (f"held-out accuracy {s['eval_accuracy']:.1%}" if "eval_accuracy" in s
              else f"held-out pairwise accuracy {s['heldout_pair_accuracy']:.1%}")
-    print(f"{command}: {score} after {s['steps']} steps in {s['wall_seconds']:.1f}s -> {result.out}/")
+    print(f"{command}: {score} after {s['steps']} steps in {s['wall_seconds']:.1f}s "
+          f"-> {result.out}/")
 
 
 def main(argv=None):
@@ -230,7 +255,8 @@ def main(argv=None):
         else:
             config_cls, train, _ = trainers[args.command]
             check_world_size(args.command)
-            cfg = config_cls(**{k: v for k, v in vars(args).items() if k not in ("command", "preset", "dry_run")})
+            cfg = config_cls(**{k: v for k, v in vars(args).items()
+                                if k not in ("command", "preset", "dry_run")})
             if args.dry_run:
                 cfg.validate()
                 print(json.dumps({"command": args.command, **cfg.to_dict()}, indent=2))
@@ -239,7 +265,8 @@ def main(argv=None):
             if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
                 report(args.command, result)
             import torch.distributed as dist
-            if dist.is_available() and dist.is_initialized():   # torchrun: leave the process group cleanly
+            # torchrun: leave the process group cleanly
+            if dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -255,8 +282,9 @@ DDP_TRAINERS = ("sft", "grpo")
 
 
 def check_world_size(command: str):
-    """Refuse `torchrun --nproc_per_node N` (WORLD_SIZE > 1) for a trainer without data parallelism:
-    each process would train alone, as "rank 0", and all would write the same --out."""
+    """Refuse `torchrun --nproc_per_node N` (WORLD_SIZE > 1) for a trainer without data
+    parallelism: each process would train alone, as "rank 0", and all would write the same
+    --out."""
     from .config import ConfigError
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and command not in DDP_TRAINERS:
@@ -273,8 +301,8 @@ def resume_hint(command: str, cfg) -> str:
         return "No checkpoint was saved (use --save_every N to save one every N steps)."
     from .runs import read_checkpoint
     step = read_checkpoint(ckpt).get("step", "?")
-    return (f"The last checkpoint (step {step}) is in {ckpt}; to continue, run the same command again "
-            f"with --resume (and --out {out}).")
+    return (f"The last checkpoint (step {step}) is in {ckpt}; to continue, run the same command "
+            f"again with --resume (and --out {out}).")
 
 
 if __name__ == "__main__":

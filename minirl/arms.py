@@ -1,6 +1,7 @@
-"""One arm of a comparison (chapter 8): an algorithm, or several one after another (SFT then RL),
-trained from a given start on a budget of completions, with its learning curve, wall time and
-peak memory. minirl.compare plans the arms and reads their curves side by side.
+"""One arm of a comparison: an algorithm, or several one after another (SFT then RL), trained
+from a given start on a budget of completions, with its learning curve, wall time and peak memory.
+minirl.compare plans the arms and reads their curves side by side.
+Chapter: chapters/08-sft-vs-rl.md, 8.2 (a fair race).
 """
 from __future__ import annotations
 
@@ -29,9 +30,9 @@ def completions_per_step(algo: str, cfg) -> int:
 
 
 def updates_per_step(algo: str, cfg) -> int:
-    """Optimizer steps on the policy per training step: PPO's epochs x minibatches (at most that many
-    when --target_kl stops an iteration early), GRPO's inner_steps, 1 for the others (A2C's critic has
-    its own optimizer; its steps are not counted)."""
+    """Optimizer steps on the policy per training step: PPO's epochs x minibatches (at most that
+    many when --target_kl stops an iteration early), GRPO's inner_steps, 1 for the others (A2C's
+    critic has its own optimizer; its steps are not counted)."""
     if algo in ("ppo", "rlhf"):
         return cfg.epochs * cfg.minibatches
     if algo == "grpo":
@@ -62,24 +63,34 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
             extra_metrics: bool = False) -> tuple[list[dict], dict]:
     """Train the stages one after another (each from the previous one's model) -> (curve, result).
 
-    curve: one row per evaluation (completions, optimizer updates and seconds counted from the arm's
-    start); result: final accuracy, wall time, updates, peak memory, models held, and sampled metrics
-    if asked.
+    curve: one row per evaluation (completions, optimizer updates and seconds counted from the
+    arm's start); result: final accuracy, wall time, updates, peak memory, models held, and sampled
+    metrics if asked.
     """
-    curve, done, updates, seconds, steps, peak, held, model = [], 0, 0, 0.0, 0, 0.0, 1, None
+    curve = []
+    done = 0
+    updates = 0
+    seconds = 0.0
+    steps = 0
+    peak = 0.0
+    held = 1
+    model = None
     device = pick_device(cfg.device)
     for i, st in enumerate(stages):
         probe = algo_config(st.algo, **st.overrides)
-        per, ups = completions_per_step(st.algo, probe), updates_per_step(st.algo, probe)
+        per = completions_per_step(st.algo, probe)
+        ups = updates_per_step(st.algo, probe)
         n_steps = max(1, st.completions // per)
         every = max(1, n_steps // cfg.n_evals())
         slug = re.sub(r"[^A-Za-z0-9.]+", "_", name).strip("_")
-        folder = out / "runs" / (f"{slug}_s{seed}" + (f"_{i}{st.algo}" if len(stages) > 1 else ""))
-        run_cfg = algo_config(st.algo, **{**st.overrides, "init": init, "out": str(folder), "seed": seed,
-                                         "steps": n_steps, "eval_every": every, "log_every": every,
-                                         "progress": cfg.progress, "device": cfg.device,
-                                         "overwrite": True,       # the comparison owns its folders
-                                         "plot": False})          # ... and draws every arm's curve itself
+        folder = out / "runs" / (f"{slug}_s{seed}"
+                                 + (f"_{i}{st.algo}" if len(stages) > 1 else ""))
+        run_cfg = algo_config(st.algo, **{**st.overrides, "init": init, "out": str(folder),
+                                         "seed": seed, "steps": n_steps, "eval_every": every,
+                                         "log_every": every, "progress": cfg.progress,
+                                         "device": cfg.device,
+                                         "overwrite": True,   # the comparison owns its folders
+                                         "plot": False})      # ... and draws every curve itself
         result = _finished(folder, st.algo, run_cfg) if cfg.reuse else None
         if result is None:
             t0 = time.perf_counter()
@@ -89,24 +100,32 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
             (folder / "summary.json").write_text(json.dumps(result.summary, indent=2))
         elapsed = result.summary.get("compare_seconds", result.summary["wall_seconds"])
         mb = result.summary.get("compare_peak_mb")
-        setup = max(0.0, elapsed - result.summary["wall_seconds"])   # before the run's clock: DPO pairs, RLHF's RM
+        # before the run's clock: DPO pairs, RLHF's RM
+        setup = max(0.0, elapsed - result.summary["wall_seconds"])
         for r in result.metrics:
             if "eval_accuracy" in r:
-                curve.append({"arm": name, "seed": seed, "stage": st.algo, "step": steps + r["step"],
-                              "completions": done + r["step"] * per, "updates": updates + r["step"] * ups,
-                              "seconds": round(seconds + setup + r["seconds"], 3), "eval_accuracy": r["eval_accuracy"]})
-        done, updates, steps = done + n_steps * per, updates + n_steps * ups, steps + n_steps
+                curve.append({"arm": name, "seed": seed, "stage": st.algo,
+                              "step": steps + r["step"],
+                              "completions": done + r["step"] * per,
+                              "updates": updates + r["step"] * ups,
+                              "seconds": round(seconds + setup + r["seconds"], 3),
+                              "eval_accuracy": r["eval_accuracy"]})
+        done = done + n_steps * per
+        updates = updates + n_steps * ups
+        steps = steps + n_steps
         seconds += elapsed
         peak = max(peak, mb) if mb is not None else float("nan")
         held = max(held, models_held(st.algo, run_cfg))
-        init, model = str(folder / "model.pt"), result.model
-    res = {"arm": name, "seed": seed, "final_accuracy": curve[-1]["eval_accuracy"], "wall_seconds": round(seconds, 2),
-           "completions": done, "updates": updates, "steps": steps, "peak_memory_mb": round(peak, 1), "models_held": held}
+        init = str(folder / "model.pt")
+        model = result.model
+    res = {"arm": name, "seed": seed, "final_accuracy": curve[-1]["eval_accuracy"],
+           "wall_seconds": round(seconds, 2), "completions": done, "updates": updates,
+           "steps": steps, "peak_memory_mb": round(peak, 1), "models_held": held}
     if extra_metrics:
         model.eval()
         res.update({k: round(v, 4) for k, v in sampled_metrics(
-            model, CharTokenizer(), make_task(stages[-1].overrides.get("task", cfg.task)), cfg.pass_samples,
-            (1, min(8, cfg.pass_samples)), cfg.pass_prompts, seed).items()})
+            model, CharTokenizer(), make_task(stages[-1].overrides.get("task", cfg.task)),
+            cfg.pass_samples, (1, min(8, cfg.pass_samples)), cfg.pass_prompts, seed).items()})
     return curve, res
 
 

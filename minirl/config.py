@@ -5,10 +5,12 @@ is written:
 
     steps: int = config_field(300, "policy iterations", at_least=1)
     clip_eps: float = config_field(0.2, "ratio clip", above=0, below=1)
-    loss_type: str = config_field("grpo", "grpo | dapo | dr_grpo", choices=("grpo", "dapo", "dr_grpo"))
+    loss_type: str = config_field("grpo", "grpo | dapo | dr_grpo",
+                                  choices=("grpo", "dapo", "dr_grpo"))
 
 Numbers must be finite; a field without an upper bound may not exceed MAX_NUMBER. A config's own
-`validate` adds only the checks that involve several fields.
+`validate` adds only the checks that involve several fields. More: docs/conventions.md (Configs
+and flags); the presets: chapters/09-gpu-and-scale.md, 9.1.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ class ConfigError(ValueError):
     """A user-facing problem with flags, files or checkpoints; the CLI prints it on one line."""
 
 
-def config_field(default, help: str, *, at_least=None, above=None, at_most=None, below=None, choices=None):
+def config_field(default, help: str, *, at_least=None, above=None, at_most=None, below=None,
+                 choices=None):
     """A config field: its default, its --help text and its valid values (bounds or choices).
     A numeric field with no lower bound must be >= 0."""
     meta = {"help": help, "at_least": at_least, "above": above, "at_most": at_most, "below": below,
@@ -55,14 +58,18 @@ def check_value(name: str, value, kind, meta: dict):
     flag = f"--{name}"
     if "choices" in meta:
         if value not in meta["choices"]:
-            raise ConfigError(f"{flag} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+            raise ConfigError(f"{flag} must be one of {', '.join(map(str, meta['choices']))}, "
+                              f"got {value!r}")
         return
     if kind not in (int, float):
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and value != int(value)):
-        raise ConfigError(f"{flag} must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or (kind is int and value != int(value))):
+        raise ConfigError(f"{flag} must be {'an integer' if kind is int else 'a number'}, "
+                          f"got {value!r}")
     low_ok = (value > meta["above"] if "above" in meta else value >= meta.get("at_least", 0))
-    high_ok = (value < meta["below"] if "below" in meta else value <= meta.get("at_most", MAX_NUMBER))
+    high_ok = (value < meta["below"] if "below" in meta
+               else value <= meta.get("at_most", MAX_NUMBER))
     if not math.isfinite(value) or not (low_ok and high_ok):
         raise ConfigError(f"{flag} must be {describe_range(meta)}, got {value}")
 
@@ -77,31 +84,42 @@ def check_fields(cfg):
 @dataclass
 class RunConfig:
     """Fields every command shares. Algorithm configs subclass this and add their own."""
-    task: str = config_field("add2", f"task name: {', '.join(TASK_NAMES)}", choices=tuple(TASK_NAMES))
-    reverse: bool = config_field(True, "write answers least-significant digit first (much easier to learn)")
+    task: str = config_field("add2", f"task name: {', '.join(TASK_NAMES)}",
+                             choices=tuple(TASK_NAMES))
+    reverse: bool = config_field(True, "write answers least-significant digit first (much easier "
+                                       "to learn)")
     pad: bool = config_field(True, "zero-pad operands to a fixed width, e.g. 07+42=")
-    dense_reward: bool = config_field(False, "RL reward: partial credit per right digit instead of exact match")
+    dense_reward: bool = config_field(False, "RL reward: partial credit per right digit instead of "
+                                             "exact match")
     steps: int = config_field(1000, "optimizer steps (RL: policy iterations)", at_least=1)
-    batch_size: int = config_field(64, "sequences (SFT) or prompts (RL) per step", at_least=1, at_most=65536)
+    batch_size: int = config_field(64, "sequences (SFT) or prompts (RL) per step", at_least=1,
+                                   at_most=65536)
     lr: float = config_field(1e-3, "AdamW learning rate", above=0, at_most=10)
     weight_decay: float = config_field(0.0, "AdamW weight decay (0 = none)", at_most=10)
     grad_clip: float = config_field(1.0, "clip the global gradient norm to this (0 = off)")
-    lr_schedule: str = config_field("cosine", "cosine (decay to 10% of --lr) | constant", choices=("cosine", "constant"))
-    decay_steps: int = config_field(0, "cosine: reach the 10% floor at this step and stay there for the rest "
-                                       "(0, or more than --steps: at the last step)", at_least=0)
-    warmup: int = config_field(0, "steps of linear learning-rate warmup before the schedule (0 = none)")
-    seed: int = config_field(0, "random seed (same seed + CPU + thread count = same metrics)", at_most=2 ** 32 - 1)
-    threads: int = config_field(0, "CPU threads for PyTorch in this process (0 = PyTorch's default); CPU results "
-                                   "depend on it, so the weak start pins 2", at_most=1024)
+    lr_schedule: str = config_field("cosine", "cosine (decay to 10% of --lr) | constant",
+                                    choices=("cosine", "constant"))
+    decay_steps: int = config_field(0, "cosine: reach the 10% floor at this step and stay there "
+                                       "for the rest (0, or more than --steps: at the last step)",
+                                    at_least=0)
+    warmup: int = config_field(0, "steps of linear learning-rate warmup before the schedule "
+                                  "(0 = none)")
+    seed: int = config_field(0, "random seed (same seed + CPU + thread count = same metrics)",
+                             at_most=2 ** 32 - 1)
+    threads: int = config_field(0, "CPU threads for PyTorch in this process (0 = PyTorch's "
+                                   "default); CPU results depend on it, so the weak start pins 2",
+                                at_most=1024)
     device: str = config_field("auto", "auto | cpu | cuda (auto picks CUDA when available)")
     out: str = config_field("", "run folder (default runs/<command>)")
-    init: str = config_field("", "start from this checkpoint: a model.pt, or a shipped start's name "
-                                   "(weak = the add2 weak start; `minirl starts` lists them)")
+    init: str = config_field("", "start from this checkpoint: a model.pt, or a shipped start's "
+                                 "name (weak = the add2 weak start; `minirl starts` lists them)")
     resume: bool = config_field(False, "continue the run in --out from its model.pt")
-    overwrite: bool = config_field(False, "replace an existing finished run in --out (otherwise refused)")
+    overwrite: bool = config_field(False, "replace an existing finished run in --out (otherwise "
+                                          "refused)")
     save_every: int = config_field(0, "also save a checkpoint every N steps, for --resume after an "
                                       "interruption (0 = only at the end)")
-    tensorboard: bool = config_field(False, "also log the metrics for TensorBoard (in --out/tensorboard)")
+    tensorboard: bool = config_field(False, "also log the metrics for TensorBoard "
+                                            "(in --out/tensorboard)")
     plot: bool = config_field(True, "draw the learning curves (--out/curves.png) when the run ends")
     eval_every: int = config_field(100, "evaluate held-out accuracy every N steps", at_least=1)
     log_every: int = config_field(10, "write a metrics line every N steps", at_least=1)
@@ -109,13 +127,14 @@ class RunConfig:
     n_layer: int = config_field(4, "transformer blocks (new models only)", at_least=1, at_most=256)
     n_head: int = config_field(4, "attention heads (new models only)", at_least=1, at_most=256)
     n_embd: int = config_field(128, "model width (new models only)", at_least=1, at_most=65536)
-    block_size: int = config_field(32, "maximum sequence length (new models only)", at_least=2, at_most=65536)
+    block_size: int = config_field(32, "maximum sequence length (new models only)", at_least=2,
+                                   at_most=65536)
     dtype: str = config_field("auto", "auto (bf16 autocast on a CUDA GPU with native bf16, compute "
                                       "capability >= 8.0; else float32) | float32 | bfloat16",
                               choices=("auto", "float32", "bfloat16"))
     compile: bool = config_field(False, "torch.compile the forward without a KV cache (training, "
-                                        "scoring); decode steps stay eager (GPU; slower start, faster "
-                                        "steps)")
+                                        "scoring); decode steps stay eager (GPU; slower start, "
+                                        "faster steps)")
 
     def validate(self):
         """Raise ConfigError naming the bad value and the fix. Subclasses extend this with the
@@ -128,12 +147,14 @@ class RunConfig:
             raise ConfigError(f"--n_embd {self.n_embd} must be divisible by --n_head {self.n_head}")
         need = self.make_task().max_seq_len()
         if not self.init and self.block_size < need:
-            raise ConfigError(f"--block_size {self.block_size} is too small for task {self.task}, whose "
-                              f"longest sequence has {need} tokens; use --block_size {need} or more")
+            raise ConfigError(f"--block_size {self.block_size} is too small for task {self.task}, "
+                              f"whose longest sequence has {need} tokens; use --block_size {need} "
+                              f"or more")
         if self.resume and not self.out:
             raise ConfigError("--resume needs --out pointing at the run to continue")
         if self.resume and self.overwrite:
-            raise ConfigError("--resume continues the run in --out and --overwrite replaces it: pick one")
+            raise ConfigError("--resume continues the run in --out and --overwrite replaces it: "
+                              "pick one")
 
     def make_task(self):
         return make_task(self.task, reverse=self.reverse, pad=self.pad, dense=self.dense_reward)
@@ -145,12 +166,13 @@ class RunConfig:
 # Named flag sets for bigger runs: `python -m minirl sft --preset gpu` (explicit flags still win).
 # "gpu": a ~25M-parameter GPT (8 layers x 512) on 3-digit addition, sized for one GPU. SFT takes
 # 1,024 sequences (about 13,000 tokens) per step: enough arithmetic per kernel launch for a GPU to
-# spend its time multiplying, not waiting for Python (chapter 9). benchmarks/gpu_presets.py runs them all.
+# spend its time multiplying, not waiting for Python (chapter 9). benchmarks/gpu_presets.py runs
+# them all.
 PRESETS = {
     "gpu": {
         "*": dict(task="add3", dtype="auto", eval_every=100, log_every=20),
-        "sft": dict(n_layer=8, n_head=8, n_embd=512, block_size=32, batch_size=1024, steps=2000, lr=1e-3,
-                    warmup=100),
+        "sft": dict(n_layer=8, n_head=8, n_embd=512, block_size=32, batch_size=1024, steps=2000,
+                    lr=1e-3, warmup=100),
         "grpo": dict(batch_size=128, steps=800, lr=1e-4, eval_every=50),
         "ppo": dict(batch_size=128, steps=400, eval_every=20),
     },

@@ -11,6 +11,7 @@
 Every decision about a GPU (dtype, peak FLOP/s, what to compile) is a pure function of the GPU's
 name and compute capability (`choose_amp_dtype`, `peak_flops_for`, `compile_plan`), so that the
 tests check them for a T4, V100, A100, L4, L40 and H100 on a machine without any GPU.
+Chapter: chapters/09-gpu-and-scale.md (9.2 the fast path, 9.3 MFU, 9.5 torchrun).
 """
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ def pick_device(name: str = "auto") -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ConfigError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu, or install "
-                              "the CUDA build of torch (README, 'Installing for a GPU')")
+            raise ConfigError("--device cuda, but PyTorch sees no CUDA GPU; use --device cpu, or "
+                              "install the CUDA build of torch (README, 'Installing for a GPU')")
         torch.backends.cuda.matmul.allow_tf32 = True      # TF32 tensor cores for any float32 matmul
         torch.backends.cudnn.allow_tf32 = True
         if name == "cuda" and "LOCAL_RANK" in os.environ:  # torchrun: one GPU per process
@@ -157,7 +158,8 @@ def data_parallel(model, world: int):
     if world == 1:
         return model
     device = next(model.parameters()).device
-    return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device] if device.type == "cuda" else None)
 
 
 def all_reduce_sum(x: torch.Tensor, world: int) -> torch.Tensor:

@@ -7,9 +7,8 @@ One readable file in the spirit of nanoGPT. A decoder-only transformer (Radford 
     logits = LN(h_L) @ E_tok^T                                         (weight tying)
 
 Attention is causal: position t may look at positions <= t only. `generate` samples with a
-key/value cache: for each new token the projections and the MLP run on one position instead of
-the whole prefix, and attention reads the cached keys and values of the prefix instead of
-recomputing them (it still reads all of them: its cost per token grows with the prefix).
+key/value cache: each new token runs the network on one position and attends to the cached keys
+and values of the prefix. Chapter: chapters/02-tiny-gpt-and-sft.md, 2.2 (the KV cache included).
 """
 from __future__ import annotations
 
@@ -115,7 +114,8 @@ class Block(nn.Module):
         self.attn = CausalSelfAttention(config)
         self.ln2 = nn.LayerNorm(config.n_embd)
         self.mlp = nn.Sequential(nn.Linear(config.n_embd, 4 * config.n_embd), nn.GELU(),
-                                 nn.Linear(4 * config.n_embd, config.n_embd), nn.Dropout(config.dropout))
+                                 nn.Linear(4 * config.n_embd, config.n_embd),
+                                 nn.Dropout(config.dropout))
 
     def forward(self, x, cache=None, layer=0):
         x = x + self.attn(self.ln1(x), cache, layer)
@@ -152,12 +152,14 @@ class GPT(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def hidden(self, idx: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
-        """idx (B, T) -> final hidden states (B, T, C). With a cache, idx continues the cached prefix."""
+        """idx (B, T) -> final hidden states (B, T, C). With a cache, idx continues the cached
+        prefix."""
         B, T = idx.shape
         start = cache.pos if cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of length {start + T} exceeds block_size="
-                             f"{self.config.block_size}; use a larger --block_size or shorter sequences")
+                             f"{self.config.block_size}; use a larger --block_size or shorter "
+                             f"sequences")
         pos = torch.arange(start, start + T, device=idx.device)
         # mixed precision (GPU): matmuls in bfloat16, weights and LayerNorms in float32
         with torch.autocast(idx.device.type, dtype=self.amp_dtype or torch.bfloat16,
@@ -205,10 +207,10 @@ class ScalarHeadGPT(GPT):
 
 
 def frozen_copy(model: GPT) -> GPT:
-    """A frozen copy of `model` (same class, config, weights, autocast dtype and device): the reference
-    policy of PPO, DPO and GRPO. Built fresh rather than with copy.deepcopy, which would also copy a
-    `--compile`d forward that still runs the original model. Built on the meta device first, so that
-    no random initialisation runs (the random streams of a run stay as they were)."""
+    """A frozen copy of `model` (same class, config, weights, autocast dtype and device): the
+    reference policy of PPO, DPO and GRPO. Built fresh rather than with copy.deepcopy, which would
+    also copy a `--compile`d forward that still runs the original model. Built on the meta device
+    first, so that no random initialisation runs (the random streams of a run stay as they were)."""
     with torch.device("meta"):
         ref = type(model)(model.config)
     ref = ref.to_empty(device=next(model.parameters()).device)
@@ -227,8 +229,9 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
              check_every: int | None = None):
     """Sample continuations for a batch of prompts of different lengths.
 
-    prompts (B, P): right-padded with pad_id; prompt_lens (B,). Returns tokens (B, P + max_new_tokens):
-    each row is prompt + response (ending in EOS unless cut at max_new_tokens) + pad_id padding.
+    prompts (B, P): right-padded with pad_id; prompt_lens (B,). Returns tokens
+    (B, P + max_new_tokens): each row is prompt + response (ending in EOS unless cut at
+    max_new_tokens) + pad_id padding.
     Rows with shorter prompts start generating earlier; while a longer prompt is still being read,
     its own prompt token is forced (the "teacher-forced prefix" used by the LLaMA reference code),
     so every row is laid out left-aligned and contiguous, as docs/conventions.md requires.
@@ -259,7 +262,8 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
             logits = model(tokens[:, :t])[:, -1]                           # (B, V)
         nxt = sample_next(logits, temperature, top_k, greedy, generator)   # (B,)
         forced = is_prompt[:, t]
-        nxt = torch.where(forced, tokens[:, t], torch.where(done, torch.full_like(nxt, pad_id), nxt))
+        nxt = torch.where(forced, tokens[:, t],
+                          torch.where(done, torch.full_like(nxt, pad_id), nxt))
         tokens[:, t] = nxt
         done = done | (~forced & (nxt == eos_id))
         if (t - start + 1) % k == 0 and bool(done.all()):          # a host sync: every k tokens
@@ -270,7 +274,8 @@ def generate(model: GPT, prompts: torch.Tensor, prompt_lens: torch.Tensor, max_n
 
 def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
                 greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-    """logits (B, V) -> next token ids (B,) by argmax, or by sampling softmax(logits / temperature)."""
+    """logits (B, V) -> next token ids (B,) by argmax, or by sampling
+    softmax(logits / temperature)."""
     if greedy or temperature == 0:
         return logits.argmax(dim=-1)
     logits = logits.float() / temperature

@@ -4,11 +4,11 @@
 A task is the environment's "world": it hands out prompts (initial states), knows the right
 answer, and scores a response (the reward). Everything here is plain Python on strings.
 
-Formats (Lee et al. 2023, "Teaching Arithmetic to Small Transformers", found the same):
-  pad=True      operands zero-padded to a fixed width:   "07+42="   (every prompt the same length)
-  reverse=True  answer written least-significant digit first:  7+42=49  ->  "94"
-Reversed answers let the model produce each digit right after the digits it depends on (the carry
-flows in writing order); with plain answers it must plan the carry before writing the first digit.
+Formats:
+  pad=True      operands zero-padded to a fixed width: "07+42=" (every prompt the same length)
+  reverse=True  answer written least-significant digit first: 7+42=49 -> "94"
+
+Why the formats matter (the carry flows in writing order): chapters/02-tiny-gpt-and-sft.md, 2.3.
 """
 from __future__ import annotations
 
@@ -24,9 +24,10 @@ def parse_answer(text, reverse: bool = True, max_digits: int = 12):
     """The integer a response states, or None if it is not a number written exactly as the task
     writes its answers: ASCII digits only, no superfluous leading zero in reading order.
 
-    Exact match: the only way to write 49 is '94' (reversed) or '49' (plain). A zero that comes first
-    in reading order is a wrong answer unless the number is 0 itself, so for 49 the reversed responses
-    '940' (it reads 049) and '9400' (0049) give None, as '049' does in the plain format; '0' stays 0.
+    Exact match: the only way to write 49 is '94' (reversed) or '49' (plain). A zero that comes
+    first in reading order is a wrong answer unless the number is 0 itself, so for 49 the reversed
+    responses '940' (it reads 049) and '9400' (0049) give None, as '049' does in the plain format;
+    '0' stays 0.
     Never raises and never evaluates anything: only ASCII digits count (so '²', '٣', '1e9', ' 4 2',
     '-3', '' and 10**100-long strings all give None). Surrounding whitespace is ignored.
     """
@@ -37,7 +38,8 @@ def parse_answer(text, reverse: bool = True, max_digits: int = 12):
         return None
     read = s[::-1] if reverse else s                  # the number in reading order
     if len(read) > 1 and read[0] == "0":
-        return None                                   # a superfluous leading zero: not how the answer is written
+        return None                                   # a superfluous leading zero: not how
+                                                      # the answer is written
     return int(read)
 
 
@@ -62,7 +64,7 @@ class ArithmeticTask:
     pad: bool = True
     n_heldout: int = 500
     split_seed: int = 1234
-    dense: bool = False          # reward = partial_reward (credit per right digit) instead of exact match
+    dense: bool = False          # reward = partial_reward (credit per right digit), not exact match
     _heldout: tuple = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -132,7 +134,8 @@ class ArithmeticTask:
         """n training problems drawn uniformly from everything that is not held out."""
         out = []
         while len(out) < n:
-            a, b = rng.randrange(10 ** self.digits), rng.randrange(10 ** self.digits)
+            a = rng.randrange(10 ** self.digits)
+            b = rng.randrange(10 ** self.digits)
             if (a, b) not in self._heldout_set:
                 out.append((a, b))
         return out
@@ -148,9 +151,12 @@ class ArithmeticTask:
         return str(self.target(*self.operands(prompt)))
 
     def show(self, prompt: str, response: str) -> str:
-        """One line for people: '07+42= 94 → 49 ✓' (reversed format) or '07+42= 48 ✗ expected 49'."""
-        shown = f"{prompt} {response}" + (f" → {self.read_answer(response)}" if self.reverse else "")
-        return shown + (" ✓" if self.is_correct(prompt, response) else f" ✗ expected {self.expected(prompt)}")
+        """One line for people: '07+42= 94 → 49 ✓' (reversed format) or
+        '07+42= 48 ✗ expected 49'."""
+        shown = f"{prompt} {response}" + (f" → {self.read_answer(response)}" if self.reverse
+                                          else "")
+        return shown + (" ✓" if self.is_correct(prompt, response)
+                        else f" ✗ expected {self.expected(prompt)}")
 
     # --- rewards ----------------------------------------------------------------------------
     def is_correct(self, prompt: str, response: str) -> bool:
@@ -199,7 +205,8 @@ class ArithmeticTask:
         return "".join(s)
 
     def demonstration(self, a: int, b: int, p_wrong: float, rng: random.Random) -> str:
-        """A noisy teacher's response: right with probability 1 - p_wrong, else a plausible mistake."""
+        """A noisy teacher's response: right with probability 1 - p_wrong, else a plausible
+        mistake."""
         return self.wrong_answer(a, b, rng) if rng.random() < p_wrong else self.answer(a, b)
 
     def preference_pairs(self, n: int, rng: random.Random) -> list[tuple[str, str, str]]:
@@ -219,12 +226,14 @@ def heldout_subset(task, n: int, seed: int = 0) -> list:
     return [pairs[i] for i in keep]
 
 
-def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500, dense: bool = False):
-    """'add2' -> 2-digit addition, 'mul3' -> 3-digit multiplication, 'countdown' -> CountdownTask()."""
+def make_task(name: str, reverse: bool = True, pad: bool = True, n_heldout: int = 500,
+              dense: bool = False):
+    """'add2' -> 2-digit addition, 'mul3' -> 3-digit multiplication,
+    'countdown' -> CountdownTask()."""
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task {name!r}; choose one of {', '.join(TASK_NAMES)}")
     if name == "countdown":
         from .countdown import CountdownTask
         return CountdownTask()
-    return ArithmeticTask(OPS[name[:3]], int(name[3:]), reverse=reverse, pad=pad, n_heldout=n_heldout,
-                          dense=dense)
+    return ArithmeticTask(OPS[name[:3]], int(name[3:]), reverse=reverse, pad=pad,
+                          n_heldout=n_heldout, dense=dense)
