@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import save_figure  # noqa: E402
+from benchmarks.common import save_figure, write_results  # noqa: E402
 
 # flags of each experiment (everything else: CompareConfig defaults)
 EXPERIMENTS = {
@@ -61,6 +61,32 @@ def book_figures(folder: Path, figures: Path) -> list[Path]:
             if key in shown]
 
 
+def chapter_numbers(folder: Path) -> dict:
+    """The numbers chapter 8 quotes from a finished experiment: per arm its final greedy accuracy
+    (mean and sd over seeds), sampled pass@1, completions to 90% (and how many seeds got there),
+    optimizer updates and models held, and the whole table as Markdown ("table")."""
+    from minirl.report import read_csv
+    rows = read_csv(folder / "table.csv")
+    saved = json.loads((folder / "config.json").read_text())
+    numbers = {"completions": saved["completions"], "seeds": saved["seeds"]}
+    lines = [f"| algorithm | greedy held-out after {saved['completions']:,} completions (mean ± sd, "
+             f"{saved['seeds']} seeds) | pass@1 (sampled) | completions to 90% | optimizer updates "
+             "| models held |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        arm = r["arm"]
+        got = {"final": r["final_accuracy"], "final_sd": r["final_accuracy_std"], "pass@1": r.get("pass@1"),
+               "completions_to_90": r["completions_to_90"], "reached_90": r["reached_90"],
+               "updates": r["updates"], "models_held": r["models_held"]}
+        numbers.update({f"{arm}.{k}": v for k, v in got.items() if v is not None and v == v})   # no NaN
+        reached = ("—" if not r["reached_90"] else
+                   f"{r['completions_to_90']:,.0f} ({r['reached_90']}/{saved['seeds']} seeds)")
+        pass1 = "—" if r.get("pass@1") is None else f"{100 * r['pass@1']:.1f}%"
+        lines.append(f"| {arm} | {100 * r['final_accuracy']:.1f}% ± {100 * r['final_accuracy_std']:.1f} | "
+                     f"{pass1} | {reached} | {r['updates']:,.0f} | {r['models_held']} |")
+    numbers["table"] = "\n".join(lines) + "\n"
+    return numbers
+
+
 def main(args):
     jobs = 1
     if "--jobs" in args:
@@ -79,6 +105,11 @@ def main(args):
                   + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)
             run_compare(CompareConfig(**flags))
         book_figures(folder, ROOT / "chapters" / "figures")
+        if name == "algos":                    # the race of section 8.2: its table is generated
+            command = (f"python benchmarks/compare_experiments.py {name}  # python -m minirl compare "
+                       + " ".join(f"--{k} {v}" for k, v in EXPERIMENTS[name].items()))
+            write_results(f"compare_{name}", chapter_numbers(folder), None, command=command.strip(),
+                          threads=THREADS.get(name, 1))
     tables = [f"## {p.parent.name}\n\n{p.read_text()}" for p in sorted(out.glob("*/table.md"))]
     (out / "tables.md").write_text("\n".join(tables))
     print("\n".join(tables))

@@ -6,7 +6,8 @@ A measured number in a page is marked with an HTML comment naming its source (in
 
 `headline:weak.start` is the key "weak.start" of the "numbers" in results/headline/results.json
 (written by a benchmark through benchmarks.common.write_results), and `pct` its format (FORMATS).
-A printed output (a string) stands between <!--block SOURCE:KEY--> and <!--/block--> as a code block.
+A printed output (a string) stands between <!--block SOURCE:KEY--> and <!--/block--> as a code block,
+a generated Markdown table (a string) between <!--table SOURCE:KEY--> and <!--/table--> as it is.
 This script rewrites the text between the markers from the results:
 
     python benchmarks/render_numbers.py            # rewrite every page (make numbers)
@@ -25,6 +26,7 @@ RESULTS = ROOT / "results"
 PAGES = ("README.md", "chapters/*.md", "chapters/lab/*.md", "exercises/README.md", "standalone/README.md")
 MARK = re.compile(r"<!--n ([\w./-]+):([\w.@-]+)(?: (\w+))?-->(.*?)<!--/n-->")
 BLOCK = re.compile(r"<!--block ([\w./-]+):([\w.@-]+)-->\n(.*?)<!--/block-->", re.S)   # a printed output
+TABLE = re.compile(r"<!--table ([\w./-]+):([\w.@-]+)-->\n(.*?)<!--/table-->", re.S)   # a Markdown table
 
 
 def _seconds(x: float) -> str:
@@ -85,7 +87,13 @@ def render(text: str, results: dict) -> tuple[str, list[str]]:
         except KeyError as e:
             problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
             return m[0]
-    return BLOCK.sub(block, MARK.sub(sub, text)), problems
+    def table(m):
+        try:
+            return f"<!--table {m[1]}:{m[2]}-->\n{value(results, m[1], m[2], 'str').rstrip()}\n<!--/table-->"
+        except KeyError as e:
+            problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
+            return m[0]
+    return TABLE.sub(table, BLOCK.sub(block, MARK.sub(sub, text))), problems
 
 
 def pages(root: Path = ROOT) -> list[Path]:
@@ -108,6 +116,8 @@ def main(argv=None) -> int:
                         for a, b in zip(old_marks, new_marks) if a != b]
                 bad += [f"{page.relative_to(ROOT)}: the block {a[0]}:{a[1]} differs from the results"
                         for a, b in zip(BLOCK.findall(text), BLOCK.findall(new)) if a != b]
+                bad += [f"{page.relative_to(ROOT)}: the table {a[0]}:{a[1]} differs from the results"
+                        for a, b in zip(TABLE.findall(text), TABLE.findall(new)) if a != b]
             else:
                 page.write_text(new)
                 print(f"updated {page.relative_to(ROOT)}")

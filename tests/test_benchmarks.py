@@ -319,3 +319,24 @@ def test_suite_time_reads_pytests_summary_line():
     assert counts(out) == {"passed": 1477, "skipped": 1, "deselected": 14}
     assert counts("2 failed, 10 passed, 1 error in 3s") == {"failed": 2, "passed": 10, "error": 1}
     assert counts("no summary") == {}
+
+
+def test_compare_experiments_turns_a_finished_race_into_chapter_8s_numbers(tmp_path):
+    """The race's table in chapter 8 is generated: per arm the mean ± sd, pass@1, completions to 90%
+    (with how many seeds got there, or a dash), updates and models held; no NaN reaches the results."""
+    from benchmarks.compare_experiments import chapter_numbers
+    from minirl.report import write_csv
+    (tmp_path / "config.json").write_text(json.dumps({"completions": 32768, "seeds": 3}))
+    nan = float("nan")
+    write_csv(tmp_path / "table.csv", [
+        {"arm": "sft", "final_accuracy": 1.0, "final_accuracy_std": 0.0, "pass@1": 0.988,
+         "completions_to_90": 11600.0, "reached_90": 3, "updates": 512.0, "models_held": 1},
+        {"arm": "dpo", "final_accuracy": 0.62, "final_accuracy_std": 0.031, "pass@1": 0.15,
+         "completions_to_90": nan, "reached_90": 0, "updates": 256.0, "models_held": 1}])
+    numbers = chapter_numbers(tmp_path)
+    lines = numbers["table"].splitlines()
+    assert "32,768 completions" in lines[0] and "3 seeds" in lines[0] and len(lines) == 4
+    assert lines[2] == "| sft | 100.0% ± 0.0 | 98.8% | 11,600 (3/3 seeds) | 512 | 1 |"
+    assert lines[3] == "| dpo | 62.0% ± 3.1 | 15.0% | — | 256 | 1 |"
+    assert numbers["dpo.final"] == 0.62 and "dpo.completions_to_90" not in numbers
+    assert all(v == v for v in numbers.values() if isinstance(v, float))

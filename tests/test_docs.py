@@ -62,14 +62,17 @@ def test_the_numbers_renderer_formats_checks_and_names_missing_sources(tmp_path)
     from benchmarks import render_numbers as numbers   # conftest puts the repository on sys.path
     (tmp_path / "a" / "b").mkdir(parents=True)
     (tmp_path / "a" / "b" / "results.json").write_text(json.dumps(
-        {"environment": {"cpu": "X"}, "numbers": {"acc": 0.3764, "t": 189.4, "n": 1394, "out": "line 1\nline 2\n"}}))
+        {"environment": {"cpu": "X"}, "numbers": {"acc": 0.3764, "t": 189.4, "n": 1394, "out": "line 1\nline 2\n",
+                                                  "tab": "| a |\n|---|\n| 1 |\n"}}))
     results = numbers.load_results(tmp_path)
     text = ("<!--n a/b:acc pct-->?<!--/n--> <!--n a/b:t min-->?<!--/n--> <!--n a/b:n int-->1<!--/n--> "
-            "<!--n a/b:env.cpu-->?<!--/n--> <!--n a/b:t s-->?<!--/n-->\n<!--block a/b:out-->\nold\n<!--/block-->")
+            "<!--n a/b:env.cpu-->?<!--/n--> <!--n a/b:t s-->?<!--/n-->\n<!--block a/b:out-->\nold\n<!--/block-->\n"
+            "<!--table a/b:tab-->\n| old |\n<!--/table-->")
     new, problems = numbers.render(text, results)
     assert problems == []
     assert ">37.6%<" in new and ">3 min 9 s<" in new and ">1,394<" in new and ">X<" in new and ">189 s<" in new
     assert "<!--block a/b:out-->\n```\nline 1\nline 2\n```\n<!--/block-->" in new
+    assert "<!--table a/b:tab-->\n| a |\n|---|\n| 1 |\n<!--/table-->" in new
     assert numbers.render(new, results) == (new, [])                     # rendering is idempotent
     _, problems = numbers.render("<!--n a/b:nope pct-->1<!--/n--> <!--n c:acc-->1<!--/n-->", results)
     assert len(problems) == 2 and "no number 'nope'" in problems[0] and "no results/c" in problems[1]
