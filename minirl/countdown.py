@@ -1,8 +1,9 @@
-"""Countdown: reach a target from given numbers with + - * and parentheses (chapter 8).
+"""Countdown: reach a target from given numbers with + - * and parentheses.
 
 Unlike addition, a countdown problem has many right answers, so SFT (which copies one
 demonstrated style) and RL (rewarded for any valid expression) learn different things. The
 verifier is a small recursive-descent parser, never `eval`.
+Chapter: chapters/08-sft-vs-rl.md, 8.4.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import random
 class CountdownTask:
     """Reach a target from given numbers with + - * and parentheses, each number used at most once.
 
-    prompt   "3,7,25:46="            response  "25+3*7"  (or "7*3+25", or "(25-7)*3-8"... any valid one)
+    prompt   "3,7,25:46="   response  "25+3*7"  (or "7*3+25", or "(25-7)*3-8"... any valid one)
     A problem is (numbers, target), so trainers can treat it like an (a, b) pair. There are usually
     many valid expressions: SFT copies the one style its demonstrations use, while RL is rewarded
     for any of them (chapter 8). The verifier parses the expression itself -- no `eval` -- and
@@ -25,10 +26,12 @@ class CountdownTask:
     MAX_DEPTH = 6          # parenthesis nesting
     MAX_VALUE = 10 ** 6    # any intermediate value beyond this makes the answer invalid
 
-    def __init__(self, n_numbers: int = 3, max_number: int = 9, n_heldout: int = 300, split_seed: int = 1234):
+    def __init__(self, n_numbers: int = 3, max_number: int = 9, n_heldout: int = 300,
+                 split_seed: int = 1234):
         if not 2 <= n_numbers <= 4 or not 2 <= max_number <= 99:
             raise ValueError("countdown needs 2..4 numbers, each at most 2..99")
-        self.n_numbers, self.max_number = n_numbers, max_number
+        self.n_numbers = n_numbers
+        self.max_number = max_number
         rng = random.Random(split_seed)
         held = set()
         while len(held) < n_heldout:
@@ -49,7 +52,8 @@ class CountdownTask:
         expr = str(nums[0])
         for i, n in enumerate(nums[1:]):
             op = "+-*"[(code // 3 ** i) % 3]
-            expr = f"({expr}){op}{n}" if op == "*" and any(c in expr for c in "+-") else f"{expr}{op}{n}"
+            expr = (f"({expr}){op}{n}" if op == "*" and any(c in expr for c in "+-")
+                    else f"{expr}{op}{n}")
         return expr
 
     def prompt(self, nums, target) -> str:
@@ -63,7 +67,8 @@ class CountdownTask:
         return self.problem(prompt)
 
     def answer(self, nums, target) -> str:
-        """One demonstrated solution: the first left-to-right expression over all numbers that works."""
+        """One demonstrated solution: the first left-to-right expression over all numbers that
+        works."""
         for code in range(3 ** (len(nums) - 1)):
             e = self._canonical(nums, code)
             if safe_arith(e) == target:
@@ -75,7 +80,8 @@ class CountdownTask:
 
     @property
     def max_answer_len(self) -> int:
-        """Characters of the longest response sampled: MAX_EXPR - 1, so that with its EOS it fills MAX_EXPR tokens."""
+        """Characters of the longest response sampled: MAX_EXPR - 1, so that with its EOS it fills
+        MAX_EXPR tokens."""
         return self.MAX_EXPR - 1
 
     def max_seq_len(self) -> int:
@@ -117,21 +123,25 @@ class CountdownTask:
             return 0.0
         if not isinstance(response, str) or len(response) > self.MAX_EXPR:
             return 0.0
-        value = safe_arith(response, allowed=nums, max_depth=self.MAX_DEPTH, max_value=self.MAX_VALUE)
+        value = safe_arith(response, allowed=nums, max_depth=self.MAX_DEPTH,
+                           max_value=self.MAX_VALUE)
         return float(value is not None and value == target)
 
     def wrong_answer(self, nums, target, rng):
         return self._canonical(nums, rng.randrange(3 ** (len(nums) - 1))) + "+1"
 
     def demonstration(self, nums, target, p_wrong, rng):
-        return self.wrong_answer(nums, target, rng) if rng.random() < p_wrong else self.answer(nums, target)
+        return (self.wrong_answer(nums, target, rng) if rng.random() < p_wrong
+                else self.answer(nums, target))
 
 
 def safe_arith(text, allowed=None, max_depth: int = 6, max_value: int = 10 ** 6, max_len: int = 64):
-    """Value of an integer expression with + - * and parentheses, or None. Never raises, never evals.
+    """Value of an integer expression with + - * and parentheses, or None. Never raises, never
+    evals.
 
     A recursive-descent parser over ASCII digits, '+', '-', '*', '(' and ')' (spaces ignored):
-        expr := term (('+' | '-') term)*      term := factor ('*' factor)*      factor := NUMBER | '(' expr ')'
+        expr := term (('+' | '-') term)*      term := factor ('*' factor)*
+        factor := NUMBER | '(' expr ')'
     `allowed`: if given, the numbers used must be a sub-multiset of it (each used at most once).
     Anything else -- other characters, unary minus, leading zeros, depth > max_depth, a value
     beyond +-max_value, more than max_len characters -- gives None.

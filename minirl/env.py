@@ -9,6 +9,7 @@ Two environments share one protocol:
   Corridor   a classic toy: walk right to reach the goal. Small enough to solve by hand.
   TokenEnv   text generation as an MDP: state = prompt + tokens so far, action = next token,
              the episode ends at EOS (or a length cap), reward = the task's verifier at the end.
+Chapter: chapters/01-vocabulary.md (1.1 and its corridor, 1.5 the language model as a policy).
 """
 from __future__ import annotations
 
@@ -66,14 +67,16 @@ class Corridor:
             raise ValueError(f"corridor length must be >= 2, got {length}")
         self.length = length
         self.max_steps = max_steps or 4 * length
-        self.pos, self.t = 0, 0
+        self.pos = 0
+        self.t = 0
 
     @property
     def n_states(self) -> int:
         return self.length
 
     def reset(self) -> int:
-        self.pos, self.t = 0, 0
+        self.pos = 0
+        self.t = 0
         return self.pos
 
     def step(self, action: int) -> tuple[int, float, bool, dict]:
@@ -96,10 +99,13 @@ class TokenEnv:
     """
 
     def __init__(self, task, tokenizer, max_new_tokens: int | None = None, seed: int = 0):
-        self.task, self.tok = task, tokenizer
+        self.task = task
+        self.tok = tokenizer
         self.max_new_tokens = max_new_tokens or task.max_answer_len + 1
         self.rng = random.Random(seed)
-        self.prompt, self.state, self.response = "", [], []
+        self.prompt = ""
+        self.state = []
+        self.response = []
 
     @property
     def n_actions(self) -> int:
@@ -118,7 +124,8 @@ class TokenEnv:
         self.state.append(action)
         self.response.append(action)
         done = action == self.tok.eos_id or len(self.response) >= self.max_new_tokens
-        reward, info = 0.0, {}
+        reward = 0.0
+        info = {}
         if done:
             text = self.tok.decode(self.response)
             reward = self.task.reward(self.prompt, text)
@@ -128,7 +135,8 @@ class TokenEnv:
 
 # --- tabular agents for the Corridor (chapters 3 and 4) ---------------------------------------
 class TabularPolicy(nn.Module):
-    """pi(a | s) = softmax(theta[s]): one row of logits per state. states (...) -> logits (..., A)."""
+    """pi(a | s) = softmax(theta[s]): one row of logits per state. states (...) -> logits
+    (..., A)."""
 
     def __init__(self, n_states: int, n_actions: int):
         super().__init__()
@@ -147,15 +155,19 @@ def corridor_episodes(policy: nn.Module, n: int, length: int, generator=None, gr
     T = envs[0].max_steps
     states = torch.zeros(n, T, dtype=torch.long)
     actions = torch.zeros(n, T, dtype=torch.long)
-    rewards, mask = torch.zeros(n, T), torch.zeros(n, T)
+    rewards = torch.zeros(n, T)
+    mask = torch.zeros(n, T)
     s = torch.tensor([e.reset() for e in envs])
     alive = [True] * n
     for t in range(T):
         logits = policy(s)                                                 # (n, A)
-        a = logits.argmax(-1) if greedy else torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0]
+        a = (logits.argmax(-1) if greedy
+             else torch.multinomial(logits.softmax(-1), 1, generator=generator)[:, 0])
         for i, env in enumerate(envs):
             if alive[i]:
-                states[i, t], actions[i, t], mask[i, t] = s[i], a[i], 1.0
+                states[i, t] = s[i]
+                actions[i, t] = a[i]
+                mask[i, t] = 1.0
                 s[i], rewards[i, t], done, _ = env.step(int(a[i]))
                 alive[i] = not done
         if not any(alive):
@@ -165,7 +177,8 @@ def corridor_episodes(policy: nn.Module, n: int, length: int, generator=None, gr
 
 
 def corridor_optimal_return(length: int, gamma: float) -> float:
-    """Always walking right reaches the goal with the (length-1)-th action: G_0 = gamma^(length-2)."""
+    """Always walking right reaches the goal with the (length-1)-th action:
+    G_0 = gamma^(length-2)."""
     return gamma ** (length - 2)
 
 

@@ -6,7 +6,7 @@ and prints a score per exercise. The same checks run under pytest with
 
 `python -m minirl.grade --train CHAPTER` (or `make grade CH=3 TRAIN=1`) is the end-to-end track:
 a short training run on the CPU with your functions in place of minirl's, graded by what it
-reaches (minirl/grade_train.py; chapters 2, 3, 5, 6 and 7, each run about a minute or two).
+reaches (minirl/grade_train.py; chapters 2, 3, 5, 6 and 7).
 """
 from __future__ import annotations
 
@@ -21,11 +21,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m minirl.grade", description=__doc__.splitlines()[0])
     p.add_argument("chapter", nargs="?", type=int, help="grade one chapter only, e.g. 2")
     p.add_argument("-v", "--verbose", action="store_true", help="show every check, passed or not")
-    p.add_argument("--train", action="store_true", help="the end-to-end track: train with your functions and "
+    p.add_argument("--train", action="store_true",
+                   help="the end-to-end track: train with your functions and "
                    "grade the outcome (chapters 2, 3, 5, 6, 7)")
-    p.add_argument("--seed", type=int, default=0, help="--train: the run's seed (the thresholds hold for 0, 1, 2)")
-    p.add_argument("--threads", type=int, default=2, help="--train: CPU threads (the thresholds are set with 2)")
-    p.add_argument("--out", default="runs/grade", help="--train: folder for the runs (default runs/grade)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="--train: the run's seed (the thresholds hold for 0, 1, 2)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="--train: CPU threads (the thresholds are set with 2)")
+    p.add_argument("--out", default="runs/grade",
+                   help="--train: folder for the runs (default runs/grade)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     from tests.exercises.harness import chapter_modules, grade_exercise, student_functions
@@ -36,7 +40,8 @@ def main(argv=None) -> int:
         print(f"no exercises for chapter {args.chapter}; chapters with exercises: "
               f"{', '.join(str(c) for c, _ in chapter_modules())}")
         return 2
-    total = passed_total = 0
+    total = 0
+    passed_total = 0
     for ch, mod in modules:
         print(f"chapter {ch}: exercises/{mod.EXERCISE_FILE}")
         fns = student_functions(mod)
@@ -59,15 +64,20 @@ def train_track(args, chapter_modules, student_functions) -> int:
     from minirl.grade_train import TRACKS, run_track
     chapters = sorted(TRACKS) if args.chapter is None else [args.chapter]
     if args.chapter is not None and args.chapter not in TRACKS:
-        print(f"no end-to-end track for chapter {args.chapter}; chapters with one: {', '.join(map(str, TRACKS))}")
+        print(f"no end-to-end track for chapter {args.chapter}; chapters with one: "
+              f"{', '.join(map(str, TRACKS))}")
         return 2
     modules = dict(chapter_modules())
     passed = 0
     for ch in chapters:
-        track, mod = TRACKS[ch], modules[ch]
-        print(f"chapter {ch} end-to-end: {track.title} with your functions from exercises/{mod.EXERCISE_FILE}")
-        print(f"  pass: {track.goal}; seed {args.seed}, {args.threads} CPU threads, runs in {args.out}/")
-        r = run_track(ch, student_functions(mod), out=args.out, seed=args.seed, threads=args.threads, progress=True)
+        track = TRACKS[ch]
+        mod = modules[ch]
+        print(f"chapter {ch} end-to-end: {track.title} with your functions from "
+              f"exercises/{mod.EXERCISE_FILE}")
+        print(f"  pass: {track.goal}; seed {args.seed}, {args.threads} CPU threads, "
+              f"runs in {args.out}/")
+        r = run_track(ch, student_functions(mod), out=args.out, seed=args.seed,
+                      threads=args.threads, progress=True)
         calls = ", ".join(f"{n} {c}x" for n, c in r.calls.items())
         print(f"  {'PASS' if r.passed else 'FAIL'} {r.message} ({r.seconds:.0f} s)")
         if calls:

@@ -43,7 +43,8 @@ class StudentError(Exception):
         what = "is not implemented yet" if isinstance(error, NotImplementedError) else \
             f"raised {type(error).__name__}: {error}{where}"
         super().__init__(f"your {name} {what}")
-        self.name, self.error = name, error
+        self.name = name
+        self.error = error
 
 
 class TrackTimeout(BaseException):
@@ -54,7 +55,9 @@ class Counted:
     """fn with a call counter; an exception inside fn comes out as a StudentError naming it."""
 
     def __init__(self, name: str, fn: Callable):
-        self.name, self.fn, self.calls = name, fn, 0
+        self.name = name
+        self.fn = fn
+        self.calls = 0
 
     def __call__(self, *args, **kwargs):
         self.calls += 1
@@ -66,7 +69,8 @@ class Counted:
 
 @contextlib.contextmanager
 def swapped(replacements: dict):
-    """Within the block, module.name is replacements[(module, name)]; the old values come back after."""
+    """Within the block, module.name is replacements[(module, name)]; the old values come back
+    after."""
     saved = [(module, name, getattr(module, name)) for module, name in replacements]
     try:
         for (module, name), fn in replacements.items():
@@ -79,8 +83,10 @@ def swapped(replacements: dict):
 
 @contextlib.contextmanager
 def time_limit(seconds: float):
-    """Raise TrackTimeout in the block after `seconds` (main thread with SIGALRM only; else no limit)."""
-    if not seconds or not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+    """Raise TrackTimeout in the block after `seconds` (main thread with SIGALRM only; else no
+    limit)."""
+    if (not seconds or not hasattr(signal, "SIGALRM")
+            or threading.current_thread() is not threading.main_thread()):
         yield
         return
 
@@ -110,7 +116,8 @@ def _adapt_causal_mask(fn):
 
 
 def _adapt_ppo_policy_loss(fn):
-    def ppo_policy_loss(*args, **kwargs):               # stats may be floats: the loop stacks tensors
+    def ppo_policy_loss(*args, **kwargs):
+        # stats may be floats: the loop stacks tensors
         loss, stats = fn(*args, **kwargs)
         return loss, {k: torch.as_tensor(v, dtype=torch.float32).detach() for k, v in stats.items()}
     return ppo_policy_loss
@@ -118,15 +125,16 @@ def _adapt_ppo_policy_loss(fn):
 
 def _adapt_group_advantages(fn):
     def group_advantages(rewards, group_size, scale="group", baseline="mean", world=1):
-        if baseline != "mean" or world != 1:             # the exercise has GRPO's mean baseline only
+        if baseline != "mean" or world != 1:     # the exercise has GRPO's mean baseline only
             raise ValueError("the track runs GRPO with baseline='mean' on one process")
         return fn(rewards, group_size, scale)
     return group_advantages
 
 
 def _adapt_dpo_loss(fn):
-    def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta, label_smoothing=0.0, loss_type="sigmoid"):
-        if loss_type != "sigmoid":                       # the exercise is DPO's sigmoid loss (not IPO)
+    def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta, label_smoothing=0.0,
+                 loss_type="sigmoid"):
+        if loss_type != "sigmoid":               # the exercise is DPO's sigmoid loss (not IPO)
             raise ValueError("the track runs DPO with loss_type='sigmoid'")
         return fn(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta, label_smoothing)
     return dpo_loss
@@ -156,12 +164,13 @@ def run_sft(flags, weak):
     def train():
         torch.manual_seed(cfg.seed)
         model = new_policy(cfg, CharTokenizer(), cfg.make_task(), torch.device(cfg.device))
-        for m in model.modules():                       # the readable attention path: it calls causal_mask
+        for m in model.modules():          # the readable attention path: it calls causal_mask
             if hasattr(m, "flash"):
                 m.flash = False
         return train_sft(cfg, model=model).model
     swaps = {"causal_mask": (minirl.model, "causal_mask"), "sft_loss": (minirl.sft, "sft_loss")}
-    return swaps, {"causal_mask": _adapt_causal_mask}, train, lambda model: {"accuracy": _accuracy(model, cfg)}
+    return swaps, {"causal_mask": _adapt_causal_mask}, train, \
+        lambda model: {"accuracy": _accuracy(model, cfg)}
 
 
 def run_reinforce(flags, weak):
@@ -169,9 +178,11 @@ def run_reinforce(flags, weak):
     from .reinforce import ReinforceConfig, train_reinforce
     cfg = ReinforceConfig(init=weak, **flags)
     start = _start_accuracy(weak, cfg)
-    swaps = {n: (minirl.reinforce, n) for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")}
+    swaps = {n: (minirl.reinforce, n)
+             for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")}
     return swaps, {}, lambda: train_reinforce(cfg).model, \
-        lambda model: {"start": start, "accuracy": (acc := _accuracy(model, cfg)), "gain": acc - start}
+        lambda model: {"start": start, "accuracy": (acc := _accuracy(model, cfg)),
+                       "gain": acc - start}
 
 
 def run_ppo(flags, weak):
@@ -179,7 +190,8 @@ def run_ppo(flags, weak):
     from .ppo import PPOConfig, train_ppo
     cfg = PPOConfig(init=weak, **flags)
     start = _start_accuracy(weak, cfg)
-    swaps = {n: (minirl.ppo, n) for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")}
+    swaps = {n: (minirl.ppo, n)
+             for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")}
     swaps["kl_penalty"] = (minirl.ppo, "kl_estimate")
     return swaps, {"ppo_policy_loss": _adapt_ppo_policy_loss}, lambda: train_ppo(cfg).model, \
         lambda model: {"start": start, "accuracy": _accuracy(model, cfg)}
@@ -191,7 +203,8 @@ def run_dpo(flags, weak):
     from .preferences import diagnostics, heldout_pairs, pair_logprobs
     from .runs import load_model
     from .tokenizer import CharTokenizer
-    cfg, tok = DPOConfig(init=weak, **flags), CharTokenizer()
+    cfg = DPOConfig(init=weak, **flags)
+    tok = CharTokenizer()
     reference, _ = load_model(weak, tok, cfg.make_task())
     swaps = {n: (minirl.dpo, n) for n in ("sequence_logprob", "dpo_loss")}
 
@@ -199,7 +212,8 @@ def run_dpo(flags, weak):
         task = cfg.make_task()
         held = heldout_pairs(task)
         d = diagnostics(model, tok, task, held, pair_logprobs(reference, tok, held), cfg.beta)
-        return {"preference_accuracy": 100 * d["heldout_pref_accuracy"], "start": _accuracy(reference, cfg),
+        return {"preference_accuracy": 100 * d["heldout_pref_accuracy"],
+                "start": _accuracy(reference, cfg),
                 "accuracy": 100 * d["eval_accuracy"]}
     return swaps, {"dpo_loss": _adapt_dpo_loss}, lambda: train_dpo(cfg).model, measure
 
@@ -224,33 +238,37 @@ class Track:
     threshold: float            # pass: outcome[metric] >= threshold
     goal: str                   # the bar, in words
     flags: dict                 # the trainer's config flags (its defaults otherwise)
-    smoke: dict                 # config overrides for a run of a few seconds (tests of the mechanism)
+    smoke: dict                 # config overrides for a very short run (tests of the mechanism)
 
 
-# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2, 2 threads, from an earlier build
-# of the weak start; each bar sits well below the worst of the three and far above what the planted
-# bugs of tests/test_grade_train.py reach.
+# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2, 2 threads, from an earlier
+# build of the weak start; each bar sits well below the worst of the three and far above what the
+# planted bugs of tests/test_grade_train.py reach.
 TRACKS = {t.chapter: t for t in (
     Track(2, "SFT from scratch on add2", ("causal_mask", "sft_loss"), run_sft, metric="accuracy",
           threshold=95.0, goal="held-out accuracy >= 95%", flags=dict(steps=500, log_every=50),
           smoke=dict(steps=3, batch_size=8)),
-    Track(3, "REINFORCE from the weak start", ("discounted_returns", "baseline_advantages", "reinforce_loss"),
+    Track(3, "REINFORCE from the weak start",
+          ("discounted_returns", "baseline_advantages", "reinforce_loss"),
           run_reinforce, metric="gain", threshold=20.0,
-          goal="a gain of >= 20 points of held-out accuracy over the weak start", flags=dict(steps=200),
+          goal="a gain of >= 20 points of held-out accuracy over the weak start",
+          flags=dict(steps=200),
           smoke=dict(steps=2, batch_size=4, samples_per_prompt=2)),
     Track(5, "PPO against the verifier from the weak start",
           ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards", "kl_penalty"), run_ppo,
           metric="accuracy", threshold=60.0, goal="held-out accuracy >= 60%", flags=dict(steps=150),
           smoke=dict(steps=2, batch_size=4, minibatches=2)),
-    # DPO: held-out preference accuracy starts at 0% (policy = reference: every margin is 0). Held-out
-    # exact match does not rise: pure DPO on these pairs moves preferences, not greedy answers, so the
-    # preference accuracy is graded.
-    Track(6, "DPO on (correct, one-digit mistake) pairs from the weak start", ("sequence_logprob", "dpo_loss"),
-          run_dpo, metric="preference_accuracy", threshold=80.0, goal="held-out preference accuracy >= 80%",
+    # DPO: held-out preference accuracy starts at 0% (policy = reference: every margin is 0).
+    # Held-out exact match does not rise: pure DPO on these pairs moves preferences, not greedy
+    # answers, so the preference accuracy is graded.
+    Track(6, "DPO on (correct, one-digit mistake) pairs from the weak start",
+          ("sequence_logprob", "dpo_loss"),
+          run_dpo, metric="preference_accuracy", threshold=80.0,
+          goal="held-out preference accuracy >= 80%",
           flags=dict(steps=300, pairs="corrupt", beta=0.1, lr=1e-4),
           smoke=dict(steps=2, batch_size=4, n_pairs=8, pairs="corrupt", beta=0.1, lr=1e-4)),
-    Track(7, "GRPO from the weak start", ("group_advantages", "grpo_loss"), run_grpo, metric="accuracy",
-          threshold=80.0, goal="held-out accuracy >= 80%", flags=dict(steps=300),
+    Track(7, "GRPO from the weak start", ("group_advantages", "grpo_loss"), run_grpo,
+          metric="accuracy", threshold=80.0, goal="held-out accuracy >= 80%", flags=dict(steps=300),
           smoke=dict(steps=2, batch_size=2, group_size=4)),
 )}
 
@@ -271,24 +289,29 @@ def verdict(track: Track, outcome: dict, calls: dict) -> tuple[bool, str]:
     if never:
         return False, f"{', '.join(never)} never called: the track could not swap it in"
     value = outcome[track.metric]
-    return value >= track.threshold, f"{track.metric.replace('_', ' ')} {value:.1f} (needs {track.goal})"
+    return (value >= track.threshold,
+            f"{track.metric.replace('_', ' ')} {value:.1f} (needs {track.goal})")
 
 
-def run_track(chapter: int, fns: dict, out="runs/grade", seed: int = 0, threads: int = 2, weak: str | None = None,
-              smoke: bool = False, progress: bool = False, time_limit_s: float = TIME_LIMIT_S,
-              overrides: dict | None = None) -> TrackResult:
+def run_track(chapter: int, fns: dict, out="runs/grade", seed: int = 0, threads: int = 2,
+              weak: str | None = None, smoke: bool = False, progress: bool = False,
+              time_limit_s: float = TIME_LIMIT_S, overrides: dict | None = None) -> TrackResult:
     """Train with fns (exercise name -> function) in place of minirl's and grade the outcome."""
     from .device import cpu_threads
     from .sft import ensure_weak_init
-    track, out, t0 = TRACKS[chapter], Path(out), time.perf_counter()
+    track = TRACKS[chapter]
+    out = Path(out)
+    t0 = time.perf_counter()
     missing = [n for n in track.exercises if fns.get(n) is None]
     if missing:
-        return TrackResult(chapter, False, f"{', '.join(missing)} not found in your file", {}, {}, 0.0)
+        return TrackResult(chapter, False, f"{', '.join(missing)} not found in your file", {}, {},
+                           0.0)
     with cpu_threads():
         torch.set_num_threads(threads)
         weak = weak or ensure_weak_init(str(out / "weak"))
-        flags = dict(out=str(out / f"ch{chapter:02d}"), seed=seed, threads=threads, device="cpu", overwrite=True,
-                     progress=progress, eval_every=10 ** 6, **track.flags)   # evaluated once, at the end
+        # eval_every=10 ** 6: evaluated once, at the end
+        flags = dict(out=str(out / f"ch{chapter:02d}"), seed=seed, threads=threads, device="cpu",
+                     overwrite=True, progress=progress, eval_every=10 ** 6, **track.flags)
         flags.update({**(track.smoke if smoke else {}), **(overrides or {})})
         swaps, adapt, train, measure = track.run(flags, weak)
         assert set(swaps) == set(track.exercises), f"chapter {chapter}: swaps {sorted(swaps)}"
@@ -301,13 +324,16 @@ def run_track(chapter: int, fns: dict, out="runs/grade", seed: int = 0, threads:
         except StudentError as e:
             return TrackResult(chapter, False, str(e), {}, calls(), time.perf_counter() - t0)
         except TrackTimeout:
-            return TrackResult(chapter, False, f"the run took over {time_limit_s:g} s: an infinite loop?", {},
+            return TrackResult(chapter, False,
+                               f"the run took over {time_limit_s:g} s: an infinite loop?", {},
                                calls(), time.perf_counter() - t0)
-        except Exception as e:   # the loop itself failed on what a function returned (a shape, a dtype...)
+        except Exception as e:
+            # the loop itself failed on what a function returned (a shape, a dtype...)
             tb = traceback.extract_tb(e.__traceback__)[-1]
-            return TrackResult(chapter, False, f"training failed (on what your functions returned?): "
-                               f"{type(e).__name__}: {e} ({tb.name} in {Path(tb.filename).name})", {},
-                               calls(), time.perf_counter() - t0)
+            return TrackResult(chapter, False,
+                               f"training failed (on what your functions returned?): "
+                               f"{type(e).__name__}: {e} ({tb.name} in {Path(tb.filename).name})",
+                               {}, calls(), time.perf_counter() - t0)
         model.eval()
         outcome = measure(model)
     passed, message = verdict(track, outcome, calls())

@@ -1,5 +1,6 @@
 """Memory during training: what a block of code peaks at (PeakMemory), and how many networks an
-algorithm keeps in memory (models_held). Chapter 8's comparison reports both for every arm.
+algorithm keeps in memory (models_held). Chapter 8's comparison reports both for every arm;
+what each algorithm holds: chapters/09-gpu-and-scale.md, 9.4.
 
     with PeakMemory(device) as mem:
         train(...)
@@ -18,7 +19,8 @@ class PeakMemory:
     resident memory of this process above its level at the start (sampled every 5 ms; Linux)."""
 
     def __init__(self, device):
-        self.device, self.mb = device, None
+        self.device = device
+        self.mb = None
 
     @staticmethod
     def _rss():
@@ -42,7 +44,8 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
         self._start = self._rss()
         if self._start is not None and self.device.type != "cuda":
-            self._peak, self._stop = self._start, threading.Event()
+            self._peak = self._start
+            self._stop = threading.Event()
             self._thread = threading.Thread(target=self._poll, daemon=True)
             self._thread.start()
         return self

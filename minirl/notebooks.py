@@ -40,7 +40,8 @@ def setup(seed: int = 0, threads: int | None = None):
     from .device import seed_everything
     seed_everything(seed)
     os.environ["MINIRL_OVERWRITE"] = "1"          # a notebook re-runs its experiments in place
-    import logging                                # matplotlib's first font search is noise in a cell's output
+    import logging                                # matplotlib's first font search is noise in
+                                                  # a cell's output
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     runs = Path(tempfile.mkdtemp(prefix="minirl-smoke-")) if smoke() else ROOT / "runs"
     print("SMOKE MODE: tiny step counts, runs in a temporary folder" if smoke() else
@@ -62,7 +63,8 @@ def save_figure(fig, name: str):
 
 
 def execute(path, smoke_mode: bool = False, timeout: int = 1800, write: bool = True):
-    """Run a notebook top to bottom (cwd = repo root); save its outputs in place unless write=False."""
+    """Run a notebook top to bottom (cwd = repo root); save its outputs in place unless
+    write=False."""
     import nbformat
     from nbclient import NotebookClient
     nb = nbformat.read(path, as_version=4)

@@ -6,6 +6,8 @@ Every training loop in minirl updates in the same four visible lines (CleanRL's 
     loss.backward()
     grad_norm = clip_grad_norm(model, cfg.grad_clip)
     optimizer.step()
+
+Chapter: chapters/02-tiny-gpt-and-sft.md, 2.4 (the training loop).
 """
 from __future__ import annotations
 
@@ -17,8 +19,9 @@ import torch
 def make_optimizer(model, cfg, lr: float | None = None):
     """AdamW over the model's parameters at cfg.lr (or `lr`), with cfg.weight_decay."""
     on_cuda = next(model.parameters()).device.type == "cuda"
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay,
-                             betas=(0.9, 0.99), fused=on_cuda)       # one fused kernel per step on a GPU
+    # fused: one kernel per step on a GPU
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr if lr is None else lr,
+                             weight_decay=cfg.weight_decay, betas=(0.9, 0.99), fused=on_cuda)
 
 
 def set_lr(optimizer, cfg, step: int) -> float:
@@ -37,9 +40,11 @@ def set_lr(optimizer, cfg, step: int) -> float:
 
 
 def clip_grad_norm(model, max_norm: float) -> torch.Tensor:
-    """Clip the global gradient norm to max_norm (0 = no clipping) and return the norm before clipping.
+    """Clip the global gradient norm to max_norm (0 = no clipping) and return the norm before
+    clipping.
 
     The norm comes back as a 0-dim tensor, not a float: reading it (`float(norm)`, `run.log`) makes
     the CPU wait for the GPU, so trainers read it only on the steps they log."""
     params = [p for p in model.parameters() if p.grad is not None]
-    return torch.nn.utils.clip_grad_norm_(params, max_norm if max_norm > 0 else float("inf")).detach()
+    return torch.nn.utils.clip_grad_norm_(params,
+                                          max_norm if max_norm > 0 else float("inf")).detach()

@@ -57,7 +57,8 @@ ALWAYS_DRAWN = ("eval_accuracy",)      # a run that never gets one right still s
 
 
 def metric_label(key: str) -> str:
-    """The panel title of a metric: METRIC_LABELS, else the key with spaces (and (%) for an accuracy)."""
+    """The panel title of a metric: METRIC_LABELS, else the key with spaces (and (%) for an
+    accuracy)."""
     if key in METRIC_LABELS:
         return METRIC_LABELS[key]
     return key.replace("_", " ") + (" (%)" if "accuracy" in key else "")
@@ -72,14 +73,17 @@ def _measured(key: str, values: list) -> bool:
     return bool(values) and (key in ALWAYS_DRAWN or any(v != 0 for v in values))
 
 
-def plot_metrics(rows: list[dict], path=None, keys=("eval_accuracy", "loss"), title: str = "", x: str = "step"):
+def plot_metrics(rows: list[dict], path=None, keys=("eval_accuracy", "loss"), title: str = "",
+                 x: str = "step"):
     """Learning curves of a run (metrics.jsonl rows): one titled panel per metric in `keys`, two
     panels a row; accuracies and shares in percent on 0-100. A metric no row has, or one that is
     0 at every step (the KL of a run without a reference), gets no panel; the latter is named
     under the figure. Saves a PNG to `path` (if given) -> the Figure, or None if nothing to draw."""
-    series, flat = {}, []
+    series = {}
+    flat = []
     for k in keys:
-        pts = [(r[x], float(r[k])) for r in rows if r.get(k) is not None and x in r and r[k] == r[k]]   # no NaN
+        pts = [(r[x], float(r[k])) for r in rows
+               if r.get(k) is not None and x in r and r[k] == r[k]]              # no NaN
         if _measured(k, [v for _, v in pts]):
             series[k] = [(px, 100 * v if is_percent(k) else v) for px, v in pts]
         elif pts:
@@ -103,7 +107,8 @@ def plot_metrics(rows: list[dict], path=None, keys=("eval_accuracy", "loss"), ti
         fig.suptitle(title)
     bottom = 0.0
     if flat:
-        fig.text(0.01, 0.01, "0 at every step, so not drawn: " + "; ".join(metric_label(k) for k in flat),
+        fig.text(0.01, 0.01,
+                 "0 at every step, so not drawn: " + "; ".join(metric_label(k) for k in flat),
                  fontsize=8, color="gray")
         bottom = 0.35 / fig.get_figheight()
     fig.tight_layout(rect=(0, bottom, 1, 1))
@@ -112,8 +117,8 @@ def plot_metrics(rows: list[dict], path=None, keys=("eval_accuracy", "loss"), ti
     return fig
 
 
-def plot_phases(phases: list[tuple[str, list[dict], int]], path=None, key: str = "eval_accuracy", title: str = "",
-                xlabel: str = "examples learned from"):
+def plot_phases(phases: list[tuple[str, list[dict], int]], path=None, key: str = "eval_accuracy",
+                title: str = "", xlabel: str = "examples learned from"):
     """Runs one after another (e.g. SFT then GRPO), each continuing from the model the one before
     left, on one axis of examples seen: phases are (name, metrics rows, examples per step), so a
     row at step s of a phase sits at (examples of the phases before) + s x examples per step.
@@ -121,12 +126,15 @@ def plot_phases(phases: list[tuple[str, list[dict], int]], path=None, key: str =
     fig = Figure(figsize=(7.0, 3.8))
     ax = fig.subplots()
     scale = 100 if is_percent(key) else 1
-    offset, last = 0, None
+    offset = 0
+    last = None
     for i, (name, rows, per_step) in enumerate(phases):
         if i:
             ax.axvline(offset, color="gray", lw=0.5, ls=":")
-        pts = [(offset + r["step"] * per_step, scale * r[key]) for r in rows if r.get(key) is not None]
-        pts = ([last] if last else []) + pts             # each phase starts from the model the last one left
+        pts = [(offset + r["step"] * per_step, scale * r[key]) for r in rows
+               if r.get(key) is not None]
+        # each phase starts from the model the last one left
+        pts = ([last] if last else []) + pts
         if pts:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=".", label=name)
             last = pts[-1]
@@ -147,9 +155,10 @@ def plot_phases(phases: list[tuple[str, list[dict], int]], path=None, key: str =
 
 
 # --- chapter 8: comparisons -----------------------------------------------------------------
-def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: float | None = None, path=None):
-    """Held-out accuracy against `x` (completions, seconds or updates): mean over seeds, min..max band.
-    On the seconds axis each point sits at the seeds' mean time of that evaluation."""
+def plot_curves(curves: list[dict], x: str = "completions", title: str = "",
+                T: float | None = None, path=None):
+    """Held-out accuracy against `x` (completions, seconds or updates): mean over seeds, min..max
+    band. On the seconds axis each point sits at the seeds' mean time of that evaluation."""
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
     for arm in dict.fromkeys(c["arm"] for c in curves):
@@ -159,7 +168,8 @@ def plot_curves(curves: list[dict], x: str = "completions", title: str = "", T: 
         xs = [sum(r[i][x] for r in runs) / len(runs) for i in range(n)]
         ys = [[r[i]["eval_accuracy"] for r in runs] for i in range(n)]
         line, = ax.plot(xs, [sum(y) / len(y) for y in ys], marker=".", label=arm)
-        ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(), alpha=0.18)
+        ax.fill_between(xs, [min(y) for y in ys], [max(y) for y in ys], color=line.get_color(),
+                        alpha=0.18)
     ax.axhline(0.9, color="gray", lw=0.6, ls=":")
     if T is not None:
         ax.axvline(T, color="gray", lw=0.8, ls="--", label=f"T = {T:.0f} s")
@@ -186,7 +196,8 @@ def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=N
     both = [r for r in table if " then " in r["arm"]]
     fig, ax = plt.subplots(figsize=(6.0, 3.8))
     ax.plot(teacher_ps, [1 - p for p in teacher_ps], "k--", lw=1, label="teacher (1 − p)")
-    ax.errorbar(teacher_ps, [r["final_accuracy"] for r in sft], yerr=[r["final_accuracy_std"] for r in sft],
+    ax.errorbar(teacher_ps, [r["final_accuracy"] for r in sft],
+                yerr=[r["final_accuracy_std"] for r in sft],
                 marker="o", capsize=3, label="SFT, greedy")
     ax.plot(teacher_ps, [r["pass@1"] for r in sft], marker="s", label="SFT, sampled (pass@1)")
     ax.axhline(rl["final_accuracy"], color="C3", label=f"{rl_arm}, greedy")
@@ -194,7 +205,8 @@ def plot_ceiling(table: list[dict], teacher_ps: list[float], rl_arm: str, path=N
     for r in both:
         q = float(r["arm"].split()[1][len("p="):])                    # "sft p=0.3 then grpo" -> 0.3
         ax.plot([q, q],
-                [r["final_accuracy"], r["pass@1"]], "D", color="C2", ms=7, label=f"{r['arm']}: greedy, pass@1")
+                [r["final_accuracy"], r["pass@1"]], "D", color="C2", ms=7,
+                label=f"{r['arm']}: greedy, pass@1")
     ax.set_xlabel("teacher error rate p")
     ax.set_ylabel("held-out exact match")
     ax.set_ylim(-0.02, 1.02)
@@ -213,7 +225,8 @@ def plot_reward_hacking(runs: dict, path=None, title: str = "PPO against a learn
     """Panels over training for each KL coefficient β (runs: {β: metrics rows}): learned reward,
     true reward (verifier), held-out accuracy, KL to the reference."""
     import matplotlib.pyplot as plt
-    panels = [("score", "learned reward (reward model)"), ("true_reward", "true reward (verifier, samples)"),
+    panels = [("score", "learned reward (reward model)"),
+              ("true_reward", "true reward (verifier, samples)"),
               ("eval_accuracy", "held-out accuracy (greedy)"),
               ("kl", r"KL($\pi\,\|\,\pi_\mathrm{ref}$) (nats per sequence)")]
     fig, axes = plt.subplots(1, len(panels), figsize=(4.0 * len(panels), 3.3))
@@ -245,5 +258,6 @@ def save_figure(fig, path, svg: bool = True, dpi: int = 150) -> Path:
     fig.savefig(png, dpi=dpi, bbox_inches="tight")
     if svg:
         with matplotlib.rc_context({"svg.hashsalt": "minirl"}):
-            fig.savefig(stem.with_name(stem.name + ".svg"), bbox_inches="tight", metadata={"Date": None})
+            fig.savefig(stem.with_name(stem.name + ".svg"), bbox_inches="tight",
+                        metadata={"Date": None})
     return png

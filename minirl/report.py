@@ -4,6 +4,7 @@
     summarize                    one row per arm of a comparison, means over seeds (chapter 8)
     markdown_table               any list of dicts as a Markdown table (compare, benchmarks)
     write_csv, read_csv          a list of dicts to a CSV file and back, numbers as numbers
+How the comparison table is read: chapters/08-sft-vs-rl.md, 8.2.
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ def first_crossing(xs, ys, level: float):
 
 
 def value_at(xs, ys, x0: float):
-    """y at the last point with x <= x0 (a curve read at time x0), or None before its first point."""
+    """y at the last point with x <= x0 (a curve read at time x0), or None before its first
+    point."""
     pts = [y for x, y in zip(xs, ys) if x <= x0]
     return pts[-1] if pts else None
 
@@ -39,21 +41,26 @@ def t_975(df: int) -> float:
 def summarize(curves: list[dict], results: list[dict], T: float, level: float = 0.9) -> list[dict]:
     """One row per arm: means over seeds (and how many seeds reached `level`).
 
-    curves: rows {arm, seed, completions, seconds, eval_accuracy}; results: one row per (arm, seed)
-    with final_accuracy, wall_seconds, updates, peak_memory_mb, models_held (and any pass@k, distinct_correct,
-    demo_style_share, which are averaged too). T: the time at which every curve is read."""
+    curves: rows {arm, seed, completions, seconds, eval_accuracy}; results: one row per
+    (arm, seed) with final_accuracy, wall_seconds, updates, peak_memory_mb, models_held (and any
+    pass@k, distinct_correct, demo_style_share, which are averaged too). T: the time at which every
+    curve is read."""
     table = []
     for arm in dict.fromkeys(r["arm"] for r in results):
         res = [r for r in results if r["arm"] == arm]
         per_seed = [[c for c in curves if c["arm"] == arm and c["seed"] == r["seed"]] for r in res]
         acc = [r["final_accuracy"] for r in res]
-        at_T = [value_at([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], T) for cs in per_seed]
-        t90 = [first_crossing([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], level) for cs in per_seed]
-        n90 = [first_crossing([c["completions"] for c in cs], [c["eval_accuracy"] for c in cs], level)
+        at_T = [value_at([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], T)
+                for cs in per_seed]
+        t90 = [first_crossing([c["seconds"] for c in cs], [c["eval_accuracy"] for c in cs], level)
+               for cs in per_seed]
+        n90 = [first_crossing([c["completions"] for c in cs], [c["eval_accuracy"] for c in cs],
+                              level)
                for cs in per_seed]
         reached = [x for x in t90 if x is not None]
         mean = lambda xs: sum(xs) / len(xs) if xs else float("nan")   # noqa: E731
-        n, std = len(acc), (sum((a - mean(acc)) ** 2 for a in acc) / max(1, len(acc) - 1)) ** 0.5
+        n = len(acc)
+        std = (sum((a - mean(acc)) ** 2 for a in acc) / max(1, len(acc) - 1)) ** 0.5
         row = {"arm": arm, "seeds": n, "final_accuracy": mean(acc), "final_accuracy_std": std,
                # half-width of the 95% t-interval of the mean final accuracy (none from one seed)
                "final_accuracy_ci95": t_975(n - 1) * std / n ** 0.5 if n > 1 else float("nan"),
@@ -61,7 +68,8 @@ def summarize(curves: list[dict], results: list[dict], T: float, level: float = 
                "reached_90": len(reached), "seconds_to_90": mean(reached),
                "completions_to_90": mean([x for x in n90 if x is not None]),
                "updates": mean([r.get("updates", float("nan")) for r in res]),
-               "peak_memory_mb": mean([r["peak_memory_mb"] for r in res]), "models_held": res[0]["models_held"],
+               "peak_memory_mb": mean([r["peak_memory_mb"] for r in res]),
+               "models_held": res[0]["models_held"],
                "wall_seconds": mean([r["wall_seconds"] for r in res])}
         for k in res[0]:
             if k.startswith("pass@") or k in ("distinct_correct", "demo_style_share"):
@@ -88,7 +96,8 @@ def markdown_table(rows: list[dict], columns=None, headers: dict | None = None) 
             return fmt.format(value)
         return f"{value:.3g}" if isinstance(value, float) else str(value)
 
-    lines = ["| " + " | ".join(headers.get(c, c) for c, _ in cols) + " |", "|" + " --- |" * len(cols)]
+    lines = ["| " + " | ".join(headers.get(c, c) for c, _ in cols) + " |",
+             "|" + " --- |" * len(cols)]
     lines += ["| " + " | ".join(cell(r.get(c), f) for c, f in cols) + " |" for r in rows]
     return "\n".join(lines)
 

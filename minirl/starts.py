@@ -9,6 +9,8 @@ is checked before a file is used. A start's name works wherever a checkpoint pat
     minirl grpo --init weak                         # the add2 weak start (reversed answers)
     minirl starts                                   # list them; --verify checks every sha256
     minirl starts --rebuild weak --out runs/weak    # train it again with its recorded command
+
+Chapter: chapters/02-tiny-gpt-and-sft.md, 2.7 (the weak starting point).
 """
 from __future__ import annotations
 
@@ -94,7 +96,8 @@ def find(recipe: dict) -> str | None:
 def copy_to(name: str, out) -> Path:
     """Put the shipped start `name` in the folder `out` as model.pt, with a summary.json saying what
     it is (the accuracy measured when it was made), as a run folder would. -> out/model.pt"""
-    src, entry = start_path(name), starts()[name]
+    src = start_path(name)
+    entry = starts()[name]
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     dst = out / "model.pt"

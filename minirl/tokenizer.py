@@ -7,6 +7,7 @@ digit is a token, so the model sees numbers the way we write them, one place val
 text and wraps it as a `tiktoken.Encoding`, so it encodes and decodes exactly like the GPT
 tokenizers do -- without downloading anything. Chapter 2 uses it to show why BPE tokenizers
 chop numbers into irregular pieces, and why GPT-4-era patterns split digits into groups of <= 3.
+Chapter: chapters/02-tiny-gpt-and-sft.md, 2.1 (characters) and 2.9 (byte-pair encoding).
 """
 from __future__ import annotations
 
@@ -16,7 +17,9 @@ import regex
 import tiktoken
 import torch
 
-PAD, BOS, EOS = "<pad>", "<bos>", "<eos>"
+PAD = "<pad>"
+BOS = "<bos>"
+EOS = "<eos>"
 ARITHMETIC_ALPHABET = "0123456789+-*/=(),: "
 
 
@@ -30,8 +33,11 @@ class CharTokenizer:
         self.specials = [PAD, BOS, EOS]
         self.itos = self.specials + list(alphabet)
         self.stoi = {ch: i for i, ch in enumerate(self.itos)}
-        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
-        self._lut = torch.full((max(map(ord, alphabet), default=0) + 1,), -1, dtype=torch.long)  # code point -> id
+        self.pad_id = 0
+        self.bos_id = 1
+        self.eos_id = 2
+        # code point -> id
+        self._lut = torch.full((max(map(ord, alphabet), default=0) + 1,), -1, dtype=torch.long)
         for ch in alphabet:
             self._lut[ord(ch)] = self.stoi[ch]
 
@@ -48,28 +54,33 @@ class CharTokenizer:
     def _unknown(self, texts) -> ValueError:
         """The error for characters outside the alphabet, naming every one of them."""
         bad = sorted({ch for t in texts for ch in t if ch not in self.stoi})
-        return ValueError(f"characters {bad!r} are not in the tokenizer's alphabet {self.alphabet!r}; "
-                          "remove them or build CharTokenizer(alphabet=...) with them")
+        return ValueError(f"characters {bad!r} are not in the tokenizer's alphabet "
+                          f"{self.alphabet!r}; remove them or build "
+                          "CharTokenizer(alphabet=...) with them")
 
     def encode_batch(self, texts: list[str]):
-        """Many texts at once -> (ids (B, L) right-padded with PAD, lengths (B,)), L = the longest text.
-        Looks up all characters in one tensor indexing step: no Python loop over them."""
-        lens = torch.tensor([len(t) for t in texts], dtype=torch.long)                      # (B,)
-        data = bytearray("".join(texts).encode("utf-32-le"))                                # 4 bytes a character
-        codes = torch.frombuffer(data, dtype=torch.int32).long() if data else torch.zeros(0, dtype=torch.long)
+        """Many texts at once -> (ids (B, L) right-padded with PAD, lengths (B,)), L = the longest
+        text. Looks up all characters in one tensor indexing step: no Python loop over them."""
+        lens = torch.tensor([len(t) for t in texts], dtype=torch.long)          # (B,)
+        data = bytearray("".join(texts).encode("utf-32-le"))                    # 4 bytes a char
+        codes = (torch.frombuffer(data, dtype=torch.int32).long() if data
+                 else torch.zeros(0, dtype=torch.long))
         known = codes < len(self._lut)
-        flat = torch.where(known, self._lut[codes.clamp(max=len(self._lut) - 1)], -1)       # (sum of lens,)
+        # (sum of lens,)
+        flat = torch.where(known, self._lut[codes.clamp(max=len(self._lut) - 1)], -1)
         if (flat < 0).any():
             raise self._unknown(texts)
         ids = torch.full((len(texts), int(lens.max())), self.pad_id, dtype=torch.long)
-        rows = torch.repeat_interleave(torch.arange(len(texts)), lens)                      # row of each char
-        cols = torch.arange(len(flat)) - torch.repeat_interleave(lens.cumsum(0) - lens, lens)  # its column
+        rows = torch.repeat_interleave(torch.arange(len(texts)), lens)          # row of each char
+        cols = (torch.arange(len(flat))
+                - torch.repeat_interleave(lens.cumsum(0) - lens, lens))        # its column
         ids[rows, cols] = flat
         return ids, lens
 
     def decode(self, ids, strict: bool = False) -> str:
         """Text of the ids, stopping at the first EOS. PAD and BOS are skipped, or with
-        strict=True (used for sampled responses) shown as U+FFFD so that no verifier accepts them."""
+        strict=True (used for sampled responses) shown as U+FFFD so that no verifier accepts
+        them."""
         out = []
         for i in ids:
             i = int(i)
@@ -89,7 +100,8 @@ class CharTokenizer:
 # GPT-2's pre-tokenisation pattern: runs of letters, of digits, of other symbols, and spaces.
 GPT2_PATTERN = r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 # GPT-4-era pattern (cl100k): digits are split into groups of at most three.
-GROUPED_DIGITS_PATTERN = r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+GROUPED_DIGITS_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"""
+                          r"""| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+""")
 
 
 def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_PATTERN,
@@ -116,7 +128,8 @@ def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_PATTERN,
         ranks[a + b] = len(ranks)
         merged = Counter()
         for word, n in words.items():
-            out, i = [], 0
+            out = []
+            i = 0
             while i < len(word):
                 if i + 1 < len(word) and word[i] == a and word[i + 1] == b:
                     out.append(a + b)
@@ -133,8 +146,8 @@ def train_bpe(text: str, vocab_size: int, pattern: str = GPT2_PATTERN,
 def gpt2_encoding():
     """The real GPT-2 tokenizer if tiktoken has its file cached locally, else None (with a message).
 
-    tiktoken downloads its vocabulary files on first use; minirl never does. Set TIKTOKEN_CACHE_DIR
-    to a folder holding the file to use it offline.
+    tiktoken downloads its vocabulary files on first use; minirl never does. Set
+    TIKTOKEN_CACHE_DIR to a folder holding the file to use it offline.
     """
     import os
     if os.environ.get("TIKTOKEN_CACHE_DIR"):
