@@ -1,28 +1,21 @@
 """Advantage actor-critic (A2C): REINFORCE with a learned state value V(s) as the baseline.
 
 An actor pi_theta(a|s) and a critic V_phi(s) ~ E[G_t | s_t = s] (Mnih et al. 2016, "A3C", whose
-synchronous variant is A2C; Sutton & Barto 13.5). The critic replaces the return G_t by a
-bootstrapped estimate; the one-step temporal-difference (TD) error
-
-    delta_t = r_t + gamma V(s_{t+1}) - V(s_t)           (V(s_{t+1}) := 0 after the last action)
-
-is an estimate of the advantage A(s_t, a_t) = Q(s_t, a_t) - V(s_t): unbiased when V = V^pi,
-and of much lower variance than G_t - b because it looks one reward ahead, not to the episode's
-end. The n-step return (the target of A3C, Mnih et al. 2016) trades back some of that bias for variance:
+synchronous variant is A2C; chapter 4). The advantage is the n-step TD advantage (section 4.2;
+n = 1: the TD error delta_t = r_t + gamma V(s_{t+1}) - V(s_t)):
 
     G^(n)_t = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n}),   A_t = G^(n)_t - V(s_t)
 
-(truncated at the last action, where nothing is bootstrapped). n >= episode length gives the
-Monte Carlo return, i.e. REINFORCE with V(s) as its baseline. The loss (minimised):
+truncated at the last action, where nothing is bootstrapped (n >= the episode's length gives the
+Monte Carlo return: REINFORCE with V(s) as its baseline). The loss (minimised; section 4.4):
 
-    L = - mean_actions[ log pi(a_t|s_t) A_t ] + value_coef * 0.5 * mean_actions[(V(s_t) - G^(n)_t)^2]
-        - entropy_coef * mean_actions[ H(pi(.|s_t)) ]
+    L = - mean_actions[log pi(a_t|s_t) A_t] + value_coef * 0.5 * mean_actions[(V(s_t) - G^(n)_t)^2]
+        - entropy_coef * mean_actions[H(pi(.|s_t))]
 
-with A_t and the target G^(n)_t treated as constants (the critic regresses onto its target; it
-must not move the target). For the LLM, values[:, t] = V(s_t) with s_t = tokens[:, :t+1], i.e. the
-critic's output at position t (docs/conventions.md): a value for every token, the prompt's last one included.
-
-This file builds on reinforce.py (its config fields, returns and rollout helpers).
+with A_t and the target G^(n)_t treated as constants (the critic must not move its own target).
+For the LLM, values[:, t] = V(s_t) with s_t = tokens[:, :t+1], the critic's output at position t
+(section 4.5; docs/conventions.md). This file builds on reinforce.py (its config fields, returns
+and rollout helpers).
 """
 from __future__ import annotations
 
@@ -32,27 +25,30 @@ from dataclasses import dataclass
 import torch
 
 from .config import config_field
-from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs, masked_mean,
-                   masked_mean_std)
+from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs,
+                   masked_mean, masked_mean_std)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .reinforce import ConstantRewardWatch, PGConfig, discounted_returns, reinforce_loss, sample_batch
+from .reinforce import (ConstantRewardWatch, PGConfig, discounted_returns, reinforce_loss,
+                        sample_batch)
 from .rollout import evaluate
 from .runs import Run, TrainResult, new_policy, start
 
 
 @dataclass
 class A2CConfig(PGConfig):
-    n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response (add2: 4) = "
-                                   "Monte Carlo return with V as the baseline", at_least=1, at_most=4096)
-    critic_lr: float = config_field(3e-4, "AdamW learning rate of the critic V(s)", above=0, at_most=10)
-    critic_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | scratch",
-                                    choices=("policy", "scratch"))
-    critic_warmup: int = config_field(0, "first iterations train only the critic (the actor waits for a usable V; "
-                                                    "0 = none)")
-    value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the critic does not "
-                                                    "learn)", at_most=1000)
+    n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response "
+                                   "(add2: 4) = Monte Carlo return with V as the baseline",
+                                at_least=1, at_most=4096)
+    critic_lr: float = config_field(3e-4, "AdamW learning rate of the critic V(s)", above=0,
+                                    at_most=10)
+    critic_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
+                                              "scratch", choices=("policy", "scratch"))
+    critic_warmup: int = config_field(0, "first iterations train only the critic (the actor waits "
+                                         "for a usable V; 0 = none)")
+    value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the "
+                                          "critic does not learn)", at_most=1000)
     entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)", at_most=1000)
 
 
@@ -64,22 +60,25 @@ def _shift_left(x: torch.Tensor, n: int) -> torch.Tensor:
 
 def td_advantages(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float,
                   n_steps: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """n-step TD advantages and value targets. rewards, values, mask (B, T-1) -> two (B, T-1), 0 off-mask.
+    """n-step TD advantages and value targets. rewards, values, mask (B, T-1) -> two (B, T-1),
+    0 off-mask.
 
-    returns[:, t]    = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n})   (no bootstrap past the last action)
+    returns[:, t]    = sum_{k<n} gamma^k r_{t+k} + gamma^n V(s_{t+n})
+                       (no bootstrap past the last action)
     advantages[:, t] = returns[:, t] - V(s_t)                          (n = 1: the TD error delta_t)
     Both are computed from values.detach(): they are targets, not things to differentiate.
     """
     values, rewards = values.detach(), rewards * mask
-    n_step_rewards = discounted_cumsum(rewards, gamma, window=n_steps)    # sum_{k<n} gamma^k r_{t+k}
-    bootstrap = _shift_left(values * mask, n_steps)                        # V(s_{t+n}); 0 after the end
-    returns = (n_step_rewards + gamma ** n_steps * bootstrap) * mask       # (B, T-1)
+    # sum_{k<n} gamma^k r_{t+k}
+    n_step_rewards = discounted_cumsum(rewards, gamma, window=n_steps)
+    bootstrap = _shift_left(values * mask, n_steps)                   # V(s_{t+n}); 0 after the end
+    returns = (n_step_rewards + gamma ** n_steps * bootstrap) * mask  # (B, T-1)
     return (returns - values) * mask, returns
 
 
-def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,
-             mask: torch.Tensor, entropy: torch.Tensor | None = None, value_coef: float = 1.0,
-             entropy_coef: float = 0.0) -> tuple[torch.Tensor, dict]:
+def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Tensor,
+             returns: torch.Tensor, mask: torch.Tensor, entropy: torch.Tensor | None = None,
+             value_coef: float = 1.0, entropy_coef: float = 0.0) -> tuple[torch.Tensor, dict]:
     """Actor-critic loss; every input (B, T-1), means over the actions (mask).
 
     policy term  - mean(log pi * A)                (A detached: REINFORCE with a critic's advantage)
@@ -91,13 +90,15 @@ def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Ten
     value_loss = 0.5 * masked_mean((values - returns.detach()) ** 2, mask)
     ent = masked_mean(entropy, mask) if entropy is not None else torch.zeros((), device=mask.device)
     loss = policy_loss + value_coef * value_loss - entropy_coef * ent
-    return loss, dict(policy_loss=policy_loss.item(), value_loss=value_loss.item(), entropy=ent.item())
+    return loss, dict(policy_loss=policy_loss.item(), value_loss=value_loss.item(),
+                      entropy=ent.item())
 
 
 # --- the arithmetic task: GPT actor, ScalarHeadGPT critic ---------------------------------------
 def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
     tok, task, device = start(cfg)
-    model = model if model is not None else new_policy(cfg, tok, task, device)   # --init checked here
+    # --init checked here
+    model = model if model is not None else new_policy(cfg, tok, task, device)
     if critic is None:
         critic = (ScalarHeadGPT.from_policy(model) if cfg.critic_init == "policy"
                   else ScalarHeadGPT(model.config).to(device))
@@ -105,7 +106,8 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
     optimizer = make_optimizer(model, cfg)
     critic_opt = make_optimizer(critic, cfg, lr=cfg.critic_lr)            # a constant learning rate
     rng = random.Random(cfg.seed)
-    run.keep(model, optimizer, rng, critic=critic, critic_optimizer=critic_opt)   # --resume: restored
+    # --resume: restored
+    run.keep(model, optimizer, rng, critic=critic, critic_optimizer=critic_opt)
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
     critic.train()
@@ -118,16 +120,17 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
         logits = model(ro.tokens[:, :-1])                                  # (B, T-1, V)
         logprobs = gather_logprobs(logits, ro.tokens[:, 1:])               # (B, T-1)
         values = critic(ro.tokens[:, :-1])                                 # (B, T-1): V(s_t)
-        advantages, returns = td_advantages(ro.token_rewards(), values, ro.mask, cfg.gamma, cfg.n_steps)
-        loss, stats = a2c_loss(logprobs, values, advantages, returns, ro.mask, entropy_from_logits(logits),
-                               cfg.value_coef, cfg.entropy_coef)
+        advantages, returns = td_advantages(ro.token_rewards(), values, ro.mask, cfg.gamma,
+                                            cfg.n_steps)
+        loss, stats = a2c_loss(logprobs, values, advantages, returns, ro.mask,
+                               entropy_from_logits(logits), cfg.value_coef, cfg.entropy_coef)
         # 3. one step for each model (separate models: each term reaches only its own parameters)
         optimizer.zero_grad(set_to_none=True)
         critic_opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_grad_norm(model, cfg.grad_clip)
         clip_grad_norm(critic, cfg.grad_clip)
-        if step >= cfg.critic_warmup:                                      # during warm-up the actor waits
+        if step >= cfg.critic_warmup:   # during warm-up the actor waits
             optimizer.step()
         critic_opt.step()
 
@@ -138,20 +141,24 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
             row = dict(reward=ro.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std, **stats,
                        explained_variance=explained_variance(values.detach(), returns, ro.mask),
                        grad_norm=grad_norm, lr=lr, response_len=ro.response_lengths.mean())
-        run.step(step + 1, row, show=("reward", "value_loss", "eval_accuracy"), rollouts=(step + 1) * len(ro.rewards))
+        run.step(step + 1, row, show=("reward", "value_loss", "eval_accuracy"),
+                 rollouts=(step + 1) * len(ro.rewards))
     acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma, "n_steps": cfg.n_steps},
+    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma,
+                              "n_steps": cfg.n_steps},
                       plot_keys=("eval_accuracy", "reward", "value_loss", "explained_variance"))
 
 
 # --- the classic env: tabular actor and tabular critic on the Corridor --------------------------
-def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.1,
-                       critic_lr: float = 0.05, gamma: float = 0.9, n_steps: int = 1, seed: int = 0) -> list[dict]:
-    """One-step A2C on the Corridor with tabular actor and critic; same td_advantages and a2c_loss as
-    the LLM. -> one dict per iteration: mean return, episode length, greedy return, V(start)."""
+def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 16,
+                       lr: float = 0.1, critic_lr: float = 0.05, gamma: float = 0.9,
+                       n_steps: int = 1, seed: int = 0) -> list[dict]:
+    """One-step A2C on the Corridor with tabular actor and critic; same td_advantages and a2c_loss
+    as the LLM. -> one dict per iteration: mean return, episode length, greedy return, V(start)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    policy, critic = TabularPolicy(length, Corridor.n_actions), TabularValue(length)
+    policy = TabularPolicy(length, Corridor.n_actions)
+    critic = TabularValue(length)
     optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": lr},
                                   {"params": critic.parameters(), "lr": critic_lr}])
     history = []
@@ -167,8 +174,10 @@ def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 1
         g = corridor_episodes(policy, 1, length, greedy=True)
         history.append(dict(iteration=it + 1, episodes=(it + 1) * episodes,
                             ret=float(discounted_returns(rewards, mask, gamma)[:, 0].mean()),
-                            length=float(mask.sum(1).mean()), value_start=float(critic.v.detach()[0]),
-                            greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0]), **stats))
+                            length=float(mask.sum(1).mean()),
+                            value_start=float(critic.v.detach()[0]),
+                            greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0]),
+                            **stats))
     return history
 
 

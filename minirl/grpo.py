@@ -4,8 +4,8 @@ GRPO drops PPO's critic: for each prompt q it samples a group of G responses, sc
 verifier, and uses the group as the baseline (one advantage per response, on every token of it):
 
     A_i = (r_i - mean(r_1..r_G)) / (std(r_1..r_G) + 1e-4)              std unbiased (n - 1)
-    J(theta) = E_q (1/G) sum_i (1/|o_i|) sum_t [ min(rho_it A_i, clip(rho_it, 1-eps, 1+eps_high) A_i)
-                                                 - beta KL_k3(pi_theta || pi_ref)_it ]
+    J(theta) = E_q (1/G) sum_i (1/|o_i|) sum_t [min(rho_it A_i, clip(rho_it, 1-eps, 1+eps_high) A_i)
+                                                - beta KL_k3(pi_theta || pi_ref)_it]
     rho_it = pi_theta(o_it | q, o_i<t) / pi_old(o_it | q, o_i<t)
 
 and minimises -J. With one inner step per batch (the default) rho = 1: GRPO is REINFORCE with a
@@ -41,36 +41,43 @@ BASELINES = ("mean", "loo")
 
 @dataclass
 class GRPOConfig(RunConfig):
-    steps: int = config_field(700, "policy iterations (sample a batch of groups, update)", at_least=1)
-    batch_size: int = config_field(32, "prompts per step (each sampled group_size times)", at_least=1, at_most=65536)
-    group_size: int = config_field(8, "G: responses sampled per prompt; the group is the baseline (>= 2)",
-                                   at_least=2, at_most=1024)
-    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
-    temperature: float = config_field(1.0, "sampling temperature of the rollouts (> 0: RL needs sampling)",
-                                      above=0, at_most=100)
-    inner_steps: int = config_field(1, "gradient updates per sampled batch (>1 makes the clipped ratio matter)",
-                                    at_least=1, at_most=1000)
+    steps: int = config_field(700, "policy iterations (sample a batch of groups, update)",
+                              at_least=1)
+    batch_size: int = config_field(32, "prompts per step (each sampled group_size times)",
+                                   at_least=1, at_most=65536)
+    group_size: int = config_field(8, "G: responses sampled per prompt; the group is the baseline "
+                                      "(>= 2)", at_least=2, at_most=1024)
+    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0,
+                             at_most=10)
+    temperature: float = config_field(1.0, "sampling temperature of the rollouts (> 0: RL needs "
+                                           "sampling)", above=0, at_most=100)
+    inner_steps: int = config_field(1, "gradient updates per sampled batch (>1 makes the clipped "
+                                       "ratio matter)", at_least=1, at_most=1000)
     clip_eps: float = config_field(0.2, "lower clip: rho is kept >= 1 - clip_eps", above=0, below=1)
-    clip_eps_high: float = config_field(0.2, "upper clip: rho is kept <= 1 + clip_eps_high (DAPO: 0.28)",
-                                        above=0, at_most=100)
-    beta: float = config_field(0.0, "weight of the k3 KL penalty to the initial policy (0 = no reference model)",
-                               at_most=1000)
-    loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | dr_grpo (sum / B*L) "
-                                          "| gspo (one clipped ratio per sequence)", choices=LOSS_TYPES)
-    scale: str = config_field("group", "advantage scaling: group (divide by the group std) | none (Dr. GRPO, RLOO) "
-                                       "| batch (divide by the batch std: REINFORCE++)", choices=SCALES)
-    baseline: str = config_field("mean", "group baseline: mean (GRPO: the group mean, r_i included) | loo (RLOO: "
-                                         "the mean of the other G-1 rewards)", choices=BASELINES)
+    clip_eps_high: float = config_field(0.2, "upper clip: rho is kept <= 1 + clip_eps_high "
+                                             "(DAPO: 0.28)", above=0, at_most=100)
+    beta: float = config_field(0.0, "weight of the k3 KL penalty to the initial policy (0 = no "
+                                    "reference model)", at_most=1000)
+    loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | "
+                                          "dr_grpo (sum / B*L) | gspo (one clipped ratio per "
+                                          "sequence)", choices=LOSS_TYPES)
+    scale: str = config_field("group", "advantage scaling: group (divide by the group std) | "
+                                       "none (Dr. GRPO, RLOO) | batch (divide by the batch std: "
+                                       "REINFORCE++)", choices=SCALES)
+    baseline: str = config_field("mean", "group baseline: mean (GRPO: the group mean, r_i "
+                                         "included) | loo (RLOO: the mean of the other G-1 "
+                                         "rewards)", choices=BASELINES)
     eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
-    skip_zero_groups: bool = config_field(False, "leave the groups whose rewards are all equal out of the "
-                                                 "update (the same gradient when beta = 0, less compute)")
+    skip_zero_groups: bool = config_field(False, "leave the groups whose rewards are all equal "
+                                                 "out of the update (the same gradient when "
+                                                 "beta = 0, less compute)")
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group", baseline: str = "mean",
-                     world: int = 1) -> torch.Tensor:
+def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group",
+                     baseline: str = "mean", world: int = 1) -> torch.Tensor:
     """rewards (B,) with rows [g*G:(g+1)*G] one group -> advantages (B,), floats.
 
-    baseline="mean": r_i - mean(r_1..r_G)                     (GRPO; r_i is part of its own baseline)
+    baseline="mean": r_i - mean(r_1..r_G)                    (GRPO; r_i is part of its own baseline)
     baseline="loo":  r_i - mean_{j != i} r_j = G/(G-1) (r_i - mean)     (RLOO, Ahmadian et al. 2024)
     then scale="group": divide by (group std + 1e-4), std unbiased (torch's default, n - 1);
          scale="none":  nothing (Dr. GRPO; with baseline="loo", RLOO);
@@ -80,25 +87,29 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
     that of the global batch. A group whose rewards are all equal gets exactly 0.
     """
     if group_size < 2:
-        raise ValueError(f"group_size must be >= 2 (a group of one has no baseline), got {group_size}")
+        raise ValueError(f"group_size must be >= 2 (a group of one has no baseline), "
+                         f"got {group_size}")
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {', '.join(SCALES)}, got {scale!r}")
     if baseline not in BASELINES:
         raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
     if rewards.dim() != 1 or rewards.numel() % group_size:
-        raise ValueError(f"rewards must be 1-D with a length that is a multiple of group_size={group_size}, "
-                         f"got shape {tuple(rewards.shape)}")
+        raise ValueError(f"rewards must be 1-D with a length that is a multiple of "
+                         f"group_size={group_size}, got shape {tuple(rewards.shape)}")
     r = rewards.float().view(-1, group_size)                                # (B/G, G)
     centred = r - r.mean(dim=1, keepdim=True)                               # (B/G, G)
     all_equal = (r.max(dim=1, keepdim=True).values == r.min(dim=1, keepdim=True).values)
-    centred = torch.where(all_equal, torch.zeros_like(centred), centred)    # exact 0, no rounding noise
+    # exact 0, no rounding noise
+    centred = torch.where(all_equal, torch.zeros_like(centred), centred)
     if baseline == "loo":
         centred = centred * (group_size / (group_size - 1))
     if scale == "group":
         centred = centred / (r.std(dim=1, keepdim=True) + 1e-4)
-    elif scale == "batch":                                                  # std over the global batch
-        sums = all_reduce_sum(torch.stack([centred.pow(2).sum(), torch.tensor(float(centred.numel()),
-                                                                              device=centred.device)]), world)
+    elif scale == "batch":
+        # std over the global batch
+        sums = all_reduce_sum(torch.stack([centred.pow(2).sum(),
+                                           torch.tensor(float(centred.numel()),
+                                                        device=centred.device)]), world)
         std = (sums[0] / (sums[1] - 1).clamp(min=1)).sqrt()                 # unbiased, batch mean 0
         centred = centred / (std + 1e-4)
     return centred.reshape(-1)                                              # (B,)
@@ -116,8 +127,8 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     "dapo" = sum over all action tokens / their number; "dr_grpo" = sum / (B * max_response_len),
     where max_response_len is a constant (default: the batch's padded width T-1); "gspo" = mean over
     sequences of the clipped surrogate of the sequence ratio s_i = exp(masked mean_t (logp - old))
-    (Zheng et al. 2025, eq. 5-7; advantages must then be one per sequence, and clip_frac is the share
-    of clipped sequences). The KL term is a per-token mean of each sequence for grpo and gspo.
+    (Zheng et al. 2025, eq. 5-7; advantages must then be one per sequence, and clip_frac is the
+    share of clipped sequences). The KL term is a per-token mean of each sequence for grpo and gspo.
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
@@ -137,15 +148,18 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         # 1-2. one length-normalised ratio per sequence, s_i = exp(mean_t log rho_it), clipped
         seq_logp = (logprobs * mask).sum(dim=1) / n_actions                 # (B,)
         seq_old = (old_logprobs.detach() * mask).sum(dim=1) / n_actions     # (B,)
-        per_seq, ratio, clipped = clipped_surrogate(seq_logp, seq_old, advantages, clip_eps, clip_eps_high)
+        per_seq, ratio, clipped = clipped_surrogate(seq_logp, seq_old, advantages, clip_eps,
+                                                    clip_eps_high)
         loss = (per_seq + beta * (kl * mask).sum(dim=1) / n_actions).mean()
         seq = torch.ones_like(per_seq)
         stats = {"clip_frac": masked_mean(clipped, seq), "ratio": masked_mean(ratio, seq)}
     else:
         adv = advantages[:, None] if advantages.dim() == 1 else advantages  # (B, 1) or (B, T-1)
         # 1-2. the importance ratio of each action (1 on the first update after sampling) and the
-        #      PPO-style clipped surrogate per token (the clip range may be asymmetric: DAPO clip-higher)
-        per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps, clip_eps_high)
+        #      PPO-style clipped surrogate per token (the clip range may be asymmetric: DAPO
+        #      clip-higher)
+        per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps,
+                                                      clip_eps_high)
         if beta > 0:
             per_token = per_token + beta * kl
         # 4. aggregate over tokens and sequences
@@ -169,20 +183,22 @@ def grpo_step_loss(policy, batch, cfg: GRPOConfig, max_len: int, world: int = 1)
     token mean, this process's share of the batch's tokens, so that DDP's gradient average equals
     the one-process gradient on the global batch. logp (B', T-1) is returned detached."""
     logp = token_logprobs(policy, batch.tokens)                             # (B', T-1), with grad
-    old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp          # pi_old: the sampling policy
+    old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp  # pi_old: the sampling policy
     loss, stats = grpo_loss(logp, old, batch.ref_lp, batch.adv, batch.mask, cfg.clip_eps,
                             cfg.clip_eps_high, cfg.beta, cfg.loss_type, max_len)
     loss = loss * batch.weight
-    if world > 1 and cfg.loss_type == "dapo":   # a token mean: weight by this process's share of tokens
+    if world > 1 and cfg.loss_type == "dapo":
+        # a token mean: weight by this process's share of tokens
         loss = loss * batch.all_mask.sum() * world / all_reduce_sum(batch.all_mask.sum(), world)
     return loss, stats, logp.detach()
 
 
-# --- speed: --skip_zero_groups, and the entropy a skipped row still counts in (skip on first read) ---
+# --- speed: --skip_zero_groups, and the entropy a skipped row still counts in (skip on first read)
 def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
-    """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups' terms of
-    the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group is kept,
-    so that the optimizer still takes its (momentum-only) step when no group carries signal."""
+    """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups'
+    terms of the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group
+    is kept, so that the optimizer still takes its (momentum-only) step when no group carries
+    signal."""
     keep = (adv.view(-1, group_size) != 0).any(dim=1)                      # (B/G,)
     keep[0] |= ~keep.any()
     return keep.repeat_interleave(group_size)                               # (B,)
@@ -195,16 +211,18 @@ class UpdateBatch:
     old_lp: torch.Tensor | None   # (B', T-1) log-probs under the sampling policy (inner_steps > 1)
     ref_lp: torch.Tensor | None   # (B', T-1) under the reference (beta > 0)
     adv: torch.Tensor             # (B',)
-    weight: object                # 1.0, or the share that gives the kept rows the whole batch's denominator
+    weight: object                # 1.0, or the share that gives the kept rows the whole
+                                  # batch's denominator
     all_mask: torch.Tensor        # (B, T-1) the whole rollout's action mask
-    skipped_logp_sum: object      # sum of the skipped rows' log-probs (for the logged entropy), or 0.0
+    skipped_logp_sum: object      # sum of the skipped rows' log-probs (for the logged entropy),
+                                  # or 0.0
 
 
 def update_batch(model, roll, adv, ref_lp, cfg: GRPOConfig, log: bool = False) -> UpdateBatch:
     """The rows an update trains on: all of them, or with --skip_zero_groups (and beta = 0) only the
     groups with a signal, the loss rescaled to the whole batch's denominator so that the gradient is
-    the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights before
-    the update) so that the logged entropy still covers every row."""
+    the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights
+    before the update) so that the logged entropy still covers every row."""
     if not (cfg.skip_zero_groups and ref_lp is None):
         return UpdateBatch(roll.tokens, roll.mask, roll.logprobs, ref_lp, adv, 1.0, roll.mask, 0.0)
     keep = informative_rows(adv, cfg.group_size)                            # (B,) bool
@@ -222,9 +240,11 @@ def update_batch(model, roll, adv, ref_lp, cfg: GRPOConfig, log: bool = False) -
 def sampled_entropy(batch: UpdateBatch, first_logp: torch.Tensor) -> torch.Tensor:
     """Mean -log pi(a_t|s_t) of the sampled actions under the policy before the update: at
     temperature 1 an estimate of the per-token entropy (nats), over every row of the rollout."""
-    nll, n = (-first_logp * batch.mask).sum(), batch.mask.sum()
-    if not isinstance(batch.skipped_logp_sum, float):                      # rows left out of the update
-        nll, n = nll - batch.skipped_logp_sum, batch.all_mask.sum()
+    nll = (-first_logp * batch.mask).sum()
+    n = batch.mask.sum()
+    if not isinstance(batch.skipped_logp_sum, float):   # rows left out of the update
+        nll = nll - batch.skipped_logp_sum
+        n = batch.all_mask.sum()
     return nll / n.clamp(min=1)
 
 
@@ -235,7 +255,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     rank, world = init_distributed(device, cfg.batch_size)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = None
-    if cfg.beta > 0:                                                        # frozen copy of the start
+    if cfg.beta > 0:                          # frozen copy of the start
         ref = frozen_copy(model)
     run = Run("grpo", cfg, tok, task, rank, log_eval_seconds=True)
     optimizer = make_optimizer(model, cfg)
@@ -245,7 +265,8 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     run.keep(model, optimizer, rng)                   # what a checkpoint holds (--resume: restored)
     restore_rank_rng(run.resume_state, rank)       # --resume under torchrun: each its own stream
     policy = data_parallel(model, world)
-    G, max_len = cfg.group_size, task.max_answer_len + 1
+    G = cfg.group_size
+    max_len = task.max_answer_len + 1
     step_times = []
     model.train()
     for step in run.steps():
@@ -264,7 +285,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         # 3. inner_steps updates of the clipped surrogate on this rollout (one by default)
         lr = set_lr(optimizer, cfg, step)
         logs = (step + 1) % cfg.log_every == 0
-        batch = update_batch(model, roll, adv, ref_lp, cfg, logs)           # every row, unless skipped
+        batch = update_batch(model, roll, adv, ref_lp, cfg, logs)   # every row, unless skipped
         for i in range(cfg.inner_steps):
             loss, stats, logp = grpo_step_loss(policy, batch, cfg, max_len, world)
             optimizer.zero_grad(set_to_none=True)
@@ -281,22 +302,29 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         if logs:
             r = roll.rewards.view(-1, G)
             n = torch.tensor(float(len(roll.rewards)), device=r.device)
-            zero = (r.max(1).values == r.min(1).values).float().sum() * G   # rows in zero-signal groups
+            # rows in zero-signal groups
+            zero = (r.max(1).values == r.min(1).values).float().sum() * G
             totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
             row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world,
                        reward_mean=(totals[0] / totals[2]).item(),
-                       zero_adv_groups=(totals[1] / totals[2]).item(), clip_frac=stats["clip_frac"].item(),
-                       kl_per_token=stats["kl"].item(), entropy=sampled_entropy(batch, first_logp).item(),
+                       zero_adv_groups=(totals[1] / totals[2]).item(),
+                       clip_frac=stats["clip_frac"].item(),
+                       kl_per_token=stats["kl"].item(),
+                       entropy=sampled_entropy(batch, first_logp).item(),
                        response_len=roll.response_lengths.mean().item(),
-                       grad_norm=grad_norm, lr=lr, step_seconds=dt, completions_per_s=totals[2].item() / dt)
+                       grad_norm=grad_norm, lr=lr, step_seconds=dt,
+                       completions_per_s=totals[2].item() / dt)
         run.step(step + 1, row, show=("reward_mean", "eval_accuracy", "completions_per_s"),
                  state=lambda: {"rank_rng": rank_rng_states(world)})
     acc, samples = evaluate(model, tok, task, n_samples=8)
-    median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")   # s per step
-    summary = {"eval_accuracy": acc, "samples": samples, "group_size": G, "loss_type": cfg.loss_type,
-               "median_step_seconds": round(median, 4), "world_size": world,
-               "completions_per_s": round(cfg.batch_size * G / median, 1)}
-    return run.finish(model, summary, plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl_per_token"),
+    # seconds per step
+    median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")
+    summary = {"eval_accuracy": acc, "samples": samples, "group_size": G,
+               "loss_type": cfg.loss_type, "median_step_seconds": round(median, 4),
+               "world_size": world, "completions_per_s": round(cfg.batch_size * G / median, 1)}
+    return run.finish(model, summary,
+                      plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups",
+                                 "kl_per_token"),
                       state=lambda: {"rank_rng": rank_rng_states(world)})
 
 

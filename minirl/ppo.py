@@ -1,40 +1,21 @@
 """Proximal Policy Optimization (PPO) for a language model, with a value model and a KL leash.
 
-Four models take part (the picture of RLHF, Ouyang et al. 2022):
+Four models take part (the picture of RLHF, Ouyang et al. 2022; chapter 5, section 5.5):
     1. policy     pi_theta        the GPT being trained (samples the rollouts)
     2. reward     r(x, y)         the verifier, or a learned reward model (minirl.reward_model)
     3. reference  pi_ref          a frozen copy of the starting policy
     4. value      V_phi(s_t)      a ScalarHeadGPT critic, started from the policy's trunk
 
-Per-token reward (Ziegler et al. 2019; Stiennon et al. 2020): a KL penalty on every action and the
-sequence score on the last one (its EOS; never a padding position),
+    r_t = - beta * KL_t(pi_theta || pi_ref)  +  [t is the last action] * score(x, y)
+    A_t = sum_{k >= 0} (gamma lambda)^k delta_{t+k},  delta_t = r_t + gamma V(s_{t+1}) - V(s_t)
+    L^CLIP = - E_t[min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t)],  rho_t = pi_theta / pi_old
 
-    r_t = - beta * KL_t(pi_theta || pi_ref)  +  [t is the last action] * score(x, y).
-
-With a learned reward, --normalize_reward uses score = (r_phi(x, y) - mu) / sigma, mu and sigma
-measured once on the start policy's samples (Ziegler et al. 2019), so that beta means
-the same whatever scale the reward model happened to learn.
-
-Advantages by GAE (Schulman et al. 2016, eq. 16), with delta_t = r_t + gamma V(s_{t+1}) - V(s_t)
-and V = 0 after the last action:
-
-    A_t = sum_{k >= 0} (gamma lambda)^k delta_{t+k},        returns R_t = A_t + V(s_t).
-
-Clipped surrogate (Schulman et al. 2017, eq. 7), rho_t = pi_theta(a_t|s_t) / pi_old(a_t|s_t):
-
-    L^CLIP = - E_t[ min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps) A_t) ]
-
-and a clipped value loss 0.5 E_t[max((V - R)^2, (V_old + clip(V - V_old, -eps_v, eps_v) - R)^2)].
-The details follow CleanRL's ppo.py and TRL's PPOTrainer: advantages whitened
-over the batch's action tokens, token-mean losses, minibatch epochs over one rollout, global
-gradient-norm clipping, approx KL = k3 of the old and new policy, early stop when it passes
---target_kl (checked after each epoch, as CleanRL), KL estimator k1 in the reward (TRL default).
-
-Why k1: in the reward the expected update is E[k * grad log pi], which for k1 is exactly
-grad KL(pi || ref) (and, with gamma = 1, the gradient of the whole response's KL). k2 and k3 there
-(--kl_kind) are not the gradient of any KL: k3 gives grad KL(pi||ref) - grad KL(ref||pi), almost
-zero close to the reference, although its value is an unbiased estimate of the KL (Schulman 2020;
-Tang & Munos 2025; the table of chapter 5, section 5.4).
+The per-token reward puts the KL penalty on every action (estimator k1; why k1 and not k2 or k3:
+section 5.4) and the score on the last one (its EOS, never padding). GAE (Schulman et al. 2016,
+eq. 16; section 5.3) takes V = 0 after the last action; the clipped surrogate (Schulman et al.
+2017, eq. 7; section 5.2) comes with a clipped value loss (section 5.3). The details follow
+CleanRL's ppo.py and TRL's PPOTrainer: whitening and --normalize_reward in section 5.4, the
+minibatch epochs and the --target_kl early stop in section 5.5.
 """
 from __future__ import annotations
 
@@ -62,35 +43,43 @@ from .runs import Run, TrainResult, load_model, new_policy, read_checkpoint, sta
 
 @dataclass
 class PPOConfig(RunConfig):
-    steps: int = config_field(300, "PPO iterations (one rollout + several epochs of updates each)", at_least=1)
+    steps: int = config_field(300, "PPO iterations (one rollout + several epochs of updates "
+                                   "each)", at_least=1)
     batch_size: int = config_field(64, "prompts per rollout", at_least=1, at_most=65536)
-    samples_per_prompt: int = config_field(2, "responses sampled per prompt (rollout size = batch_size x this)",
-                                           at_least=1, at_most=1024)
+    samples_per_prompt: int = config_field(2, "responses sampled per prompt (rollout size = "
+                                              "batch_size x this)", at_least=1, at_most=1024)
     lr: float = config_field(3e-4, "policy learning rate", above=0, at_most=10)
     value_lr: float = config_field(1e-3, "value model learning rate", above=0, at_most=10)
-    warmup: int = config_field(10, "iterations of linear learning-rate warmup (Adam's first steps are large; "
-                                   "0 = none)")
+    warmup: int = config_field(10, "iterations of linear learning-rate warmup (Adam's first "
+                                   "steps are large; 0 = none)")
     epochs: int = config_field(2, "passes over each rollout", at_least=1, at_most=1000)
-    minibatches: int = config_field(2, "minibatches per epoch (must divide the rollout size)", at_least=1)
+    minibatches: int = config_field(2, "minibatches per epoch (must divide the rollout size)",
+                                    at_least=1)
     clip_eps: float = config_field(0.2, "policy ratio clip epsilon", above=0, below=1)
-    value_clip: float = config_field(0.2, "value clip around the rollout-time values (0 = no clipping)", at_most=1e6)
+    value_clip: float = config_field(0.2, "value clip around the rollout-time values (0 = no "
+                                          "clipping)", at_most=1e6)
     gamma: float = config_field(1.0, "discount factor in [0, 1]", at_most=1)
-    lam: float = config_field(0.95, "GAE lambda (0 = one-step TD error, 1 = Monte Carlo return)", at_most=1)
-    kl_coef: float = config_field(0.02, "beta: weight of the per-token KL(policy || reference) penalty in the reward "
-                                        "(0 = no KL leash)",
+    lam: float = config_field(0.95, "GAE lambda (0 = one-step TD error, 1 = Monte Carlo "
+                                    "return)", at_most=1)
+    kl_coef: float = config_field(0.02, "beta: weight of the per-token KL(policy || reference) "
+                                        "penalty in the reward (0 = no KL leash)",
                                   at_most=1000)
-    kl_kind: str = config_field("k1", "KL estimator in the reward: k1 (the one whose gradient there is the KL's) | "
-                                      "k2 | k3 (k3's value is unbiased, but in the reward its gradient is "
-                                      "grad KL(pi||ref) - grad KL(ref||pi), nearly 0 near the reference; "
-                                      "chapter 5, section 5.4)",
+    kl_kind: str = config_field("k1", "KL estimator in the reward: k1 (the one whose gradient "
+                                      "there is the KL's) | k2 | k3 (k3's value is unbiased, but "
+                                      "in the reward its gradient is grad KL(pi||ref) - grad "
+                                      "KL(ref||pi), nearly 0 near the reference; chapter 5, "
+                                      "section 5.4)",
                                 choices=KL_KINDS)
-    target_kl: float = config_field(0.0, "stop an iteration's epochs once approx KL(old || new) exceeds this "
-                                         "(0 = off)", at_most=1000)
-    temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0, at_most=100)
+    target_kl: float = config_field(0.0, "stop an iteration's epochs once approx KL(old || new) "
+                                         "exceeds this (0 = off)", at_most=1000)
+    temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0,
+                                      at_most=100)
     whiten: bool = config_field(True, "whiten advantages over the batch's action tokens")
-    reward_model: str = config_field("", "score responses with this reward model (a model.pt) instead of the verifier")
-    normalize_reward: bool = config_field(False, "with --reward_model: optimise (score - mean) / std, both measured "
-                                                 "once on the start policy's samples (Ziegler et al. 2019)")
+    reward_model: str = config_field("", "score responses with this reward model (a model.pt) "
+                                         "instead of the verifier")
+    normalize_reward: bool = config_field(False, "with --reward_model: optimise (score - mean) / "
+                                                 "std, both measured once on the start policy's "
+                                                 "samples (Ziegler et al. 2019)")
     eval_every: int = config_field(10, "evaluate held-out accuracy every N iterations", at_least=1)
     log_every: int = config_field(1, "write a metrics line every N iterations", at_least=1)
 
@@ -98,14 +87,16 @@ class PPOConfig(RunConfig):
         super().validate()
         n = self.batch_size * self.samples_per_prompt
         if n % self.minibatches:
-            raise ConfigError(f"--minibatches {self.minibatches} does not divide the rollout of {n} sequences "
-                              f"(batch_size x samples_per_prompt); pick a divisor of {n}")
+            raise ConfigError(f"--minibatches {self.minibatches} does not divide the rollout of "
+                              f"{n} sequences (batch_size x samples_per_prompt); pick a divisor "
+                              f"of {n}")
         if self.reward_model:
             check_reward_model(self.reward_model)
 
 
 def check_reward_model(path):
-    """A reward model must be a ScalarHeadGPT checkpoint (the vocabulary is checked when loading)."""
+    """A reward model must be a ScalarHeadGPT checkpoint (the vocabulary is checked when
+    loading)."""
     kind = read_checkpoint(path)["kind"]
     if kind != "ScalarHeadGPT":
         raise ConfigError(f"{path} holds a {kind}, not a reward model; train one with "
@@ -120,7 +111,8 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     Returns (advantages, returns = advantages + values), both (B, T-1) and 0 off the mask:
         delta_t = r_t + gamma V(s_{t+1}) - V(s_t),     A_t = sum_k (gamma lam)^k delta_{t+k}
     """
-    values, mask = values * mask, mask.to(values.dtype)
+    values = values * mask
+    mask = mask.to(values.dtype)
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)   # (B, T-1)
     deltas = (rewards + gamma * next_values - values) * mask                             # (B, T-1)
     advantages = discounted_cumsum(deltas, gamma * lam) * mask                           # (B, T-1)
@@ -138,7 +130,8 @@ def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
     loss = masked_mean(per_token, mask)
     with torch.no_grad():
         log_ratio = logprobs - old_logprobs
-        stats = {"clip_frac": masked_mean(clipped, mask), "approx_kl": masked_mean(ratio - 1 - log_ratio, mask),
+        stats = {"clip_frac": masked_mean(clipped, mask),
+                 "approx_kl": masked_mean(ratio - 1 - log_ratio, mask),
                  "ratio_mean": masked_mean(ratio, mask)}
     return loss, stats
 
@@ -148,14 +141,16 @@ def ppo_value_loss(values, old_values, returns, mask, clip_eps: float):
 
     values (B, T-1) carry gradients; old_values and returns are constants. clip_eps = 0: unclipped.
     """
-    old_values, returns = old_values.detach(), returns.detach()
+    old_values = old_values.detach()
+    returns = returns.detach()
     loss_unclipped = (values - returns) ** 2
     if clip_eps <= 0:
         return 0.5 * masked_mean(loss_unclipped, mask), {"value_clip_frac": torch.tensor(0.0)}
     v_clipped = old_values + torch.clamp(values - old_values, -clip_eps, clip_eps)
     loss_clipped = (v_clipped - returns) ** 2
     loss = 0.5 * masked_mean(torch.maximum(loss_unclipped, loss_clipped), mask)
-    return loss, {"value_clip_frac": masked_mean((loss_clipped > loss_unclipped).float(), mask).detach()}
+    return loss, {"value_clip_frac":
+                  masked_mean((loss_clipped > loss_unclipped).float(), mask).detach()}
 
 
 def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind: str = "k1"):
@@ -170,35 +165,40 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     """PPO against the verifier, or against `reward_model` (a ScalarHeadGPT or cfg.reward_model)."""
     from .reward_model import reward_normalizer, sequence_reward
     tok, task, device = start(cfg)
-    policy = model if model is not None else new_policy(cfg, tok, task, device)          # 1. policy
-    if reward_model is None and cfg.reward_model:                                         # 2. reward
+    policy = model if model is not None else new_policy(cfg, tok, task, device)  # 1. policy
+    if reward_model is None and cfg.reward_model:                                # 2. reward
         reward_model, _ = load_model(cfg.reward_model, tok, task, device, kind="ScalarHeadGPT")
     if reward_model is not None:
         reward_model.eval().requires_grad_(False)
-    reference = frozen_copy(policy)                                                       # 3. reference
-    value = ScalarHeadGPT.from_policy(policy)                                             # 4. value
+    reference = frozen_copy(policy)                                              # 3. reference
+    value = ScalarHeadGPT.from_policy(policy)                                    # 4. value
     run = Run(algo, cfg, tok, task)
-    opt_pi, opt_v = make_optimizer(policy, cfg), make_optimizer(value, cfg)
+    opt_pi = make_optimizer(policy, cfg)
+    opt_v = make_optimizer(value, cfg)
     rng = random.Random(cfg.seed)
     norm = (0.0, 1.0)                        # the score PPO sees: (reward model - mean) / std
-    if reward_model is not None and cfg.normalize_reward:                   # measured on the start policy
+    if reward_model is not None and cfg.normalize_reward:   # measured on the start policy
         norm = reward_normalizer(reward_model, reference, tok, task, seed=cfg.seed)
-    run.keep(policy, opt_pi, rng, value_state=value, reference_state=reference, value_optimizer=opt_v)
+    run.keep(policy, opt_pi, rng, value_state=value, reference_state=reference,
+             value_optimizer=opt_v)
     n = cfg.batch_size * cfg.samples_per_prompt
     for step in run.steps():
         # 1. rollout: sample responses with the policy (their log-probs are pi_old)
         t0 = time.perf_counter()
         prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
         ro = sample(policy, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature)
-        tokens, mask, old_logprobs = ro.tokens, ro.mask, ro.logprobs                    # (B,T), (B,T-1) x2
+        tokens = ro.tokens                                                      # (B, T)
+        mask = ro.mask                                                          # (B, T-1)
+        old_logprobs = ro.logprobs                                              # (B, T-1)
         with torch.no_grad():
             # 2. score every token with the frozen models: reference log-probs, values, the score
-            ref_logprobs = token_logprobs(reference, tokens) * mask                       # (B, T-1)
-            old_values = value(tokens[:, :-1]) * mask                                     # (B, T-1) V(s_t)
+            ref_logprobs = token_logprobs(reference, tokens) * mask             # (B, T-1)
+            old_values = value(tokens[:, :-1]) * mask                           # (B, T-1) V(s_t)
             scores = ro.rewards if reward_model is None else (
                 sequence_reward(reward_model, tokens, mask) - norm[0]) / norm[1]
             # 3. per-token rewards (score - beta KL), then GAE advantages and returns
-            rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef, cfg.kl_kind)
+            rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef,
+                                        cfg.kl_kind)
             advantages, returns = gae(rewards, old_values, mask, cfg.gamma, cfg.lam)
             if cfg.whiten:
                 advantages = masked_whiten(advantages, mask)
@@ -206,18 +206,19 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         # 4. update: several epochs of minibatch steps on this one rollout
         policy.train()
         value.train()
-        lr = set_lr(opt_pi, cfg, step)                     # linear warmup, then cosine
+        lr = set_lr(opt_pi, cfg, step)                # linear warmup, then cosine
         for group in opt_v.param_groups:
-            group["lr"] = cfg.value_lr * lr / cfg.lr        # the value model follows the same schedule
-        stats, epochs_done = [], 0
+            group["lr"] = cfg.value_lr * lr / cfg.lr  # the value model follows the same schedule
+        stats = []
+        epochs_done = 0
         for _ in range(cfg.epochs):
             perm = torch.randperm(n, device=tokens.device)
             for idx in perm.chunk(cfg.minibatches):
                 m = mask[idx]
-                logp = token_logprobs(policy, tokens[idx])                                # (b, T-1)
+                logp = token_logprobs(policy, tokens[idx])                      # (b, T-1)
                 pi_loss, s = ppo_policy_loss(logp, old_logprobs[idx], advantages[idx], m, cfg.clip_eps)
-                v_loss, vs = ppo_value_loss(value(tokens[idx, :-1]), old_values[idx], returns[idx], m,
-                                            cfg.value_clip)
+                v_loss, vs = ppo_value_loss(value(tokens[idx, :-1]), old_values[idx], returns[idx],
+                                            m, cfg.value_clip)
                 opt_pi.zero_grad(set_to_none=True)
                 opt_v.zero_grad(set_to_none=True)
                 (pi_loss + v_loss).backward()     # separate models: each loss reaches only its own
@@ -225,38 +226,46 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
                 clip_grad_norm(value, cfg.grad_clip)
                 opt_pi.step()
                 opt_v.step()
-                stats.append({**s, **vs, "policy_loss": pi_loss.detach(), "value_loss": v_loss.detach(),
-                              "grad_norm": grad_norm})
+                stats.append({**s, **vs, "policy_loss": pi_loss.detach(),
+                              "value_loss": v_loss.detach(), "grad_norm": grad_norm})
             epochs_done += 1
             recent_kl = torch.stack([s["approx_kl"] for s in stats[-cfg.minibatches:]]).mean()
             if cfg.target_kl and float(recent_kl) > cfg.target_kl:      # 5. early stop (CleanRL)
                 break
         t2 = time.perf_counter()
 
-        # --- logging (skip on first read): per sequence, the KL summed over its tokens, in nats ---
+        # --- logging (skip on first read): per sequence, the KL summed over its tokens, in nats
         row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean()) for k in stats[0]}
-            kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask              # (B, T-1)
-            kl_k3 = kl_estimate(old_logprobs, ref_logprobs, "k3") * mask                  # another estimator
+            row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean())
+                   for k in stats[0]}
+            kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask  # (B, T-1)
+            kl_k3 = kl_estimate(old_logprobs, ref_logprobs, "k3") * mask      # another estimator
             row.update(score=scores.mean(), true_reward=ro.rewards.mean(), kl=kl.sum(1).mean(),
                        kl_k3=kl_k3.sum(1).mean(),
                        explained_variance=explained_variance(old_values, returns, mask),
                        response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
-                       rollout_seconds=t1 - t0, update_seconds=t2 - t1, completions_per_s=n / (t2 - t0))
+                       rollout_seconds=t1 - t0, update_seconds=t2 - t1,
+                       completions_per_s=n / (t2 - t0))
         run.step(step + 1, row, show=("score", "kl", "eval_accuracy", "completions_per_s"))
     acc, samples = evaluate(policy, tok, task, n_samples=8)
     last = [r for r in run.metrics if "rollout_seconds" in r]
-    timing = {k: round(sum(r[k] for r in last) / max(1, len(last)), 4) for k in ("rollout_seconds", "update_seconds")}
-    summary = {"eval_accuracy": acc, "samples": samples, "reward": "reward model" if reward_model is not None
-               else "verifier", "final_score": last[-1]["score"] if last else None,
-               "final_kl": last[-1]["kl"] if last else None, **{f"mean_{k}": v for k, v in timing.items()}}
-    if reward_model is not None:                                # score = (reward model - mean) / std
+    timing = {k: round(sum(r[k] for r in last) / max(1, len(last)), 4)
+              for k in ("rollout_seconds", "update_seconds")}
+    summary = {"eval_accuracy": acc, "samples": samples,
+               "reward": "reward model" if reward_model is not None else "verifier",
+               "final_score": last[-1]["score"] if last else None,
+               "final_kl": last[-1]["kl"] if last else None,
+               **{f"mean_{k}": v for k, v in timing.items()}}
+    if reward_model is not None:      # score = (reward model - mean) / std
         summary["reward_normalizer"] = {"mean": norm[0], "std": norm[1]}
-    if last:                                                    # whole iterations: rollout + update
-        summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt / sum(timing.values()), 1)
-    return run.finish(policy, summary, plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",
-                                                  "approx_kl", "explained_variance"))
+    if last:                          # whole iterations: rollout + update
+        summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt
+                                             / sum(timing.values()), 1)
+    return run.finish(policy, summary,
+                      plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",
+                                 "approx_kl", "explained_variance"))
 
 
-CLI = (PPOConfig, train_ppo, "PPO with a value model and a KL leash, against the verifier or a reward model")
+CLI = (PPOConfig, train_ppo,
+       "PPO with a value model and a KL leash, against the verifier or a reward model")
