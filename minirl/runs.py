@@ -6,12 +6,14 @@ the notebooks, which re-run their experiments in place, set MINIRL_OVERWRITE=1):
     config.json     the full config (every flag) that produced it, and under "run": the folder,
                     git commit, torch and Python versions, command line and start time
     metrics.jsonl   one JSON object per logged step
-    model.pt        a checkpoint: weights + model config + tokenizer + task (+ optimizer, RNG for --resume)
+    model.pt        a checkpoint: weights + model config + tokenizer + task (+ optimizer, RNG for
+                    --resume)
     summary.json    algo, task, seed, steps, wall_seconds, eval_accuracy, ...
     curves.png      learning curves (not with --no-plot)
     tensorboard/    the same metrics for TensorBoard (--tensorboard)
 With --save_every N, model.pt is also written every N steps, so that --resume continues an
-interrupted run exactly where its last checkpoint left it.
+interrupted run exactly where its last checkpoint left it. The skeleton every trainer shares
+(start, new_policy, Run's keep, steps, step and finish): docs/conventions.md (Trainers).
 """
 from __future__ import annotations
 
@@ -56,9 +58,11 @@ def read_checkpoint(path) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:
-        raise ConfigError(f"cannot read checkpoint {path} ({type(e).__name__}); is it a minirl model.pt?") from e
+        raise ConfigError(f"cannot read checkpoint {path} ({type(e).__name__}); "
+                          "is it a minirl model.pt?") from e
     if not isinstance(ckpt, dict) or ckpt.get("format") != "minirl-1":
-        raise ConfigError(f"{path} is not a minirl checkpoint; pass the model.pt a minirl run wrote")
+        raise ConfigError(f"{path} is not a minirl checkpoint; "
+                          "pass the model.pt a minirl run wrote")
     return ckpt
 
 
@@ -72,23 +76,28 @@ def load_model(path, tokenizer=None, task=None, device="cpu", kind: str | None =
                           "use a checkpoint trained with the same tokenizer")
     config = GPTConfig(**ckpt["model_config"])
     if task is not None and config.block_size < task.max_seq_len():
-        raise ConfigError(f"checkpoint {path} has block_size {config.block_size}, but task {task.name} "
-                          f"needs {task.max_seq_len()}; train a model with a larger --block_size")
-    if task is not None and (ckpt["task"]["reverse"], ckpt["task"]["pad"]) != (task.reverse, task.pad):
+        raise ConfigError(f"checkpoint {path} has block_size {config.block_size}, but task "
+                          f"{task.name} needs {task.max_seq_len()}; "
+                          "train a model with a larger --block_size")
+    if task is not None and ((ckpt["task"]["reverse"], ckpt["task"]["pad"])
+                             != (task.reverse, task.pad)):
         warnings.warn(f"checkpoint {path} was trained with reverse={ckpt['task']['reverse']} "
-                      f"pad={ckpt['task']['pad']}, this run uses reverse={task.reverse} pad={task.pad}")
+                      f"pad={ckpt['task']['pad']}, this run uses reverse={task.reverse} "
+                      f"pad={task.pad}")
     kind = kind or ckpt["kind"]
     model = (ScalarHeadGPT if kind == "ScalarHeadGPT" else GPT)(config)
     try:
         model.load_state_dict(ckpt["state_dict"], strict=(kind == ckpt["kind"]))
     except RuntimeError as e:
-        raise ConfigError(f"checkpoint {path} does not fit a {kind} with config {config}: {e}") from e
+        raise ConfigError(f"checkpoint {path} does not fit a {kind} with config {config}: "
+                          f"{e}") from e
     return model.to(device), ckpt
 
 
 def read_metrics(folder) -> list[dict]:
     """The rows of a run folder's metrics.jsonl, in order."""
-    return [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines() if line]
+    return [json.loads(line) for line in (Path(folder) / "metrics.jsonl").read_text().splitlines()
+            if line]
 
 
 # --- a run ----------------------------------------------------------------------------------
@@ -109,12 +118,13 @@ def run_metadata(out: Path) -> dict:
     from datetime import datetime, timezone
     try:
         root = Path(__file__).resolve().parents[1]
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
-                                timeout=5).stdout.strip() or None
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, timeout=5).stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         commit = None
     return {"folder": str(out.resolve()), "git_commit": commit, "torch": torch.__version__,
-            "python": platform.python_version(), "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+            "python": platform.python_version(),
+            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
             "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -129,7 +139,8 @@ def same_config(folder: Path, algo: str, cfg) -> bool:
 
 
 def tensorboard_writer():
-    """TensorBoard's SummaryWriter class (--tensorboard), or a ConfigError saying how to install it."""
+    """TensorBoard's SummaryWriter class (--tensorboard), or a ConfigError saying how to install
+    it."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError as e:
@@ -150,12 +161,15 @@ class Run:
     """Everything a trainer writes. Create it only after the config and --init have been checked,
     so that a bad flag never leaves a half-made run folder behind."""
 
-    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0, since: float | None = None,
-                 log_eval_seconds: bool = False):
+    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0,
+                 since: float | None = None, log_eval_seconds: bool = False):
         """since: time.perf_counter() at which the run's clock starts (default: now); a trainer that
         builds its data before it may create the Run (DPO's first pairs) passes when it began.
         log_eval_seconds: rows with an evaluation also log the time evaluation has taken so far."""
-        self.algo, self.cfg, self.tok, self.task = algo, cfg, tokenizer, task
+        self.algo = algo
+        self.cfg = cfg
+        self.tok = tokenizer
+        self.task = task
         self.out = Path(cfg.out or f"runs/{algo}")
         self.device = pick_device(cfg.device)
         self.is_main = rank == 0           # with several processes only rank 0 writes
@@ -165,22 +179,26 @@ class Run:
         if cfg.resume:
             ckpt = read_checkpoint(self.out / "model.pt")
             if ckpt.get("algo") != algo:
-                raise ConfigError(f"{self.out}/model.pt comes from `{ckpt.get('algo')}`, not `{algo}`")
+                raise ConfigError(f"{self.out}/model.pt comes from `{ckpt.get('algo')}`, "
+                                  f"not `{algo}`")
             self.resume_state = ckpt
             self.start_step = int(ckpt.get("step", 0))
             if (self.out / "metrics.jsonl").exists():
                 self.metrics = [m for m in read_metrics(self.out) if m["step"] <= self.start_step]
-        elif self.is_main and holds_run(self.out) and not (cfg.overwrite or os.environ.get("MINIRL_OVERWRITE") == "1"):
-            raise ConfigError(f"{self.out} already holds a run; pass --overwrite to replace it, --resume to "
-                              f"continue it, or --out to choose another folder")
+        elif (self.is_main and holds_run(self.out)
+              and not (cfg.overwrite or os.environ.get("MINIRL_OVERWRITE") == "1")):
+            raise ConfigError(f"{self.out} already holds a run; pass --overwrite to replace it, "
+                              "--resume to continue it, or --out to choose another folder")
         self.t0 = ((time.perf_counter() if since is None else since)
                    - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0))
         self.tensorboard = None
-        self.eval_seconds = 0.0            # time spent in held-out evaluation so far (inside `seconds`)
+        # time spent in held-out evaluation so far (inside `seconds`)
+        self.eval_seconds = 0.0
         self.log_eval_seconds = log_eval_seconds
         if not self.is_main:
             return
-        writer = tensorboard_writer() if cfg.tensorboard else None    # missing package: fail before writing
+        # missing package: fail before writing
+        writer = tensorboard_writer() if cfg.tensorboard else None
         if not cfg.resume:                 # nothing of an old run may be mistaken for this one's
             for name in RUN_FILES:
                 (self.out / name).unlink(missing_ok=True)
@@ -197,8 +215,10 @@ class Run:
         return time.perf_counter() - self.t0
 
     def log(self, step: int, **metrics) -> dict:
-        row = {"step": step, **{k: (round(float(v), 6) if isinstance(v, (float, int, torch.Tensor, np.floating))
-                                    else v) for k, v in metrics.items()}}
+        row = {"step": step,
+               **{k: (round(float(v), 6)
+                      if isinstance(v, (float, int, torch.Tensor, np.floating)) else v)
+                  for k, v in metrics.items()}}
         self.metrics.append(row)
         if not self.is_main:
             return row
@@ -211,13 +231,18 @@ class Run:
         return row
 
     # --- the skeleton every trainer shares: keep, steps, step, finish -------------------------
-    def keep(self, model, optimizer=None, rng: random.Random | None = None, evaluate=None, **others):
+    def keep(self, model, optimizer=None, rng: random.Random | None = None, evaluate=None,
+             **others):
         """Say what the run's checkpoints hold: the model, its optimizer and RNG, and other modules
-        or optimizers by name (a critic and its optimizer, a frozen reference). Under --resume all of
-        it is restored now. evaluate() -> the held-out metrics `step` logs every eval_every steps
+        or optimizers by name (a critic and its optimizer, a frozen reference). Under --resume all
+        of it is restored now. evaluate() -> the held-out metrics `step` logs every eval_every steps
         (default: {"eval_accuracy": greedy exact match})."""
-        self.model, self.optimizer, self.rng, self.others = model, optimizer, rng, others
-        self.evaluate = evaluate or (lambda: {"eval_accuracy": evaluate_greedy(model, self.tok, self.task)[0]})
+        self.model = model
+        self.optimizer = optimizer
+        self.rng = rng
+        self.others = others
+        self.evaluate = evaluate or (
+            lambda: {"eval_accuracy": evaluate_greedy(model, self.tok, self.task)[0]})
         s = self.resume_state
         if s is None:
             return
@@ -238,12 +263,15 @@ class Run:
         return (self.resume_state or {}).get(name, default)
 
     def steps(self):
-        """The training steps (0-based, from the checkpoint's step under --resume), with a progress bar."""
-        with warnings.catch_warnings():       # in Jupyter without ipywidgets tqdm falls back to text bars,
-            warnings.filterwarnings("ignore", message="IProgress not found")   # and would say so in the cell
+        """The training steps (0-based, from the checkpoint's step under --resume), with a
+        progress bar."""
+        # in Jupyter without ipywidgets tqdm falls back to text bars, and would say so in the cell
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="IProgress not found")
             from tqdm.auto import tqdm
-        self.bar = tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step, total=self.cfg.steps,
-                        desc=self.algo, disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
+        self.bar = tqdm(range(self.start_step, self.cfg.steps), initial=self.start_step,
+                        total=self.cfg.steps, desc=self.algo,
+                        disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
                         leave=True)
         yield from self.bar
         self.bar.close()
@@ -251,7 +279,8 @@ class Run:
     def step(self, step: int, row: dict, show=(), state=None, **first) -> dict:
         """After update number `step` (1-based): evaluate when due (every eval_every steps and the
         last), log `row` if it holds anything (`first` fields go before the wall time), show the
-        `show` fields on the progress bar, and save a checkpoint (with `state`) when --save_every asks."""
+        `show` fields on the progress bar, and save a checkpoint (with `state`) when --save_every
+        asks."""
         if step % self.cfg.eval_every == 0 or step == self.cfg.steps:
             t = time.perf_counter()
             row.update(self.evaluate())
@@ -259,7 +288,7 @@ class Run:
             self.eval_seconds += time.perf_counter() - t
         if row:
             if self.log_eval_seconds and "eval_accuracy" in row:
-                row["eval_seconds"] = self.eval_seconds          # evaluation so far, inside "seconds"
+                row["eval_seconds"] = self.eval_seconds  # evaluation so far, inside "seconds"
             row = self.log(step, **first, seconds=self.seconds, **row)
             self.bar.set_postfix({k: row[k] for k in show if k in row})
         if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.steps:
@@ -267,8 +296,9 @@ class Run:
         return row
 
     def save(self, step: int, state=None):
-        """Write model.pt: what `keep` named, the RNG states, and `state`: plain values, or a function
-        that returns them (called in every process: under torchrun it may gather from all of them)."""
+        """Write model.pt: what `keep` named, the RNG states, and `state`: plain values, or a
+        function that returns them (called in every process: under torchrun it may gather from all
+        of them)."""
         state = state() if callable(state) else state
         if not self.is_main:
             return
@@ -279,18 +309,21 @@ class Run:
             ckpt["rng"] = self.rng.getstate()
         ckpt.update({name: thing.state_dict() for name, thing in self.others.items()})
         ckpt["torch_rng"] = torch.get_rng_state()
-        if self.device.type == "cuda":                   # sampling on a GPU draws from its own generator
+        if self.device.type == "cuda":  # sampling on a GPU draws from its own generator
             ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.out / "model.pt", self.model, self.tok, self.task, **ckpt)
 
-    def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss"), state=None) -> TrainResult:
+    def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss"),
+               state=None) -> TrainResult:
         """Save the final checkpoint, write summary.json and curves.png."""
         self.save(self.cfg.steps, state)
-        summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed, "steps": self.cfg.steps,
-                   "wall_seconds": round(self.seconds, 2), "device": str(self.device),
+        summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed,
+                   "steps": self.cfg.steps, "wall_seconds": round(self.seconds, 2),
+                   "device": str(self.device),
                    "params": sum(p.numel() for p in model.parameters()), **summary}
         if self.device.type == "cuda":
-            summary["max_memory_allocated_mb"] = round(torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
+            summary["max_memory_allocated_mb"] = round(
+                torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
             summary["gpu"] = torch.cuda.get_device_name(self.device)
         if not self.is_main:
             return TrainResult(model, self.metrics, summary, self.out)
@@ -320,6 +353,7 @@ def new_policy(cfg: RunConfig, tokenizer, task, device) -> GPT:
     if cfg.init:
         model, _ = load_model(cfg.init, tokenizer, task, device, kind="GPT")
     else:
-        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size, n_layer=cfg.n_layer,
-                              n_head=cfg.n_head, n_embd=cfg.n_embd)).to(device)
+        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size,
+                              n_layer=cfg.n_layer, n_head=cfg.n_head,
+                              n_embd=cfg.n_embd)).to(device)
     return configure_model(model, cfg, device)
