@@ -12,7 +12,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]-*.md"))
 
-MAX_WORDS = 5000                  # the whole file split on whitespace, as `wc -w` counts it (code included)
+MAX_WORDS = 5000                  # the file split on whitespace, as `wc -w` counts it (code included),
+                                  # without HTML comments (number markers, excerpt markers: not read)
+COMMENT = re.compile(r"<!--.*?-->", re.S)
 WORDS_PER_MINUTE = 200            # the reading time is words / 200, rounded up to 5 minutes ...
 READING_SLACK = 1000              # ... and may be off by this many words' worth (edits come after it)
 TOP_LINES = 10                    # the reading-time line stands within the first lines
@@ -42,8 +44,12 @@ def _line(text: str, pos: int) -> str:
     return f"line {n}: {text.splitlines()[n - 1].strip()!r}"
 
 
+def words_of(text: str) -> int:
+    return len(COMMENT.sub(" ", text).split())
+
+
 def word_problems(path: Path) -> list[str]:
-    words = len(path.read_text().split())
+    words = words_of(path.read_text())
     if words <= MAX_WORDS:
         return []
     return [f"{path.name}: {words:,} words, over {MAX_WORDS:,} "
@@ -56,7 +62,7 @@ def reading_time_problems(path: Path) -> list[str]:
     m = READING_TIME.search(top)
     if not m:
         return [f"{path.name}: no '*Reading time: about N minutes.*' within the first {TOP_LINES} lines"]
-    words, minutes = len(text.split()), int(m[1])
+    words, minutes = words_of(text), int(m[1])
     if not words - READING_SLACK <= minutes * WORDS_PER_MINUTE <= words + READING_SLACK:
         return [f"{path.name}: {_line(text, m.start())} says {minutes} minutes, but {words:,} words read "
                 f"in about {words / WORDS_PER_MINUTE:.0f}"]
@@ -92,6 +98,38 @@ def machine_remark_problems(path: Path) -> list[str]:
     text = path.read_text()
     return [f"{path.name}: a machine remark, {' '.join(m[0].split())!r}, on {_line(text, m.start())}"
             for rx in MACHINE for m in rx.finditer(text)]
+
+
+# A Python block in a chapter is either an excerpt of the code, marked <!--excerpt minirl/FILE.py--> on
+# the line before it, whose lines (stripped; "..." and blank lines skip) appear in that file in the
+# same order, or a sketch that is not the code, marked <!--sketch-->. Excerpts cannot drift.
+MARKED_BLOCK = re.compile(r"<!--(?:excerpt ([\w./-]+)|sketch)-->[ \t]*\n```python\n(.*?)```", re.S)
+PYTHON_BLOCK = re.compile(r"```python\n")
+
+
+def excerpt_problems(path: Path) -> list[str]:
+    text, problems, marked = path.read_text(), [], set()
+    for m in MARKED_BLOCK.finditer(text):
+        marked.add(m.start(2))
+        if m[1] is None:
+            continue
+        source = ROOT / m[1]
+        if not source.is_file():
+            problems.append(f"{path.name}: {_line(text, m.start())} names {m[1]}, which does not exist")
+            continue
+        lines, at = [line.strip() for line in source.read_text().splitlines()], 0
+        for line in m[2].splitlines():
+            if line.strip() in ("", "..."):
+                continue
+            try:
+                at = lines.index(line.strip(), at) + 1
+            except ValueError:
+                problems.append(f"{path.name}: the excerpt of {m[1]} at {_line(text, m.start())} has "
+                                f"{line.strip()!r}, not in that file (after the lines before it)")
+    problems += [f"{path.name}: {_line(text, m.start())} starts a Python block with neither "
+                 "<!--excerpt FILE--> nor <!--sketch--> on the line before it"
+                 for m in PYTHON_BLOCK.finditer(text) if m.end() not in marked]
+    return problems
 
 
 chapters = pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
@@ -131,3 +169,18 @@ def test_no_dates(path):
 def test_no_machine_speed_remarks(path):
     problems = machine_remark_problems(path)
     assert not problems, "\n".join(problems)
+
+
+@chapters
+def test_code_excerpts_match_the_code(path):
+    problems = excerpt_problems(path)
+    assert not problems, "\n".join(problems)
+
+
+def test_an_excerpt_that_drifted_from_its_file_is_found(tmp_path):
+    page = tmp_path / "03-x.md"
+    page.write_text("<!--excerpt minirl/core.py-->\n```python\ndef masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:\n...\nreturn 42\n```\n"
+                    "<!--sketch-->\n```python\nanything = 1\n```\n```python\nunmarked = 2\n```\n")
+    problems = excerpt_problems(page)
+    assert len(problems) == 2, problems
+    assert "'return 42'" in problems[0] and "neither" in problems[1]
