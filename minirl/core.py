@@ -12,6 +12,9 @@ functions" sections show only what is new to each algorithm.
     kl_estimate                                     Schulman's k1 / k2 / k3 estimators of KL
     clipped_surrogate                               PPO's clipped objective and its clip fraction
     explained_variance                              how much of the return a critic explains
+
+Derived in chapters/03-reinforce.md, 3.3 (returns-to-go), chapters/04-actor-critic.md, 4.2-4.3
+(n-step sums, explained variance), chapters/05-ppo-and-rlhf.md, 5.2-5.4 (clip, GAE, KL).
 """
 from __future__ import annotations
 
@@ -88,7 +91,8 @@ def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """logits (B, T, V) -> entropy H(pi(.|s_t)) = -sum_a pi(a|s_t) log pi(a|s_t), shape (B, T), in nats.
+    """logits (B, T, V) -> entropy H(pi(.|s_t)) = -sum_a pi(a|s_t) log pi(a|s_t), shape (B, T),
+    in nats.
 
     >>> entropy_from_logits(torch.zeros(1, 1, 4))            # uniform over 4 tokens: log 4
     tensor([[1.3863]])
@@ -97,7 +101,8 @@ def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1)
 
 
-def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = "k1") -> torch.Tensor:
+def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor,
+                kind: str = "k1") -> torch.Tensor:
     """Per-token estimate of KL(pi || pi_ref) from actions sampled from pi (Schulman 2020,
     "Approximating KL divergence"), with log r = logp - ref_logp:
 
@@ -123,10 +128,12 @@ def kl_estimate(logprobs: torch.Tensor, ref_logprobs: torch.Tensor, kind: str = 
 
 
 # --- the clipped surrogate --------------------------------------------------------------------
-def clipped_surrogate(logprobs, old_logprobs, advantages, clip_eps: float, clip_eps_high: float | None = None):
+def clipped_surrogate(logprobs, old_logprobs, advantages, clip_eps: float,
+                      clip_eps_high: float | None = None):
     """PPO's clipped objective per token (Schulman et al. 2017, eq. 7), as a loss to minimise:
 
-        rho_t = exp(logp_t - logp_old_t),   loss_t = -min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps_high) A_t)
+        rho_t = exp(logp_t - logp_old_t)
+        loss_t = -min(rho_t A_t, clip(rho_t, 1 - eps, 1 + eps_high) A_t)
 
     logprobs (B, T-1) carry gradients; old_logprobs and advantages ((B, T-1), or (B, 1) to give
     every token of a row the same A) are constants and detached here. eps_high defaults to eps
@@ -134,7 +141,8 @@ def clipped_surrogate(logprobs, old_logprobs, advantages, clip_eps: float, clip_
     `clipped` is 1 where the clipped term is the smaller one, i.e. where the gradient is cut: its
     masked mean is the *clip fraction* every trainer logs.
 
-    >>> loss, ratio, clipped = clipped_surrogate(torch.log(torch.tensor([1.5])), torch.zeros(1), torch.ones(1), 0.2)
+    >>> loss, ratio, clipped = clipped_surrogate(torch.log(torch.tensor([1.5])), torch.zeros(1),
+    ...                                          torch.ones(1), 0.2)
     >>> loss, clipped
     (tensor([-1.2000]), tensor([1.]))
     """

@@ -4,9 +4,10 @@
     phase 2  GRPO from that model   -> the same held-out problems, now mostly right
 
 Writes runs/demo/{sft,grpo}/ (each a full run folder, replaced when the demo runs again) and
-runs/demo/curves.png: held-out accuracy
-of both phases against the examples the model has learned from (SFT: batch_size demonstrations a
-step; GRPO: batch_size x group_size sampled completions a step), so the two phases share one axis.
+runs/demo/curves.png: held-out accuracy of both phases against the examples the model has learned
+from (SFT: batch_size demonstrations a step; GRPO: batch_size x group_size sampled completions a
+step), so the two phases share one axis. The weak start: chapters/02-tiny-gpt-and-sft.md, 2.7;
+GRPO: chapters/07-grpo.md.
 """
 from __future__ import annotations
 
@@ -48,20 +49,24 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0,
     sft_cfg = SFTConfig(**WEAK_INIT)
     print(f"  after SFT: held-out accuracy {before:.1%}")
     print("phase 2/2: GRPO with the exact-match verifier as the reward")
-    grpo_cfg = GRPOConfig(init=str(out / "sft" / "model.pt"), out=str(out / "grpo"), seed=seed, overwrite=True,
-                          **({"steps": 4, "eval_every": 2} if quick else {}))
+    grpo_cfg = GRPOConfig(init=str(out / "sft" / "model.pt"), out=str(out / "grpo"), seed=seed,
+                          overwrite=True, **({"steps": 4, "eval_every": 2} if quick else {}))
     grpo = train_grpo(grpo_cfg)
-    per_sft, per_grpo = completions_per_step("sft", sft_cfg), completions_per_step("grpo", grpo_cfg)
+    per_sft = completions_per_step("sft", sft_cfg)
+    per_grpo = completions_per_step("grpo", grpo_cfg)
     plot_phases([(f"SFT: {per_sft} demonstrations a step", sft_metrics, per_sft),
-                 (f"GRPO: {grpo_cfg.batch_size} prompts × {grpo_cfg.group_size} sampled completions a step",
+                 (f"GRPO: {grpo_cfg.batch_size} prompts × {grpo_cfg.group_size} sampled "
+                  f"completions a step",
                   grpo.metrics, per_grpo)],
-                out / "curves.png", title="held-out exact match, 2-digit addition: SFT to a weak model, then GRPO",
+                out / "curves.png",
+                title="held-out exact match, 2-digit addition: SFT to a weak model, then GRPO",
                 xlabel="examples learned from (SFT: demonstrations; GRPO: sampled completions)")
     after = grpo.summary["eval_accuracy"]
     print(f"\nheld-out accuracy: {before:.1%} after SFT -> {after:.1%} after GRPO "
           f"({time.perf_counter() - t0:.0f} s in all)")
     task = grpo_cfg.make_task()
-    print("samples (greedy; answers are written least-significant digit first, → shows them as read):")
+    print("samples (greedy; answers are written least-significant digit first, → shows them as "
+          "read):")
     for s in grpo.summary.get("samples", [])[:8]:
         print("  " + task.show(s["prompt"], s["response"]))
     print(f"plot: {out / 'curves.png'}")

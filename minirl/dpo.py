@@ -1,45 +1,20 @@
 """DPO: Direct Preference Optimization (Rafailov et al. 2023).
 
-RLHF maximises a reward while staying close to a reference policy:
+RLHF's KL-regularised objective has a closed-form optimum; put into the Bradley-Terry model, its
+partition function cancels, and maximum likelihood on pairs (x, chosen y_w, rejected y_l) becomes
+(eq. 7), with h = (log pi(y_w|x) - log pi_ref(y_w|x)) - (log pi(y_l|x) - log pi_ref(y_l|x)):
 
-    max_pi  E_{x, y~pi} [ r(x, y) ] - beta * KL( pi(.|x) || pi_ref(.|x) )
+    L_DPO = - E log sigmoid(beta h)
+    L     = -(1 - eps) log sigmoid(beta h) - eps log sigmoid(-beta h)    (--label_smoothing eps)
+    L_IPO = E (h - 1 / (2 beta))^2                 (Azar et al. 2023, eq. 17; --loss_type ipo)
 
-whose optimum has a closed form, pi*(y|x) = pi_ref(y|x) exp(r(x, y) / beta) / Z(x). Solved for the
-reward, r(x, y) = beta log(pi*(y|x) / pi_ref(y|x)) + beta log Z(x). Put that into the Bradley-Terry
-model of preferences, P(y_w > y_l | x) = sigmoid(r(x, y_w) - r(x, y_l)): the intractable Z(x)
-cancels, and maximum likelihood on preference pairs (x, chosen y_w, rejected y_l) becomes
-(Rafailov et al. 2023, eq. 7)
-
-    L_DPO = - E log sigmoid( beta [ (log pi(y_w|x) - log pi_ref(y_w|x)) - (log pi(y_l|x) - log pi_ref(y_l|x)) ] )
-
-log pi(y|x) is the log-probability of the whole response: a SUM over its tokens (EOS included).
-The implicit reward of a response is r_hat(x, y) = beta (log pi(y|x) - log pi_ref(y|x)).
-With label smoothing eps (conservative DPO, Mitchell 2023; TRL's `label_smoothing`), each label is
-assumed flipped with probability eps:
-
-    L = -(1 - eps) log sigmoid(beta h) - eps log sigmoid(-beta h),   h = the bracket above.
-
-DPO needs: preference pairs and a frozen reference. It does not need: a reward model, a critic,
-or any sampling from the policy during training (it is offline: the pairs are fixed data).
-Nothing in the loss keeps log pi(chosen) from falling too ("likelihood displacement"); --rpo_alpha
-adds the per-token NLL of the chosen answers (RPO, Pang et al. 2024; TRL's `rpo_alpha`).
-
-IPO (Azar et al. 2023, eq. 17; --loss_type ipo) regresses h onto a finite target instead:
-
-    L_IPO = E ( h - 1 / (2 beta) )^2,     h = (log pi(y_w) - log pi_ref(y_w)) - (log pi(y_l) - log pi_ref(y_l))
-
-With deterministic preferences the sigmoid loss is only minimised as h -> infinity (it keeps
-pushing pi(y_l) towards 0); IPO's minimum is at h = 1 / (2 beta), so the policy stops there.
-(Sequence log-probs are sums here, as in the paper; TRL's IPO averages them over tokens.)
-
-Where the pairs come from (--pairs corrupt | offset | on_policy) is minirl.preferences. The
-defaults (the policy's own wrong answers against the right one, beta 3, lr 3e-4) are chapter 6's
-working recipe; fixed corrupted pairs at beta 0.1 are its failing one (--pairs corrupt --beta 0.1). With
---rounds N (online, iterative DPO) the run is cut into N rounds; each samples fresh on-policy pairs
-from the current policy, labels them with the verifier and runs DPO against the policy as it was
-at the start of the round: the step from offline preference learning towards RL. The reference's
-log-probs of a round's pairs are computed once, up front (as production trainers do), so only the
-policy is held in memory while training.
+log pi(y|x) is a SUM over the response's tokens (EOS included); the implicit reward of a response
+is beta (log pi(y|x) - log pi_ref(y|x)). --rpo_alpha adds the per-token NLL of the chosen answers.
+DPO needs no reward model, no critic and no sampling during training: the pairs are fixed data
+(from minirl.preferences, --pairs), and the reference's log-probs of a round's pairs are computed
+once, up front, so only the policy is held in memory. --rounds N (online DPO) samples fresh
+on-policy pairs each round, with the policy at the start of the round as the reference.
+Chapter: chapters/06-dpo.md (6.1-6.2 the loss, 6.3 what it needs, 6.5 IPO, 6.6 online DPO).
 """
 from __future__ import annotations
 
@@ -64,43 +39,51 @@ LOSS_TYPES = ("sigmoid", "ipo")
 class DPOConfig(RunConfig):
     steps: int = config_field(300, "optimizer steps", at_least=1)
     batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
-    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0, at_most=10)
-    beta: float = config_field(3.0, "beta: strength of the implicit KL to the reference (larger = stay closer)",
-                               above=0, at_most=1000)
-    label_smoothing: float = config_field(0.0, "assumed probability that a preference label is flipped (cDPO; "
-                                                "0 = plain DPO)",
+    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0,
+                             at_most=10)
+    beta: float = config_field(3.0, "beta: strength of the implicit KL to the reference (larger = "
+                                    "stay closer)", above=0, at_most=1000)
+    label_smoothing: float = config_field(0.0, "assumed probability that a preference label is "
+                                                "flipped (cDPO; 0 = plain DPO)",
                                           below=0.5)
-    n_pairs: int = config_field(4096, "size of the fixed preference dataset drawn from the training split",
-                                at_least=1)
-    rpo_alpha: float = config_field(0.0, "weight of an NLL term on the chosen answers (RPO, Pang et al. 2024; "
-                                         "0 = pure DPO)", at_most=1000)
-    loss_type: str = config_field("sigmoid", "sigmoid (DPO) | ipo (squared distance of h to 1/(2 beta))",
-                                  choices=LOSS_TYPES)
-    pairs: str = config_field("on_policy", "where the pairs come from: corrupt (one digit changed) | offset (the "
-                                         "answer +- 1..3) | on_policy (the policy's own wrong samples)",
+    n_pairs: int = config_field(4096, "size of the fixed preference dataset drawn from the "
+                                      "training split", at_least=1)
+    rpo_alpha: float = config_field(0.0, "weight of an NLL term on the chosen answers (RPO, Pang "
+                                         "et al. 2024; 0 = pure DPO)", at_most=1000)
+    loss_type: str = config_field("sigmoid", "sigmoid (DPO) | ipo (squared distance of h to "
+                                             "1/(2 beta))", choices=LOSS_TYPES)
+    pairs: str = config_field("on_policy", "where the pairs come from: corrupt (one digit changed) "
+                                           "| offset (the answer +- 1..3) | on_policy (the "
+                                           "policy's own wrong samples)",
                               choices=PAIR_SOURCES)
-    rounds: int = config_field(1, "online DPO: N rounds, each with fresh on-policy pairs from the current "
-                                  "policy and it as the reference (1 = offline)", at_least=1)
-    on_policy_samples: int = config_field(8, "on_policy pairs: answers sampled per prompt", at_least=2, at_most=1024)
+    rounds: int = config_field(1, "online DPO: N rounds, each with fresh on-policy pairs from the "
+                                  "current policy and it as the reference (1 = offline)",
+                               at_least=1)
+    on_policy_samples: int = config_field(8, "on_policy pairs: answers sampled per prompt",
+                                          at_least=2, at_most=1024)
     eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
 
     def validate(self):
         super().validate()
         if self.n_pairs < self.batch_size:
-            raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size ({self.batch_size})")
+            raise ConfigError(f"--n_pairs ({self.n_pairs}) must be at least --batch_size "
+                              f"({self.batch_size})")
         if self.rounds > 1 and self.pairs != "on_policy":
-            raise ConfigError("--rounds > 1 samples each round's pairs from the policy: use --pairs on_policy")
+            raise ConfigError("--rounds > 1 samples each round's pairs from the policy: use "
+                              "--pairs on_policy")
         if self.rounds > self.steps:
             raise ConfigError(f"--rounds ({self.rounds}) must be at most --steps ({self.steps})")
         if self.rounds > 1 and self.resume:
-            raise ConfigError("--resume is not supported with --rounds > 1 (a round's pairs come from the policy "
-                              "at the start of the round, which the checkpoint does not keep)")
+            raise ConfigError("--resume is not supported with --rounds > 1 (a round's pairs come "
+                              "from the policy at the start of the round, which the checkpoint "
+                              "does not keep)")
 
 
-def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, label_smoothing: float = 0.0,
-             loss_type: str = "sigmoid"):
-    """Sigmoid DPO loss (Rafailov et al. 2023, eq. 7), with cDPO label smoothing as in TRL, or IPO's
-    squared loss (Azar et al. 2023, eq. 17): mean of (h - 1/(2 beta))^2, h the log-ratio margin.
+def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float,
+             label_smoothing: float = 0.0, loss_type: str = "sigmoid"):
+    """Sigmoid DPO loss (Rafailov et al. 2023, eq. 7), with cDPO label smoothing as in TRL, or
+    IPO's squared loss (Azar et al. 2023, eq. 17): mean of (h - 1/(2 beta))^2, h the log-ratio
+    margin.
 
     All inputs (B,): sequence log-probs, i.e. SUMS over response tokens, under the policy (pi_*,
     with grad) and the frozen reference (ref_*). Returns (loss, chosen_rewards, rejected_rewards),
@@ -111,7 +94,8 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, labe
     if not 0.0 <= label_smoothing < 0.5:
         raise ValueError(f"label_smoothing must be in [0, 0.5), got {label_smoothing}")
     if loss_type not in LOSS_TYPES:
-        raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
+        raise ValueError(f"unknown loss_type {loss_type!r}; choose one of "
+                         f"{', '.join(LOSS_TYPES)}")
     chosen_logratio = pi_chosen - ref_chosen                                # (B,)
     rejected_logratio = pi_rejected - ref_rejected                          # (B,)
     margin = chosen_logratio - rejected_logratio                            # (B,) h, in nats
@@ -124,30 +108,33 @@ def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta: float, labe
 
 
 def preference_batch(tokenizer, pairs, device="cpu"):
-    """[(prompt, chosen, rejected)] -> tokens (2B, T), mask (2B, T-1): the B chosen rows, then the B
-    rejected rows. Raises ValueError on a pair whose chosen and rejected responses are identical."""
+    """[(prompt, chosen, rejected)] -> tokens (2B, T), mask (2B, T-1): the B chosen rows, then the
+    B rejected rows. Raises ValueError on a pair whose chosen and rejected responses are
+    identical."""
     for p, c, r in pairs:
         if c == r:
-            raise ValueError(f"preference pair for {p!r} has identical chosen and rejected responses "
-                             f"({c!r}); such a pair carries no preference, drop it from the data")
+            raise ValueError(f"preference pair for {p!r} has identical chosen and rejected "
+                             f"responses ({c!r}); such a pair carries no preference, drop it from "
+                             f"the data")
     prompts = [p for p, _, _ in pairs]
-    return encode_pairs(tokenizer, prompts + prompts, [c for _, c, _ in pairs] + [r for _, _, r in pairs],
-                        device)
+    return encode_pairs(tokenizer, prompts + prompts,
+                        [c for _, c, _ in pairs] + [r for _, _, r in pairs], device)
 
 
 def sequence_logprob(logprobs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """logprobs (B, T-1), mask (B, T-1) -> (B,): log pi(response | prompt), the SUM of the log-probs
-    of the response tokens (EOS included). Not the mean: DPO compares whole-sequence probabilities."""
+    """logprobs (B, T-1), mask (B, T-1) -> (B,): log pi(response | prompt), the SUM of the
+    log-probs of the response tokens (EOS included). Not the mean: DPO compares whole-sequence
+    probabilities."""
     return (logprobs * mask).sum(dim=1)
 
 
 def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
-    """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from cfg.pairs's source;
-    with cfg.rounds > 1, fresh on-policy pairs and a new reference every round."""
+    """DPO on a fixed preference dataset: `pairs` if given, else cfg.n_pairs from cfg.pairs's
+    source; with cfg.rounds > 1, fresh on-policy pairs and a new reference every round."""
     tok, task, device = start(cfg)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     rng = random.Random(cfg.seed)
-    began = time.perf_counter()               # the clock includes making the first pairs (sampling them)
+    began = time.perf_counter()     # the clock includes making the first pairs (sampling them)
     held = heldout_pairs(task)
     held_ref = pair_logprobs(model, tok, held)                         # (2N,) against the start
 
@@ -155,7 +142,8 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         data = list(pairs) if pairs is not None else make_pairs(
             cfg.pairs, task, cfg.n_pairs, rng, model, tok, cfg.on_policy_samples, 1.0)
         if not data:
-            raise ConfigError("no preference pairs: the policy answered every sampled prompt right")
+            raise ConfigError("no preference pairs: the policy answered every sampled prompt "
+                              "right")
         preference_batch(tok, data)                                         # fail early on bad data
         return data, pair_logprobs(model, tok, data)
 
@@ -165,20 +153,22 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     per_round = -(-cfg.steps // cfg.rounds)                                 # ceil
     run = Run("dpo", cfg, tok, task, since=began)
     optimizer = make_optimizer(model, cfg)
-    run.keep(model, optimizer, rng, evaluate=lambda: diagnostics(model, tok, task, held, held_ref, cfg.beta))
+    run.keep(model, optimizer, rng,
+             evaluate=lambda: diagnostics(model, tok, task, held, held_ref, cfg.beta))
     model.train()
     for step in run.steps():
-        if step and step % per_round == 0:                                  # online DPO: a new round
+        if step and step % per_round == 0:          # online DPO: a new round
             data, ref_all = new_round()
         idx = rng.sample(range(len(data)), min(cfg.batch_size, len(data)))
-        batch, B = [data[i] for i in idx], len(idx)
+        batch = [data[i] for i in idx]
+        B = len(idx)
         tokens, mask = preference_batch(tok, batch, device)                 # (2B, T), (2B, T-1)
         lr = set_lr(optimizer, cfg, step)
         tok_logp = token_logprobs(model, tokens)                            # (2B, T-1)
         logp = sequence_logprob(tok_logp, mask)                             # (2B,)
         ref_c, ref_r = ref_all[idx], ref_all[[i + len(data) for i in idx]]  # (B,), (B,)
-        dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_c, ref_r, cfg.beta, cfg.label_smoothing,
-                                             cfg.loss_type)
+        dpo, chosen_r, rejected_r = dpo_loss(logp[:B], logp[B:], ref_c, ref_r, cfg.beta,
+                                             cfg.label_smoothing, cfg.loss_type)
         nll = -masked_mean(tok_logp[:B], mask[:B])                          # chosen answers only
         loss = dpo + cfg.rpo_alpha * nll if cfg.rpo_alpha > 0 else dpo
         optimizer.zero_grad(set_to_none=True)
@@ -189,15 +179,19 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         # --- logging (skip on first read) ---
         row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = dict(loss=dpo.item(), chosen_nll=nll.item(), reward_margin=(chosen_r - rejected_r).mean().item(),
+            row = dict(loss=dpo.item(), chosen_nll=nll.item(),
+                       reward_margin=(chosen_r - rejected_r).mean().item(),
                        preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
-                       chosen_reward=chosen_r.mean().item(), rejected_reward=rejected_r.mean().item(),
+                       chosen_reward=chosen_r.mean().item(),
+                       rejected_reward=rejected_r.mean().item(),
                        grad_norm=grad_norm, lr=lr, n_pairs=len(data))
         run.step(step + 1, row, show=("loss", "eval_accuracy"))
     acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta, "pairs": cfg.pairs,
-                              "loss_type": cfg.loss_type, "rounds": cfg.rounds},
+    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta,
+                              "pairs": cfg.pairs, "loss_type": cfg.loss_type,
+                              "rounds": cfg.rounds},
                       plot_keys=("eval_accuracy", "loss", "reward_margin", "heldout_pref_accuracy"))
 
 
-CLI = (DPOConfig, train_dpo, "DPO: direct preference optimisation on (correct, mistaken) answer pairs")
+CLI = (DPOConfig, train_dpo,
+       "DPO: direct preference optimisation on (correct, mistaken) answer pairs")

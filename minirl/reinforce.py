@@ -1,34 +1,22 @@
 """REINFORCE: the policy-gradient theorem as code (Williams 1992).
 
-For a policy pi_theta and an episode (s_0, a_0, r_0, ..., s_{T-1}, a_{T-1}, r_{T-1}), the gradient
-of the expected return J(theta) = E[G_0] is, by the log-derivative trick grad p = p grad log p,
+For a policy pi_theta and an episode (s_0, a_0, r_0, ..., s_{T-1}, a_{T-1}, r_{T-1}):
 
-    grad J = E[ sum_t gamma^t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]  (Williams 1992;
-    G_t    = sum_{k >= 0} gamma^k r_{t+k}        (the return-to-go)           Sutton & Barto 2018, 13.3-13.4)
+    grad J = E[ sum_t gamma^t grad log pi_theta(a_t | s_t) * (G_t - b(s_t)) ]
+    G_t    = sum_{k >= 0} gamma^k r_{t+k}        (the return-to-go)
 
-Only rewards that come after an action can be credited to it, hence G_t rather than G_0 (what is
-left of G_0 after step t is gamma^t G_t). This code, like most implementations, drops the gamma^t
-and uses sum_t grad log pi(a_t | s_t) (G_t - b): the same with gamma = 1 (every arithmetic run),
-a biased estimate of grad J with gamma < 1 (the corridor uses 0.9; Thomas 2014, Nota & Thomas 2020).
-The baseline b may be anything that does not depend on the action a_t: since
-E_{a ~ pi}[grad log pi(a|s)] = sum_a grad pi(a|s) = grad 1 = 0, subtracting b(s) changes no
-expectation (the estimate stays unbiased); a b close to E[G_t] often shrinks the terms being
-averaged, and so their variance, but not always (chapter 3, section 3.4). Here b is a running mean of the return (an exponential
-moving average), updated *after* it is used, so it never depends on the batch it scores.
-
-The surrogate whose gradient is the code's estimate (A = advantage, a constant):
+Like most implementations this code drops the gamma^t (the same with gamma = 1, every arithmetic
+run; biased with gamma < 1). The baseline b is a running mean of the return, updated *after* it
+is used, so it never depends on the batch it scores. The surrogate minimised (A = G_t - b, a
+constant; |A| = the number of actions in the batch, so a ratio estimate, length-weighted):
 
     L(theta) = - (1 / |A|) sum_{(b,t) in actions} log pi_theta(a_{b,t} | s_{b,t}) * A_{b,t}
 
-|A|, the number of actions in the batch, depends on the sampled lengths, so the estimate is a ratio
-of two random sums: slightly biased, and length-weighted (each action weighs 1/|A|, so a response
-counts for less in a batch of long ones). Dividing by a constant instead gives the policy gradient
-times a constant; chapter 7, section 7.3, compares the choices.
-
-One update, two environments, the same (B, T) tensors + mask:
-  - the arithmetic task: the GPT is the policy, an action is a token, the verifier's reward sits
-    on the last action (EOS) -- so with gamma = 1 every token of a response gets the same G_t;
-  - `Corridor` (minirl.env), a classic toy, with a tabular softmax policy (`train_reinforce_corridor`).
+One update, two environments, the same (B, T) tensors + mask: the arithmetic task (the GPT is
+the policy, an action is a token, the verifier's reward sits on the last action, the EOS) and
+`Corridor` (minirl.env), a classic toy, with a tabular softmax policy (`train_reinforce_corridor`).
+Chapter: chapters/03-reinforce.md (3.2-3.3 the gradient, 3.4 baselines, 3.5 the loss); other
+normalisations of the sum: chapters/07-grpo.md, 7.3.
 """
 from __future__ import annotations
 
@@ -51,24 +39,24 @@ class PGConfig(RunConfig):
     """Fields shared by the policy-gradient trainers (REINFORCE here, A2C in a2c.py)."""
     steps: int = config_field(300, "policy iterations (sample, then one gradient step)", at_least=1)
     batch_size: int = config_field(32, "prompts per iteration", at_least=1, at_most=65536)
-    samples_per_prompt: int = config_field(8, "responses sampled per prompt (batch = batch_size x this)",
-                                           at_least=1, at_most=1024)
-    temperature: float = config_field(1.0, "sampling temperature (1 = on-policy; the gradient assumes it)",
-                                      above=0, at_most=100)
-    gamma: float = config_field(1.0, "discount factor in [0, 1] (1: every token of a response shares its reward)",
-                                at_most=1)
+    samples_per_prompt: int = config_field(8, "responses sampled per prompt (batch = batch_size x "
+                                              "this)", at_least=1, at_most=1024)
+    temperature: float = config_field(1.0, "sampling temperature (1 = on-policy; the gradient "
+                                           "assumes it)", above=0, at_most=100)
+    gamma: float = config_field(1.0, "discount factor in [0, 1] (1: every token of a response "
+                                     "shares its reward)", at_most=1)
     lr: float = config_field(2e-4, "AdamW learning rate of the policy", above=0, at_most=10)
     eval_every: int = config_field(20, "evaluate held-out accuracy every N steps", at_least=1)
-    warn_constant_steps: int = config_field(20, "warn when every reward in the batch was equal this many steps "
-                                                "in a row", at_least=1)
+    warn_constant_steps: int = config_field(20, "warn when every reward in the batch was equal "
+                                                "this many steps in a row", at_least=1)
 
 
 @dataclass
 class ReinforceConfig(PGConfig):
-    baseline: str = config_field("mean", "mean (running mean of the return) | none (plain REINFORCE)",
-                                 choices=("mean", "none"))
-    baseline_decay: float = config_field(0.9, "running mean: b <- decay * b + (1 - decay) * mean return "
-                                         "(0 = the last batch's mean)", below=1)
+    baseline: str = config_field("mean", "mean (running mean of the return) | none (plain "
+                                         "REINFORCE)", choices=("mean", "none"))
+    baseline_decay: float = config_field(0.9, "running mean: b <- decay * b + (1 - decay) * mean "
+                                              "return (0 = the last batch's mean)", below=1)
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -81,7 +69,8 @@ def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) 
     return discounted_cumsum(rewards * mask, gamma) * mask                 # (B, T-1)
 
 
-def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor,
+                   mask: torch.Tensor) -> torch.Tensor:
     """- mean over actions of log pi(a_t | s_t) * A_t. logprobs, advantages, mask: (B, T-1).
 
     The advantages are constants (detached): the gradient flows through log pi only. The mean
@@ -91,32 +80,40 @@ def reinforce_loss(logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch
     return -masked_mean(logprobs * advantages.detach(), mask)
 
 
-def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor, baseline: float) -> torch.Tensor:
-    """A_t = G_t - b on the actions, 0 elsewhere. returns, mask (B, T-1); b a number fixed *before*
-    this batch was sampled (a running mean of past returns), so it cannot depend on these actions."""
+def baseline_advantages(returns: torch.Tensor, mask: torch.Tensor,
+                        baseline: float) -> torch.Tensor:
+    """A_t = G_t - b on the actions, 0 elsewhere. returns, mask (B, T-1); b a number fixed
+    *before* this batch was sampled (a running mean of past returns), so it cannot depend on these
+    actions."""
     return (returns - baseline) * mask
 
 
-def update_baseline(baseline: float, returns: torch.Tensor, mask: torch.Tensor, decay: float) -> float:
-    """Running mean of the return: b <- decay * b + (1 - decay) * (mean of G_t over this batch's actions)."""
+def update_baseline(baseline: float, returns: torch.Tensor, mask: torch.Tensor,
+                    decay: float) -> float:
+    """Running mean of the return: b <- decay * b + (1 - decay) * (mean of G_t over this batch's
+    actions)."""
     return decay * baseline + (1 - decay) * masked_mean_std(returns, mask)[0]
 
 
 class ConstantRewardWatch:
     """Warns (once) when every reward in a batch has been the same for `patience` steps in a row:
-    then G_t - b carries no information about which action was better, and the gradient is noise."""
+    then G_t - b carries no information about which action was better, and the gradient is
+    noise."""
 
     def __init__(self, patience: int):
-        self.patience, self.count, self.warned = patience, 0, False
+        self.patience = patience
+        self.count = 0
+        self.warned = False
 
     def update(self, rewards: torch.Tensor):
         constant = bool((rewards == rewards.flatten()[0]).all())
         self.count = self.count + 1 if constant else 0
         if self.count >= self.patience and not self.warned:
             self.warned = True
-            warnings.warn(f"every reward was {float(rewards.flatten()[0]):g} for {self.count} steps in a row: "
-                          "the policy gradient carries no signal; check the task's reward, or start from a "
-                          "policy that sometimes succeeds (e.g. --init a weak SFT checkpoint)", stacklevel=2)
+            warnings.warn(f"every reward was {float(rewards.flatten()[0]):g} for {self.count} "
+                          "steps in a row: the policy gradient carries no signal; check the task's "
+                          "reward, or start from a policy that sometimes succeeds (e.g. --init a "
+                          "weak SFT checkpoint)", stacklevel=2)
 
 
 # --- the arithmetic task: the GPT as the policy ----------------------------------------------
@@ -124,16 +121,18 @@ def sample_batch(model, tok, task, cfg: PGConfig, rng):
     """One rollout: cfg.batch_size training prompts, cfg.samples_per_prompt responses to each
     (no grad, KV cache; their log-probs are recomputed with grad by the update)."""
     prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
-    return sample(model, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature, logprobs=False)
+    return sample(model, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature,
+                  logprobs=False)
 
 
 def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
     tok, task, device = start(cfg)
-    model = model if model is not None else new_policy(cfg, tok, task, device)   # --init checked here
+    # --init checked here
+    model = model if model is not None else new_policy(cfg, tok, task, device)
     run = Run("reinforce", cfg, tok, task)
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)
-    run.keep(model, optimizer, rng)                       # what a checkpoint holds (--resume: restored)
+    run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
     baseline = float(run.resumed("baseline", 0.0))
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
@@ -158,25 +157,30 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
         row = {}
         if (step + 1) % cfg.log_every == 0:
             adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
-            row = dict(reward=ro.rewards.mean(), baseline=baseline, adv_mean=adv_mean, adv_std=adv_std,
-                       loss=loss.item(), grad_norm=grad_norm, lr=lr, response_len=ro.response_lengths.mean())
+            row = dict(reward=ro.rewards.mean(), baseline=baseline, adv_mean=adv_mean,
+                       adv_std=adv_std, loss=loss.item(), grad_norm=grad_norm, lr=lr,
+                       response_len=ro.response_lengths.mean())
         run.step(step + 1, row, show=("reward", "eval_accuracy"), state={"baseline": baseline},
                  rollouts=(step + 1) * len(ro.rewards))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma},
-                      plot_keys=("eval_accuracy", "reward", "adv_std"), state={"baseline": baseline})
+                      plot_keys=("eval_accuracy", "reward", "adv_std"),
+                      state={"baseline": baseline})
 
 
 # --- the classic env: a tabular softmax policy on the Corridor ---------------------------------
-def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: int = 16, lr: float = 0.1,
-                             gamma: float = 0.9, baseline_decay: float = 0.9, seed: int = 0) -> list[dict]:
+def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: int = 16,
+                             lr: float = 0.1, gamma: float = 0.9, baseline_decay: float = 0.9,
+                             seed: int = 0) -> list[dict]:
     """REINFORCE with a running-mean baseline on the Corridor. Same discounted_returns and
-    reinforce_loss as the LLM. -> one dict per iteration: mean return, episode length, greedy return."""
+    reinforce_loss as the LLM. -> one dict per iteration: mean return, episode length, greedy
+    return."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     policy = TabularPolicy(length, Corridor.n_actions)
     optimizer = torch.optim.Adam(policy.parameters(), lr=lr)
-    baseline, history = 0.0, []
+    baseline = 0.0
+    history = []
     for it in range(iterations):
         states, actions, rewards, mask = corridor_episodes(policy, episodes, length, gen)
         returns = discounted_returns(rewards, mask, gamma)                 # (B, T)
@@ -188,7 +192,8 @@ def train_reinforce_corridor(length: int = 6, iterations: int = 100, episodes: i
         optimizer.step()
         baseline = update_baseline(baseline, returns, mask, baseline_decay)
         g = corridor_episodes(policy, 1, length, greedy=True)
-        history.append(dict(iteration=it + 1, episodes=(it + 1) * episodes, ret=float(returns[:, 0].mean()),
+        history.append(dict(iteration=it + 1, episodes=(it + 1) * episodes,
+                            ret=float(returns[:, 0].mean()),
                             length=float(mask.sum(1).mean()),
                             greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0])))
     return history

@@ -1,22 +1,22 @@
-"""RLHF in three stages, as one command (Ziegler et al. 2019; Stiennon et al. 2020; Ouyang et al. 2022):
+"""RLHF in three stages, as one command (Ziegler et al. 2019; Stiennon et al. 2020; Ouyang et al.
+2022):
 
-    1. SFT            imitate demonstrations                      -> pi_SFT      (minirl.sft, or --init)
-    2. reward model   fit r_phi to a labeller's pairwise choices  -> r_phi       (minirl.reward_model)
-                      (its trunk: an SFT model trained --rm_sft_steps, by default to full strength:
-                      judging a sum is as hard as computing it; --rm_sft_steps 0 = the stage-1 model)
-    3. PPO            maximise r_phi(x, y) - beta KL(pi || pi_SFT) -> pi_RLHF     (minirl.ppo)
+    1. SFT            imitate demonstrations                 -> pi_SFT   (minirl.sft, or --init)
+    2. reward model   fit r_phi to a labeller's choices      -> r_phi    (minirl.reward_model)
+                      (its trunk: an SFT model trained --rm_sft_steps, by default to full
+                      strength; --rm_sft_steps 0 = the stage-1 model)
+    3. PPO            maximise r_phi(x, y) - beta KL(pi || pi_SFT) -> pi_RLHF   (minirl.ppo)
 
-Stage 3 optimises the LEARNED reward, so the run reports it side by side with what we actually
-want and the labeller could only approximate: the verifier's exact-match accuracy (`score` is
-the learned reward of the rollouts, `true_reward` their verifier reward, `eval_accuracy` greedy
-held-out accuracy). `reward_hacking` repeats stage 3 with several KL coefficients beta to show
-the policy exploiting the reward model's flaw when the KL leash is off (Gao et al. 2023).
-
+Stage 3 optimises the LEARNED reward, so the run reports it beside the verifier's: `score` is the
+learned reward of the rollouts, `true_reward` their verifier reward, `eval_accuracy` greedy
+held-out accuracy. `reward_hacking` repeats stage 3 with several KL coefficients beta.
 Defaults: beta = 0.2 here (PPO alone: 0.02), and a labeller that values each digit 7 at 0.1 of a
 correct answer (--sevens 0.1; the Labeller class on its own defaults to 0.3).
 
     python -m minirl rlhf                         # all stages: runs/rlhf/{sft,reward_model,.}
     python -m minirl rlhf --init runs/weak/model.pt --kl_coef 0
+
+Chapter: chapters/05-ppo-and-rlhf.md, 5.6 (three stages), 5.7 (the judge), 5.8 (reward hacking).
 """
 from __future__ import annotations
 
@@ -31,46 +31,52 @@ from .reward_model import RewardModelConfig, train_reward_model
 from .runs import TrainResult
 from .sft import WEAK_INIT, SFTConfig, train_sft
 
-SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_head", "n_embd", "block_size",
-          "overwrite")
+SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_head", "n_embd",
+          "block_size", "overwrite")
 
 
 @dataclass
 class RLHFConfig(PPOConfig):
-    kl_coef: float = config_field(0.2, "beta: weight of the per-token KL(policy || SFT reference) penalty "
-                                        "(0 = no KL leash)",
+    kl_coef: float = config_field(0.2, "beta: weight of the per-token KL(policy || SFT reference) "
+                                        "penalty (0 = no KL leash)",
                                   at_most=1000)
     steps: int = config_field(150, "stage 3: PPO iterations against the reward model", at_least=1)
-    sft_steps: int = config_field(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)", at_least=1)
-    rm_steps: int = config_field(3000, "stage 2: reward-model steps (skipped with --reward_model)", at_least=1)
+    sft_steps: int = config_field(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)",
+                                  at_least=1)
+    rm_steps: int = config_field(3000, "stage 2: reward-model steps (skipped with --reward_model)",
+                                 at_least=1)
     rm_lr: float = config_field(3e-4, "stage 2: reward-model learning rate", above=0, at_most=10)
-    rm_sft_steps: int = config_field(1000, "stage 2: the reward model starts from an SFT model trained this many "
-                                           "steps (judging a sum is as hard as computing it); 0 = from the "
-                                           "stage-1 model")
+    rm_sft_steps: int = config_field(1000, "stage 2: the reward model starts from an SFT model "
+                                           "trained this many steps (judging a sum is as hard as "
+                                           "computing it); 0 = from the stage-1 model")
     rm_pairs: int = config_field(40000, "stage 2: labelled preference pairs", at_least=1)
-    sevens: float = config_field(0.1, "stage 2: the labeller's flaw, utility of each digit 7 (1 = a correct "
-                                      "answer, 0 = a flawless labeller)", at_most=1000)
-    noise: float = config_field(0.2, "stage 2: labeller noise (Bradley-Terry temperature; 0 = always picks the "
-                                     "higher utility)", at_most=1000)
+    sevens: float = config_field(0.1, "stage 2: the labeller's flaw, utility of each digit 7 "
+                                      "(1 = a correct answer, 0 = a flawless labeller)",
+                                 at_most=1000)
+    noise: float = config_field(0.2, "stage 2: labeller noise (Bradley-Terry temperature; 0 = "
+                                     "always picks the higher utility)", at_most=1000)
 
     def stage_configs(self):
         """The three stages' configs, all validated before anything is written."""
         out = Path(self.out or "runs/rlhf")
         shared = {k: getattr(self, k) for k in SHARED}
-        sft = SFTConfig(**shared, out=str(out / "sft"), steps=self.sft_steps, lr_schedule=WEAK_INIT["lr_schedule"])
+        sft = SFTConfig(**shared, out=str(out / "sft"), steps=self.sft_steps,
+                        lr_schedule=WEAK_INIT["lr_schedule"])
         init = self.init or str(out / "sft" / "model.pt")
         rm_sft = SFTConfig(**shared, out=str(out / "rm_sft"), steps=max(1, self.rm_sft_steps))
         rm_init = str(out / "rm_sft" / "model.pt") if self.rm_sft_steps else init
-        rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=rm_init, steps=self.rm_steps,
-                               lr=self.rm_lr, pairs=self.rm_pairs, sevens=self.sevens, noise=self.noise,
-                               sampler=init)
+        rm = RewardModelConfig(**shared, out=str(out / "reward_model"), init=rm_init,
+                               steps=self.rm_steps, lr=self.rm_lr, pairs=self.rm_pairs,
+                               sevens=self.sevens, noise=self.noise, sampler=init)
         ppo = PPOConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(PPOConfig)})
-        ppo.out, ppo.init = str(out), init
+        ppo.out = str(out)
+        ppo.init = init
         ppo.reward_model = self.reward_model or str(out / "reward_model" / "model.pt")
         return sft, rm_sft, rm, ppo
 
     def validate(self):
-        reward_model, self.reward_model = self.reward_model, ""          # stage 2 may not exist yet
+        reward_model = self.reward_model              # stage 2 may not exist yet
+        self.reward_model = ""
         try:
             super().validate()
         finally:
@@ -79,13 +85,15 @@ class RLHFConfig(PPOConfig):
         from .runs import holds_run
         stages = [Path(ppo.out)] + [Path(c.out) for c in (sft, rm_sft, rm)]
         if not (self.resume or self.overwrite) and any(holds_run(f) for f in stages):
-            raise ConfigError(f"{ppo.out} already holds an RLHF run; pass --overwrite to replace it, --resume to "
-                              f"keep its finished stages and continue, or --out to choose another folder")
+            raise ConfigError(f"{ppo.out} already holds an RLHF run; pass --overwrite to replace "
+                              f"it, --resume to keep its finished stages and continue, or --out to "
+                              f"choose another folder")
         if not self.init:
             sft.validate()
         if not self.reward_model:
             rm_sft.validate()
-            rm.init = rm.sampler = ""                                     # made by stage 1
+            rm.init = ""                                                  # made by stage 1
+            rm.sampler = ""
             rm.validate()
         else:
             from .ppo import check_reward_model
@@ -95,25 +103,26 @@ class RLHFConfig(PPOConfig):
 def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     cfg.validate()
     sft, rm_sft, rm, ppo = cfg.stage_configs()
-    reuse = cfg.resume                                  # --resume: keep finished stages, continue PPO
+    reuse = cfg.resume                          # --resume: keep finished stages, continue PPO
     say = print if cfg.progress else (lambda *a: None)
     if not cfg.init and not (reuse and Path(ppo.init).exists()):
         say("stage 1/3: SFT -> the policy to align")
-        train_sft(sft)                                                                # stage 1
+        train_sft(sft)                                                        # stage 1
     rm_summary = {}
     if not cfg.reward_model:
         if not (reuse and Path(ppo.reward_model).exists()):
             if cfg.rm_sft_steps:
-                say("stage 2/3: SFT -> the judge's trunk (judging a sum is as hard as computing it)")
-                train_sft(rm_sft)                                                     # the judge's trunk
+                say("stage 2/3: SFT -> the judge's trunk (judging a sum is as hard as computing "
+                    "it)")
+                train_sft(rm_sft)                                             # the judge's trunk
             say("stage 2/3: reward model from the labeller's pairwise choices")
-            train_reward_model(rm)                                                    # stage 2
+            train_reward_model(rm)                                            # stage 2
         rm_summary = json.loads((Path(rm.out) / "summary.json").read_text())
         say("  judge: verifier agreement {:.1%}, sample AUC {}".format(
             rm_summary["verifier_agreement"], "n/a" if rm_summary.get("sample_auc") is None
             else f"{rm_summary['sample_auc']:.3f}"))
     say(f"stage 3/3: PPO against the learned reward, KL coefficient beta = {cfg.kl_coef:g}")
-    result = train_ppo(ppo, algo="rlhf")                                              # stage 3
+    result = train_ppo(ppo, algo="rlhf")                                      # stage 3
     last = [r for r in result.metrics if "score" in r]
     summary = {**result.summary, "learned_reward": last[-1]["score"] if last else None,
                "true_reward": last[-1]["true_reward"] if last else None,
@@ -123,17 +132,20 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     (result.out / "summary.json").write_text(json.dumps(summary, indent=2))
     result.summary = summary
     if last:
-        say(f"  last rollout: learned reward {summary['learned_reward']:+.2f}, true reward (verifier) "
-            f"{summary['true_reward']:.2f}, KL to the reference {summary['final_kl']:.2f} nats")
+        say(f"  last rollout: learned reward {summary['learned_reward']:+.2f}, true reward "
+            f"(verifier) {summary['true_reward']:.2f}, KL to the reference "
+            f"{summary['final_kl']:.2f} nats")
     return result
 
 
 # --- the reward-hacking experiment ----------------------------------------------------------
-def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 0.2), **overrides) -> dict:
+def reward_hacking(out: str, init: str, reward_model: str, kl_coefs=(0.0, 0.02, 0.2),
+                   **overrides) -> dict:
     """PPO against the same learned reward with several KL coefficients -> {beta: metrics rows}.
 
-    The default betas are 0 (no leash), 0.02 (PPO's default against the verifier) and 0.2 (the default
-    of `minirl rlhf`); chapter 5's notebook passes (0, 0.2), benchmarks/rlhf_judges.py runs its own loop."""
+    The default betas are 0 (no leash), 0.02 (PPO's default against the verifier) and 0.2 (the
+    default of `minirl rlhf`); chapter 5's notebook passes (0, 0.2), benchmarks/rlhf_judges.py runs
+    its own loop."""
     runs = {}
     for beta in kl_coefs:
         cfg = PPOConfig(out=str(Path(out) / f"beta_{beta:g}"), init=init, reward_model=reward_model,

@@ -7,6 +7,7 @@ The one alignment every algorithm shares (docs/conventions.md):
     mask    (B, T-1)  1 where tokens[:, t+1] is an action (a response token, its EOS included)
 
 so `logp * mask` keeps exactly the log-probabilities of the actions the policy took.
+Chapter: chapters/02-tiny-gpt-and-sft.md, 2.4 (the alignment: tokens, log-probs, mask).
 """
 from __future__ import annotations
 
@@ -43,24 +44,30 @@ def encode_pairs(tokenizer, prompts: list[str], responses: list[str], device="cp
     """Teacher-forced sequences for SFT, DPO, reward models.
 
     -> tokens (B, T) = [BOS] prompt response [EOS] [PAD...], mask (B, T-1) over response+EOS.
-    Built with tensor indexing, not a Python loop per row: SFT on a GPU builds 1,024 of these a step.
+    Built with tensor indexing, not a Python loop per row: SFT on a GPU builds 1,024 of these a
+    step.
     """
     if len(prompts) != len(responses):
         raise ValueError(f"{len(prompts)} prompts but {len(responses)} responses")
     p_ids, p_len = tokenizer.encode_batch(prompts)                          # (B, P), (B,)
     r_ids, r_len = tokenizer.encode_batch(responses)                        # (B, R), (B,)
-    p_ids, r_ids = F.pad(p_ids, (0, 1)), F.pad(r_ids, (0, 1))              # >= 1 column, for gather
-    p_len, r_len = p_len[:, None], r_len[:, None]                           # (B, 1)
+    p_ids = F.pad(p_ids, (0, 1))                                 # >= 1 column each, for gather
+    r_ids = F.pad(r_ids, (0, 1))
+    p_len = p_len[:, None]                                                  # (B, 1)
+    r_len = r_len[:, None]                                                  # (B, 1)
     T = int((p_len + r_len).max()) + 2                                      # + BOS + EOS
     col = torch.arange(T)[None, :]                                          # (1, T)
     in_prompt = (col >= 1) & (col <= p_len)                                 # columns 1 .. p_len
     in_response = (col > p_len) & (col <= p_len + r_len)                   # the next r_len columns
     tokens = torch.full((len(prompts), T), tokenizer.pad_id, dtype=torch.long)
     tokens[:, 0] = tokenizer.bos_id
-    tokens = torch.where(in_prompt, p_ids.gather(1, (col - 1).clamp(0, p_ids.size(1) - 1).expand_as(tokens)), tokens)
-    tokens = torch.where(in_response, r_ids.gather(1, (col - 1 - p_len).clamp(0, r_ids.size(1) - 1)), tokens)
+    tokens = torch.where(in_prompt,
+                         p_ids.gather(1, (col - 1).clamp(0, p_ids.size(1) - 1).expand_as(tokens)),
+                         tokens)
+    tokens = torch.where(in_response,
+                         r_ids.gather(1, (col - 1 - p_len).clamp(0, r_ids.size(1) - 1)), tokens)
     tokens = torch.where(col == p_len + r_len + 1, tokenizer.eos_id, tokens)
-    t = col[:, :-1]                                                         # mask[:, t] is about tokens[:, t+1]
+    t = col[:, :-1]                                             # mask[:, t] is about tokens[:, t+1]
     mask = ((t >= p_len) & (t <= p_len + r_len)).float()                   # response tokens and EOS
     return to_device(tokens, device), to_device(mask, device)
 
@@ -69,10 +76,10 @@ def response_mask(tokens: torch.Tensor, prompt_lens: torch.Tensor, eos_id: int) 
     """Action mask (B, T-1) of generated sequences: from the first response token through the
     first EOS after the prompt (or to the end if there is none)."""
     B, T = tokens.shape
-    pos = torch.arange(1, T, device=tokens.device)[None, :]                  # position of tokens[:, t+1]
+    pos = torch.arange(1, T, device=tokens.device)[None, :]        # position of tokens[:, t+1]
     in_response = pos >= prompt_lens[:, None]                              # (B, T-1)
     is_eos = (tokens[:, 1:] == eos_id) & in_response
-    eos_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0                # an EOS came strictly earlier
+    eos_before = (is_eos.cumsum(dim=1) - is_eos.long()) > 0    # an EOS came strictly earlier
     return (in_response & ~eos_before).float()
 
 
@@ -81,8 +88,9 @@ class Rollout:
     """A batch of sampled episodes. B = number of prompts x samples per prompt."""
     tokens: torch.Tensor        # (B, T) prompt + response + padding
     mask: torch.Tensor          # (B, T-1) 1 on actions
-    logprobs: torch.Tensor | None   # (B, T-1) log pi_old(action) at sampling time, detached, 0 off-mask;
-                                    # None when sample(logprobs=False) skipped computing them
+    logprobs: torch.Tensor | None   # (B, T-1) log pi_old(action) at sampling time, detached,
+                                    # 0 off-mask; None when sample(logprobs=False) skipped
+                                    # computing them
     rewards: torch.Tensor       # (B,) sequence reward from the verifier
     prompts: list[str]          # (B,)
     texts: list[str]            # (B,) decoded responses
@@ -137,16 +145,19 @@ def sample(model, tokenizer, task, prompts: list[str], samples_per_prompt: int =
                       temperature=temperature, top_k=top_k, greedy=greedy, generator=generator)
     mask = response_mask(tokens, lens, tokenizer.eos_id)
     keep = int((mask.sum(dim=0) > 0).nonzero().max()) + 2 if mask.any() else tokens.size(1)
-    tokens, mask = tokens[:, :keep], mask[:, :keep - 1]      # drop columns after every row ended
+    tokens = tokens[:, :keep]                                # drop columns after every row ended
+    mask = mask[:, :keep - 1]
     old_lp = token_logprobs(model, tokens) * mask if logprobs and not greedy else None
     texts, rewards = decode_and_score(tokenizer, task, prompts, tokens, lens)
     return Rollout(tokens, mask, old_lp, rewards, prompts, texts, lens)
 
 
-def decode_and_score(tokenizer, task, prompts: list[str], tokens: torch.Tensor, lens: torch.Tensor):
-    """tokens (B, T), lens (B,) -> (B response texts, rewards (B,) on tokens' device): the host side
-    of a rollout, one device -> host copy for the whole batch and one `score` call."""
-    rows, starts = tokens.tolist(), lens.tolist()
+def decode_and_score(tokenizer, task, prompts: list[str], tokens: torch.Tensor,
+                     lens: torch.Tensor):
+    """tokens (B, T), lens (B,) -> (B response texts, rewards (B,) on tokens' device): the host
+    side of a rollout, one device -> host copy for the whole batch and one `score` call."""
+    rows = tokens.tolist()
+    starts = lens.tolist()
     texts = [tokenizer.decode(row[n:], strict=True) for row, n in zip(rows, starts)]
     return texts, torch.tensor(score(task, prompts, texts), device=tokens.device)
 
@@ -158,12 +169,15 @@ def evaluate(model, tokenizer, task, pairs=None, batch_size: int = 500, n_sample
     pairs = task.heldout() if pairs is None else pairs
     prompts = [task.prompt(a, b) for a, b in pairs]
     show = {round(i * len(prompts) / n_samples) for i in range(n_samples)} if n_samples else set()
-    correct, shown = 0.0, []
+    correct = 0.0
+    shown = []
     for i in range(0, len(prompts), batch_size):
         r = sample(model, tokenizer, task, prompts[i:i + batch_size], greedy=True)
-        ok = [float(task.is_correct(p, t)) for p, t in zip(r.prompts, r.texts)]   # exact, whatever the reward
+        # exact, whatever the reward
+        ok = [float(task.is_correct(p, t)) for p, t in zip(r.prompts, r.texts)]
         correct += sum(ok)
-        shown += [labelled_sample(task, p, t) for j, (p, t) in enumerate(zip(r.prompts, r.texts), i) if j in show]
+        shown += [labelled_sample(task, p, t)
+                  for j, (p, t) in enumerate(zip(r.prompts, r.texts), i) if j in show]
     return correct / max(1, len(prompts)), shown
 
 

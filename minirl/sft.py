@@ -8,7 +8,8 @@ where A is the set of response positions (the mask), so the prompt is context, n
 In RL words: SFT imitates an expert's actions in the states the expert visited. It needs the
 right answer for every prompt. Sampled at temperature 1 it reproduces the demonstrations' mistakes
 too; greedy decoding can rise above a noisy teacher's random errors but not its systematic ones
-(train on a noisy teacher with --p_wrong; chapter 8).
+(train on a noisy teacher with --p_wrong).
+Chapter: chapters/02-tiny-gpt-and-sft.md, 2.4; the noisy teacher: chapters/08-sft-vs-rl.md, 8.3.
 """
 from __future__ import annotations
 
@@ -42,7 +43,8 @@ class SFTConfig(RunConfig):
     steps: int = config_field(1000, "optimizer steps", at_least=1)
     batch_size: int = config_field(64, "demonstrations per step", at_least=1, at_most=65536)
     lr: float = config_field(1e-3, "peak AdamW learning rate", above=0, at_most=10)
-    p_wrong: float = config_field(0.0, "noisy teacher: probability that a demonstration is wrong (0 = a perfect teacher)",
+    p_wrong: float = config_field(0.0, "noisy teacher: probability that a demonstration is wrong "
+                                       "(0 = a perfect teacher)",
                                 at_most=1)
 
 
@@ -57,24 +59,27 @@ def sft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) ->
 
 
 def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
-    """Run SFT; under `torchrun --nproc_per_node N` each process takes 1/N of every global batch."""
+    """Run SFT; under `torchrun --nproc_per_node N` each process takes 1/N of every global
+    batch."""
     tok, task, device = start(cfg)
     rank, world = init_distributed(device, cfg.batch_size)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     run = Run("sft", cfg, tok, task, rank)
     optimizer = make_optimizer(model, cfg)
-    rng = random.Random(cfg.seed)            # the same stream in every process: the same global batch
-    run.keep(model, optimizer, rng)                       # what a checkpoint holds (--resume: restored)
+    rng = random.Random(cfg.seed)   # the same stream in every process: the same global batch
+    run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
     ddp = data_parallel(model, world)
     model.train()
     peak = peak_flops(device, model.amp_dtype)        # of the number format this run computes in
-    tokens_seen, real_seen = 0, 0
+    tokens_seen = 0
+    real_seen = 0
     t_last = time.perf_counter()
     evals_last = 0.0
     for step in run.steps():
         pairs = task.sample_train(cfg.batch_size, rng)
         responses = [task.demonstration(a, b, cfg.p_wrong, rng) for a, b in pairs]
-        pairs, responses = shard(pairs, rank, world), shard(responses, rank, world)
+        pairs = shard(pairs, rank, world)
+        responses = shard(responses, rank, world)
         tokens, mask = encode_pairs(tok, [task.prompt(a, b) for a, b in pairs], responses, device)
         lr = set_lr(optimizer, cfg, step)
         logits = ddp(tokens[:, :-1])                                      # (B/world, T-1, V)
@@ -96,20 +101,22 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
             if device.type == "cuda":
                 torch.cuda.synchronize()
             now = time.perf_counter()
-            dt = now - t_last - (run.eval_seconds - evals_last)           # evaluation is not training
+            dt = now - t_last - (run.eval_seconds - evals_last)   # evaluation is not training
             t_last = now
             evals_last = run.eval_seconds
-            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world, grad_norm=grad_norm, lr=lr,
-                       tokens_per_s=tokens_seen / dt)
+            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world,
+                       grad_norm=grad_norm, lr=lr, tokens_per_s=tokens_seen / dt)
             if peak:
                 real_per_s = all_reduce_sum(real_seen, world).item() / dt
                 flops = train_flops_per_token(model, tokens.size(1) - 1)
                 row["mfu"] = flops * real_per_s / (peak * world)
-            tokens_seen, real_seen = 0, 0
+            tokens_seen = 0
+            real_seen = 0
         run.step(step + 1, row, show=("loss", "eval_accuracy", "tokens_per_s", "mfu"))
     acc, samples = evaluate(model, tok, task, n_samples=8)
     rates = [m["tokens_per_s"] for m in run.metrics if "tokens_per_s" in m]
-    summary = {"eval_accuracy": acc, "samples": samples, "p_wrong": cfg.p_wrong, "world_size": world,
+    summary = {"eval_accuracy": acc, "samples": samples, "p_wrong": cfg.p_wrong,
+               "world_size": world,
                "tokens_per_s": round(sorted(rates)[len(rates) // 2]) if rates else None}
     mfus = [m["mfu"] for m in run.metrics if "mfu" in m]
     if mfus:
@@ -118,17 +125,18 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
 
 
 # The recipe of the weak start every RL chapter begins from: a short SFT run that leaves the model
-# weak, so that RL has room to show what it adds. It pins two CPU threads, because float sums depend
-# on how they are split over threads. The trained file ships (minirl/checkpoints/weak.pt, see
+# weak, so that RL has room to show what it adds. It pins two CPU threads, because float sums
+# depend on how they are split over threads. The trained file ships (minirl/checkpoints/weak.pt, see
 # starts.py): other CPUs' kernels would train another model from the same seed.
 #     python -m minirl sft --steps 200 --lr_schedule constant --threads 2 --out runs/weak
 WEAK_INIT = dict(steps=200, lr_schedule="constant", threads=2)
 
 
-def ensure_weak_init(out: str = "runs/weak", task: str = "add2", seed: int = 0, retrain: bool = False,
-                     **overrides) -> str:
+def ensure_weak_init(out: str = "runs/weak", task: str = "add2", seed: int = 0,
+                     retrain: bool = False, **overrides) -> str:
     """Path to a weak start in `out`/model.pt: the shipped file when one was made with this recipe
-    (WEAK_INIT with `overrides`, on `task` with `seed`), else (or with retrain=True) trained here."""
+    (WEAK_INIT with `overrides`, on `task` with `seed`), else (or with retrain=True) trained
+    here."""
     recipe = {"task": task, "seed": seed, **WEAK_INIT, **overrides}
     shipped = None if retrain else starts.find(recipe)
     if shipped:
