@@ -216,7 +216,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
             for idx in perm.chunk(cfg.minibatches):
                 m = mask[idx]
                 logp = token_logprobs(policy, tokens[idx])                      # (b, T-1)
-                pi_loss, s = ppo_policy_loss(logp, old_logprobs[idx], advantages[idx], m, cfg.clip_eps)
+                pi_loss, s = ppo_policy_loss(logp, old_logprobs[idx], advantages[idx], m,
+                                             cfg.clip_eps)
                 v_loss, vs = ppo_value_loss(value(tokens[idx, :-1]), old_values[idx], returns[idx],
                                             m, cfg.value_clip)
                 opt_pi.zero_grad(set_to_none=True)
