@@ -39,7 +39,8 @@ from minirl.a2c import td_advantages  # noqa: E402
 from minirl.core import discounted_cumsum  # noqa: E402
 from minirl.model import causal_mask  # noqa: E402
 from minirl.ppo import gae  # noqa: E402
-from minirl.rollout import encode_pairs, place_on_last_action  # noqa: E402
+from minirl.core import place_on_last_action  # noqa: E402
+from minirl.rollout import encode_pairs  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402
 
 TRAINED, FROZEN, DATA, OP = "#f4a259", "#8ecae6", "#f1f1f1", "#e9e4f7"   # box colours

@@ -133,6 +133,7 @@ def build_parser(trainers: dict) -> argparse.ArgumentParser:
                    help="train the start NAME again with its recorded command (the result "
                    "matches the shipped file only on the same kind of CPU)")
     p.add_argument("--out", default=None, help="folder for --rebuild (default runs/start_NAME)")
+    parser.commands = sub.choices            # command name -> its own parser
     return parser
 
 
@@ -141,8 +142,7 @@ def parse(parser: argparse.ArgumentParser, argv):
     top level's."""
     args, extra = parser.parse_known_args(argv)
     if extra:
-        sub = (parser._subparsers._group_actions[0].choices.get(args.command) if args.command
-               else None)
+        sub = parser.commands.get(args.command) if args.command else None
         (sub or parser).error(f"unrecognized arguments: {' '.join(extra)}")
     return args
 
@@ -231,7 +231,7 @@ def main(argv=None):
     if getattr(args, "preset", None):         # re-parse with the preset's values as the defaults
         try:
             names = {f.name for f in dataclasses.fields(trainers[args.command][0])}
-            parser._subparsers._group_actions[0].choices[args.command].set_defaults(
+            parser.commands[args.command].set_defaults(
                 **preset_defaults(args.preset, args.command, names))
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -14,6 +14,7 @@ from pathlib import Path
 from .device import pick_device
 from .memory import PeakMemory, models_held
 from .passk import sampled_metrics
+from .runs import TrainResult, load_model, read_metrics, same_config
 from .tasks import make_task
 from .tokenizer import CharTokenizer
 
@@ -131,7 +132,6 @@ def run_arm(name: str, stages: list[Stage], init: str, seed: int, out: Path, cfg
 
 def _finished(folder: Path, algo: str, run_cfg):
     """The result of a run already in `folder` with exactly this config, or None."""
-    from .runs import TrainResult, load_model, read_metrics, same_config
     try:
         same = same_config(folder, algo, run_cfg)
         summary = json.loads((folder / "summary.json").read_text())

@@ -30,6 +30,9 @@ from .config import ConfigError, check_fields, config_field
 from .device import pick_device
 from .plotting import plot_ceiling, plot_curves, save_figure
 from .report import markdown_table, summarize, write_csv
+from .rollout import evaluate
+from .runs import load_model
+from .sft import ensure_weak_init
 from .tasks import TASK_NAMES, make_task
 from .tokenizer import CharTokenizer
 
@@ -86,7 +89,6 @@ class CompareConfig:
             raise ConfigError(f"--device must be auto, cpu or cuda, got {self.device!r}")
         pick_device(self.device)
         if self.init:
-            from .runs import load_model
             load_model(self.init, CharTokenizer(), make_task(self.task))
         budget = self.budget()
         algos = {"algos": names, "updates": ["grpo", "ppo"]}.get(self.experiment,
@@ -174,9 +176,6 @@ def plan(cfg: CompareConfig) -> list[tuple[str, list[Stage], str]]:
 def starting_points(cfg: CompareConfig, root: Path, kinds) -> dict:
     """Checkpoint path and held-out accuracy of each start the plan needs (trained once, then
     reused)."""
-    from .rollout import evaluate
-    from .runs import load_model
-    from .sft import ensure_weak_init
     out = {}
     for kind in sorted(set(kinds)):
         task = "countdown" if kind == "countdown" else cfg.task

@@ -55,6 +55,15 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> tor
 
 
 # --- discounting ----------------------------------------------------------------------------
+def place_on_last_action(seq_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """seq_values (B,), mask (B, T-1) -> (B, T-1) with each value on its row's last action."""
+    last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(dim=1)   # (B,)
+    out = torch.zeros_like(mask)
+    has_action = mask.sum(dim=1) > 0
+    out[has_action, last[has_action]] = seq_values[has_action].to(out.dtype)
+    return out
+
+
 def discounted_cumsum(x: torch.Tensor, factor: float, window: int | None = None) -> torch.Tensor:
     """y_t = sum_{0 <= k < window} factor^k x_{t+k} along the last dim (window None: to the end).
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .arms import completions_per_step
 from .device import cpu_threads
 from .grpo import GRPOConfig, train_grpo
 from .plotting import plot_phases
@@ -52,8 +51,8 @@ def run_demo(out: str = "runs/demo", quick: bool = False, seed: int = 0,
     grpo_cfg = GRPOConfig(init=str(out / "sft" / "model.pt"), out=str(out / "grpo"), seed=seed,
                           overwrite=True, **({"steps": 4, "eval_every": 2} if quick else {}))
     grpo = train_grpo(grpo_cfg)
-    per_sft = completions_per_step("sft", sft_cfg)
-    per_grpo = completions_per_step("grpo", grpo_cfg)
+    per_sft = sft_cfg.batch_size                                  # demonstrations per step
+    per_grpo = grpo_cfg.batch_size * grpo_cfg.group_size          # sampled completions per step
     plot_phases([(f"SFT: {per_sft} demonstrations a step", sft_metrics, per_sft),
                  (f"GRPO: {grpo_cfg.batch_size} prompts × {grpo_cfg.group_size} sampled "
                   f"completions a step",

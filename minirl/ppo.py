@@ -34,10 +34,12 @@ from .core import (
     kl_estimate,
     masked_mean,
     masked_whiten,
+    place_on_last_action,
 )
 from .model import ScalarHeadGPT, frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import evaluate, place_on_last_action, sample, token_logprobs
+from .reward_model import reward_normalizer, sequence_reward
+from .rollout import evaluate, sample, token_logprobs
 from .runs import Run, TrainResult, load_model, new_policy, read_checkpoint, start
 
 
@@ -163,7 +165,6 @@ def ppo_token_rewards(scores, logprobs, ref_logprobs, mask, kl_coef: float, kind
 # --- training -------------------------------------------------------------------------------
 def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") -> TrainResult:
     """PPO against the verifier, or against `reward_model` (a ScalarHeadGPT or cfg.reward_model)."""
-    from .reward_model import reward_normalizer, sequence_reward
     tok, task, device = start(cfg)
     policy = model if model is not None else new_policy(cfg, tok, task, device)  # 1. policy
     if reward_model is None and cfg.reward_model:                                # 2. reward

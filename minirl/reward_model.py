@@ -28,7 +28,8 @@ from . import starts
 from .config import ConfigError, RunConfig, config_field
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import encode_pairs, place_on_last_action, sample
+from .core import place_on_last_action
+from .rollout import encode_pairs, sample
 from .runs import Run, TrainResult, load_model, new_policy, start
 from .tasks import heldout_subset
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .core import gather_logprobs
+from .core import gather_logprobs, place_on_last_action
 from .model import generate
 
 
@@ -103,15 +103,6 @@ class Rollout:
     def token_rewards(self) -> torch.Tensor:
         """(B, T-1): the sequence reward placed on the last action of each row, 0 elsewhere."""
         return place_on_last_action(self.rewards, self.mask)
-
-
-def place_on_last_action(seq_values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """seq_values (B,), mask (B, T-1) -> (B, T-1) with each value on its row's last action."""
-    last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(dim=1)   # (B,)
-    out = torch.zeros_like(mask)
-    has_action = mask.sum(dim=1) > 0
-    out[has_action, last[has_action]] = seq_values[has_action].to(out.dtype)
-    return out
 
 
 def score(task, prompts: list[str], texts: list[str]) -> list[float]:

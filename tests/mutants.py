@@ -151,7 +151,7 @@ MUTANTS = (
            ("tests/test_sft.py::test_sft_loss_by_hand",
             "tests/test_sft.py::test_sft_loss_ignores_masked_positions_and_does_not_edit_inputs")),
     # --- rollouts, rewards and the loops ---
-    Mutant("reward_on_first_action", "minirl/rollout.py",
+    Mutant("reward_on_first_action", "minirl/core.py",
            "last = (mask * torch.arange(mask.size(1), device=mask.device)).argmax(dim=1)",
            "last = mask.argmax(dim=1)",
            "the sequence reward (and the reward model's read-out) sits on the first action, not the EOS",

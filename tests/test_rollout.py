@@ -4,7 +4,8 @@ import math
 import torch
 
 from minirl.model import GPT, GPTConfig
-from minirl.rollout import (encode_pairs, encode_prompts, evaluate, place_on_last_action, response_mask,
+from minirl.core import place_on_last_action
+from minirl.rollout import (encode_pairs, encode_prompts, evaluate, response_mask,
                             sample, token_logprobs)
 
 

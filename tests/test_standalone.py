@@ -130,7 +130,7 @@ def test_grpo_equals_the_package(seed):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_reinforce_equals_the_package(seed):
     from minirl import reinforce as package
-    from minirl.rollout import place_on_last_action
+    from minirl.core import place_on_last_action
     logp, _, _, mask, g = random_batch(seed)
     scores = torch.rand(logp.size(0), generator=g)
     rewards = torch.randn(logp.shape, generator=g)

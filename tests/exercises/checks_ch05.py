@@ -639,7 +639,7 @@ def rewards_score_on_last_column(scores, logprobs, ref_logprobs, mask, kl_coef, 
 
 
 def rewards_kl_unmasked(scores, logprobs, ref_logprobs, mask, kl_coef, kind="k1"):
-    from minirl.rollout import place_on_last_action
+    from minirl.core import place_on_last_action
     return -kl_coef * core.kl_estimate(logprobs, ref_logprobs, kind) + place_on_last_action(scores, mask)
 
 
