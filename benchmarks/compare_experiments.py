@@ -72,6 +72,7 @@ def chapter_numbers(folder: Path) -> dict:
     lines = [f"| algorithm | greedy held-out after {saved['completions']:,} completions (mean ± sd, "
              f"{saved['seeds']} seeds) | pass@1 (sampled) | completions to 90% | optimizer updates "
              "| models held |", "|---|---|---|---|---|---|"]
+    names = {"sft": "SFT", "reinforce": "REINFORCE", "a2c": "A2C", "ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
     for r in rows:
         arm = r["arm"]
         got = {"final": r["final_accuracy"], "final_sd": r["final_accuracy_std"], "pass@1": r.get("pass@1"),
@@ -81,7 +82,7 @@ def chapter_numbers(folder: Path) -> dict:
         reached = ("—" if not r["reached_90"] else
                    f"{r['completions_to_90']:,.0f} ({r['reached_90']}/{saved['seeds']} seeds)")
         pass1 = "—" if r.get("pass@1") is None else f"{100 * r['pass@1']:.1f}%"
-        lines.append(f"| {arm} | {100 * r['final_accuracy']:.1f}% ± {100 * r['final_accuracy_std']:.1f} | "
+        lines.append(f"| {names.get(arm, arm)} | {100 * r['final_accuracy']:.1f}% ± {100 * r['final_accuracy_std']:.1f} | "
                      f"{pass1} | {reached} | {r['updates']:,.0f} | {r['models_held']} |")
     numbers["table"] = "\n".join(lines) + "\n"
     return numbers

@@ -336,7 +336,7 @@ def test_compare_experiments_turns_a_finished_race_into_chapter_8s_numbers(tmp_p
     numbers = chapter_numbers(tmp_path)
     lines = numbers["table"].splitlines()
     assert "32,768 completions" in lines[0] and "3 seeds" in lines[0] and len(lines) == 4
-    assert lines[2] == "| sft | 100.0% ± 0.0 | 98.8% | 11,600 (3/3 seeds) | 512 | 1 |"
-    assert lines[3] == "| dpo | 62.0% ± 3.1 | 15.0% | — | 256 | 1 |"
+    assert lines[2] == "| SFT | 100.0% ± 0.0 | 98.8% | 11,600 (3/3 seeds) | 512 | 1 |"
+    assert lines[3] == "| DPO | 62.0% ± 3.1 | 15.0% | — | 256 | 1 |"
     assert numbers["dpo.final"] == 0.62 and "dpo.completions_to_90" not in numbers
     assert all(v == v for v in numbers.values() if isinstance(v, float))
