@@ -288,14 +288,14 @@ def test_beyond_start_smoke_trains_each_arm_on_add3_from_the_add2_start(tmp_path
 
 def test_the_blind_guesser_is_exact():
     from benchmarks.passk_curves import candidates, guesser
-    from minirl.tasks import make_task
+    from minirl.tasks import heldout_subset, make_task
     cd = make_task("countdown")
     cands = candidates(cd, (1, 2, 3))
     assert len(cands) == 3 + 6 * 3 + 6 * 9 and {"3*2+1", "(1+2)*3", "2-1", "3"} <= set(cands)
     assert len(candidates(cd, (2, 2, 5))) == len(set(candidates(cd, (2, 2, 5)))) < 75     # repeats collapse
     g = guesser("add2", 10, [1, 256])["pass@k"]                     # one right sum among 0..198
     assert abs(g["1"] - 1 / 199) < 1e-12 and abs(g["256"] - (1 - (198 / 199) ** 256)) < 1e-12
-    nums, target = cd.heldout()[0]
+    nums, target = heldout_subset(cd, 1)[0]                          # the guesser's one problem
     q = sum(cd.is_correct(cd.prompt(nums, target), e) for e in candidates(cd, nums)) / len(candidates(cd, nums))
     assert q > 0 and abs(guesser("countdown", 1, [1])["pass@k"]["1"] - q) < 1e-12
 
