@@ -1,6 +1,7 @@
 """Every notebook runs top to bottom in smoke mode (MINIRL_SMOKE=1: tiny step counts) and shows
 every figure it draws inline, and the committed copies are executed, in order, with no error outputs."""
 import json
+import os
 import re
 from pathlib import Path
 
@@ -95,7 +96,7 @@ def test_setup_sets_the_thread_count_and_the_environment_overrides_it(monkeypatc
 
     from minirl.notebooks import setup
     before = torch.get_num_threads()
-    monkeypatch.delenv("MINIRL_OVERWRITE", raising=False)     # setup sets it: restored afterwards
+    monkeypatch.setenv("MINIRL_OVERWRITE", "0")               # setup sets it: undone after the test
     monkeypatch.chdir(Path.cwd())                              # setup moves to the repository root
     try:
         monkeypatch.delenv("MINIRL_NOTEBOOK_THREADS", raising=False)
@@ -104,5 +105,6 @@ def test_setup_sets_the_thread_count_and_the_environment_overrides_it(monkeypatc
         monkeypatch.setenv("MINIRL_NOTEBOOK_THREADS", "1")
         setup(threads=3)
         assert torch.get_num_threads() == 1
+        assert os.environ["MINIRL_OVERWRITE"] == "1"
     finally:
         torch.set_num_threads(before)
