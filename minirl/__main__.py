@@ -77,6 +77,19 @@ def add_config_flags(parser: argparse.ArgumentParser, config_cls):
         else:
             add_flag(parser, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(),
                      help=help_text)
+    for old, new in getattr(config_cls, "RENAMED", {}).items():       # old names, hidden
+        for spelling in dict.fromkeys((f"--{old}", f"--{old.replace('_', '-')}")):
+            parser.add_argument(spelling, dest=new, type=hints[new], action=RenamedFlag,
+                                default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+class RenamedFlag(argparse.Action):
+    """A flag's old name (a config's RENAMED): sets the new field and says the new name."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"note: {option_string} is now --{self.dest} (the old name works for this release)",
+              file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

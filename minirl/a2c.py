@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -41,12 +42,14 @@ class A2CConfig(PGConfig):
     n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response "
                                    "(add2: 4) = Monte Carlo return with V as the baseline",
                                 at_least=1, at_most=4096)
-    critic_lr: float = config_field(3e-4, "AdamW learning rate of the critic V(s)", above=0,
-                                    at_most=10)
-    critic_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
-                                              "scratch", choices=("policy", "scratch"))
-    critic_warmup: int = config_field(0, "first iterations train only the critic (the actor waits "
-                                         "for a usable V; 0 = none)")
+    value_lr: float = config_field(3e-4, "AdamW learning rate of the value model (the critic V(s))",
+                                   above=0, at_most=10)
+    value_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
+                                             "scratch", choices=("policy", "scratch"))
+    value_warmup: int = config_field(0, "first iterations train only the value model (the actor "
+                                        "waits for a usable V; 0 = none)")
+    RENAMED: ClassVar[dict] = {"critic_lr": "value_lr", "critic_init": "value_init",
+                               "critic_warmup": "value_warmup"}     # old flags, accepted for now
     value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the "
                                           "critic does not learn)", at_most=1000)
     entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)", at_most=1000)
@@ -95,22 +98,22 @@ def a2c_loss(logprobs: torch.Tensor, values: torch.Tensor, advantages: torch.Ten
 
 
 # --- the arithmetic task: GPT actor, ScalarHeadGPT critic ---------------------------------------
-def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
+def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
     tok, task, device = start(cfg)
     # --init checked here
     model = model if model is not None else new_policy(cfg, tok, task, device)
-    if critic is None:
-        critic = (ScalarHeadGPT.from_policy(model) if cfg.critic_init == "policy"
-                  else ScalarHeadGPT(model.config).to(device))
+    if value is None:                                      # V(s), the critic
+        value = (ScalarHeadGPT.from_policy(model) if cfg.value_init == "policy"
+                 else ScalarHeadGPT(model.config).to(device))
     run = Run("a2c", cfg, tok, task)
     optimizer = make_optimizer(model, cfg)
-    critic_opt = make_optimizer(critic, cfg, lr=cfg.critic_lr)            # a constant learning rate
+    value_opt = make_optimizer(value, cfg, lr=cfg.value_lr)               # a constant learning rate
     rng = random.Random(cfg.seed)
     # --resume: restored
-    run.keep(model, optimizer, rng, critic=critic, critic_optimizer=critic_opt)
+    run.keep(model, optimizer, rng, value=value, value_optimizer=value_opt)
     watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
-    critic.train()
+    value.train()
     for step in run.steps():
         # 1. rollout: sample responses and score them
         ro = sample_batch(model, tok, task, cfg, rng)
@@ -119,20 +122,20 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
         lr = set_lr(optimizer, cfg, step)
         logits = model(ro.tokens[:, :-1])                                  # (B, T-1, V)
         logprobs = gather_logprobs(logits, ro.tokens[:, 1:])               # (B, T-1)
-        values = critic(ro.tokens[:, :-1])                                 # (B, T-1): V(s_t)
+        values = value(ro.tokens[:, :-1])                                  # (B, T-1): V(s_t)
         advantages, returns = td_advantages(ro.token_rewards(), values, ro.mask, cfg.gamma,
                                             cfg.n_steps)
         loss, stats = a2c_loss(logprobs, values, advantages, returns, ro.mask,
                                entropy_from_logits(logits), cfg.value_coef, cfg.entropy_coef)
         # 3. one step for each model (separate models: each term reaches only its own parameters)
         optimizer.zero_grad(set_to_none=True)
-        critic_opt.zero_grad(set_to_none=True)
+        value_opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_grad_norm(model, cfg.grad_clip)
-        clip_grad_norm(critic, cfg.grad_clip)
-        if step >= cfg.critic_warmup:   # during warm-up the actor waits
+        clip_grad_norm(value, cfg.grad_clip)
+        if step >= cfg.value_warmup:    # during warm-up the actor waits
             optimizer.step()
-        critic_opt.step()
+        value_opt.step()
 
         # --- logging (skip on first read) ---
         row = {}
@@ -151,21 +154,21 @@ def train_a2c(cfg: A2CConfig, model=None, critic=None) -> TrainResult:
 
 # --- the classic env: tabular actor and tabular critic on the Corridor --------------------------
 def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 16,
-                       lr: float = 0.1, critic_lr: float = 0.05, gamma: float = 0.9,
+                       lr: float = 0.1, value_lr: float = 0.05, gamma: float = 0.9,
                        n_steps: int = 1, seed: int = 0) -> list[dict]:
     """One-step A2C on the Corridor with tabular actor and critic; same td_advantages and a2c_loss
     as the LLM. -> one dict per iteration: mean return, episode length, greedy return, V(start)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     policy = TabularPolicy(length, Corridor.n_actions)
-    critic = TabularValue(length)
+    value = TabularValue(length)
     optimizer = torch.optim.Adam([{"params": policy.parameters(), "lr": lr},
-                                  {"params": critic.parameters(), "lr": critic_lr}])
+                                  {"params": value.parameters(), "lr": value_lr}])
     history = []
     for it in range(iterations):
         states, actions, rewards, mask = corridor_episodes(policy, episodes, length, gen)
         logprobs = gather_logprobs(policy(states), actions)                # (B, T)
-        values = critic(states)                                            # (B, T)
+        values = value(states)                                             # (B, T)
         advantages, returns = td_advantages(rewards, values, mask, gamma, n_steps)
         loss, stats = a2c_loss(logprobs, values, advantages, returns, mask)
         optimizer.zero_grad()
@@ -175,7 +178,7 @@ def train_a2c_corridor(length: int = 6, iterations: int = 100, episodes: int = 1
         history.append(dict(iteration=it + 1, episodes=(it + 1) * episodes,
                             ret=float(discounted_returns(rewards, mask, gamma)[:, 0].mean()),
                             length=float(mask.sum(1).mean()),
-                            value_start=float(critic.v.detach()[0]),
+                            value_start=float(value.v.detach()[0]),
                             greedy_return=float(discounted_returns(g[2], g[3], gamma)[0, 0]),
                             **stats))
     return history

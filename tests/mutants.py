@@ -62,7 +62,7 @@ MUTANTS = (
            "DPO's loop trains only the NLL of the chosen answers (SFT), the DPO term dropped",
            (M + "test_pure_dpo_widens_the_heldout_preference_margin",)),
     Mutant("a2c_critic_never_stepped", "minirl/a2c.py",
-           "        critic_opt.step()\n",
+           "        value_opt.step()\n",
            "",
            "A2C computes the critic's gradient but never steps its optimizer",
            (M + "test_a2c_critic_value_loss_falls",)),

@@ -152,7 +152,7 @@ def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     assert summary["algo"] == "a2c"
     tok, task = CharTokenizer(), make_task("add2")                       # the saved policy's held-out accuracy
     assert summary["eval_accuracy"] == evaluate(load_model(tmp_path / "a" / "model.pt", tok, task)[0], tok, task)[0]
-    assert "critic" in torch.load(tmp_path / "a" / "model.pt", weights_only=False)
+    assert "value" in torch.load(tmp_path / "a" / "model.pt", weights_only=False)
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
 
     def rows(d):
@@ -163,8 +163,8 @@ def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
 
 # --- bad input -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kw,word", [(dict(gamma=2.0), "gamma"), (dict(batch_size=-1), "batch_size"),
-                                     (dict(n_steps=0), "n_steps"), (dict(critic_init="x"), "critic_init"),
-                                     (dict(critic_lr=0.0), "critic_lr"), (dict(value_coef=-1.0), "value_coef")])
+                                     (dict(n_steps=0), "n_steps"), (dict(value_init="x"), "value_init"),
+                                     (dict(value_lr=0.0), "value_lr"), (dict(value_coef=-1.0), "value_coef")])
 def test_bad_config_is_rejected_before_writing(tmp_path, kw, word):
     cfg = A2CConfig(out=str(tmp_path / "run"), progress=False, **kw)
     with pytest.raises(ConfigError, match=word):
@@ -185,3 +185,16 @@ def test_constant_reward_warns(tmp_path):
                     eval_every=3, log_every=3, warn_constant_steps=2, n_layer=1, n_embd=32, n_head=2)
     with pytest.warns(UserWarning, match="no signal"):
         train_a2c(cfg)
+
+
+def test_the_old_critic_flags_still_work_and_name_the_new_ones(capsys):
+    """--critic_lr, --critic-init and --critic_warmup set value_lr, value_init and value_warmup, with
+    a note on stderr; the new names are the documented ones."""
+    from minirl.__main__ import available_trainers, build_parser, parse
+    parser = build_parser(available_trainers())
+    args = parse(parser, ["a2c", "--critic_lr", "0.001", "--critic-init", "scratch", "--critic_warmup", "5"])
+    assert (args.value_lr, args.value_init, args.value_warmup) == (0.001, "scratch", 5)
+    assert "--critic_lr is now --value_lr" in capsys.readouterr().err
+    args = parse(parser, ["a2c"])
+    assert (args.value_lr, args.value_init, args.value_warmup) == (3e-4, "policy", 0)
+    assert "--critic" not in parser.commands["a2c"].format_help()            # hidden

@@ -86,7 +86,7 @@ def test_a2c_critic_value_loss_falls(weak_init, tok, task, tmp_path):
     """The critic (started from the policy's trunk with a zero head, so V = 0) is trained by A2C: its
     value loss 0.5 (V - G)^2 on fixed held-out rollouts (100 prompts x 4 samples of the weak policy,
     Monte Carlo returns) falls. A critic whose optimizer never steps keeps V = 0 and the loss exactly
-    where it was. Measured, 8 steps of 8 prompts x 8 at critic_lr 1e-3 (seeds 0, 1, 2):
+    where it was. Measured, 8 steps of 8 prompts x 8 at value_lr 1e-3 (seeds 0, 1, 2):
     0.0607 -> 0.0545, 0.0545, 0.0534 (-10 to -12%); threshold: a fall of 5%."""
     from minirl.a2c import A2CConfig, td_advantages, train_a2c
     from minirl.core import masked_mean
@@ -104,8 +104,8 @@ def test_a2c_critic_value_loss_falls(weak_init, tok, task, tmp_path):
     critic = ScalarHeadGPT.from_policy(load_model(weak_init, tok, task, kind="GPT")[0])
     before = value_loss(critic)
     train_a2c(A2CConfig(init=weak_init, out=str(tmp_path / "a"), progress=False, steps=8, batch_size=8,
-                        samples_per_prompt=8, lr=2e-4, critic_lr=1e-3, eval_every=1000, log_every=1),
-              critic=critic)
+                        samples_per_prompt=8, lr=2e-4, value_lr=1e-3, eval_every=1000, log_every=1),
+              value=critic)
     after = value_loss(critic)
     assert after < 0.95 * before, (before, after)
 
