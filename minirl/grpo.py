@@ -15,7 +15,7 @@ group whose rewards are all equal has advantages 0 and gives no gradient (chapte
 Relatives, one flag each (section 7.5; `group_advantages` and `grpo_loss` give each formula):
 Dr. GRPO (--scale none --loss_type dr_grpo), DAPO (--loss_type dapo, --clip_eps_high 0.28), RLOO
 (--baseline loo --scale none), REINFORCE++'s normalisation (--scale batch), GSPO (--loss_type gspo).
-Speed: --skip_zero_groups, at the bottom of this file. Aggregation and the eps follow TRL's trainer.
+Speed: --skip_zero_groups (grpo_rows.py). Aggregation and the eps follow TRL's trainer.
 """
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from .config import RunConfig, config_field
 from .core import clipped_surrogate, kl_estimate, masked_mean
 from .device import (all_reduce_sum, data_parallel, init_distributed, rank_rng_states,
                      restore_rank_rng, shard)
+from .grpo_rows import sampled_entropy, update_batch
 from .model import frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import evaluate, sample, token_logprobs
@@ -191,61 +192,6 @@ def grpo_step_loss(policy, batch, cfg: GRPOConfig, max_len: int, world: int = 1)
         # a token mean: weight by this process's share of tokens
         loss = loss * batch.all_mask.sum() * world / all_reduce_sum(batch.all_mask.sum(), world)
     return loss, stats, logp.detach()
-
-
-# --- speed: --skip_zero_groups, and the entropy a skipped row still counts in (skip on first read)
-def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
-    """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups'
-    terms of the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group
-    is kept, so that the optimizer still takes its (momentum-only) step when no group carries
-    signal."""
-    keep = (adv.view(-1, group_size) != 0).any(dim=1)                      # (B/G,)
-    keep[0] |= ~keep.any()
-    return keep.repeat_interleave(group_size)                               # (B,)
-
-
-@dataclass
-class UpdateBatch:
-    tokens: torch.Tensor          # (B', T) the rows the update trains on
-    mask: torch.Tensor            # (B', T-1)
-    old_lp: torch.Tensor | None   # (B', T-1) log-probs under the sampling policy (inner_steps > 1)
-    ref_lp: torch.Tensor | None   # (B', T-1) under the reference (beta > 0)
-    adv: torch.Tensor             # (B',)
-    weight: object                # 1.0, or the share that gives the kept rows the whole
-                                  # batch's denominator
-    all_mask: torch.Tensor        # (B, T-1) the whole rollout's action mask
-    skipped_logp_sum: object      # sum of the skipped rows' log-probs (for the logged entropy),
-                                  # or 0.0
-
-
-def update_batch(model, roll, adv, ref_lp, cfg: GRPOConfig, log: bool = False) -> UpdateBatch:
-    """The rows an update trains on: all of them, or with --skip_zero_groups (and beta = 0) only the
-    groups with a signal, the loss rescaled to the whole batch's denominator so that the gradient is
-    the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights
-    before the update) so that the logged entropy still covers every row."""
-    if not (cfg.skip_zero_groups and ref_lp is None):
-        return UpdateBatch(roll.tokens, roll.mask, roll.logprobs, ref_lp, adv, 1.0, roll.mask, 0.0)
-    keep = informative_rows(adv, cfg.group_size)                            # (B,) bool
-    mask = roll.mask[keep]                                                  # (B', T-1)
-    weight = (mask.sum() / roll.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"   # kept tokens
-              else keep.float().mean())                                     # kept rows, of all B
-    skipped = 0.0
-    if log and not keep.all():
-        with torch.no_grad():
-            skipped = (token_logprobs(model, roll.tokens[~keep]) * roll.mask[~keep]).sum()
-    old_lp = None if roll.logprobs is None else roll.logprobs[keep]
-    return UpdateBatch(roll.tokens[keep], mask, old_lp, None, adv[keep], weight, roll.mask, skipped)
-
-
-def sampled_entropy(batch: UpdateBatch, first_logp: torch.Tensor) -> torch.Tensor:
-    """Mean -log pi(a_t|s_t) of the sampled actions under the policy before the update: at
-    temperature 1 an estimate of the per-token entropy (nats), over every row of the rollout."""
-    nll = (-first_logp * batch.mask).sum()
-    n = batch.mask.sum()
-    if not isinstance(batch.skipped_logp_sum, float):   # rows left out of the update
-        nll = nll - batch.skipped_logp_sum
-        n = batch.all_mask.sum()
-    return nll / n.clamp(min=1)
 
 
 def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:

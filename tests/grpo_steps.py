@@ -1,7 +1,8 @@
 """train_grpo's update on a given rollout, for the tests that fix the rollout: the same calls as the
 inner loop of minirl/grpo.py's train_grpo (update_batch, then inner_steps of grpo_step_loss and an
 optimizer step)."""
-from minirl.grpo import grpo_step_loss, sampled_entropy, update_batch
+from minirl.grpo import grpo_step_loss
+from minirl.grpo_rows import sampled_entropy, update_batch
 from minirl.optim import clip_grad_norm
 
 

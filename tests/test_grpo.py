@@ -326,7 +326,7 @@ def test_skipping_zero_signal_groups_gives_the_full_batch_update(tok, task, loss
     the loss to the whole batch's denominator: the loss, the updated weights and the logged entropy
     are those of the full batch (beta = 0), while the network sees fewer rows."""
     import copy
-    from minirl.grpo import informative_rows
+    from minirl.grpo_rows import informative_rows
     from tests.grpo_steps import grpo_updates
     from minirl.model import GPT, GPTConfig
     from minirl.optim import make_optimizer
@@ -354,6 +354,6 @@ def test_skipping_zero_signal_groups_gives_the_full_batch_update(tok, task, loss
 
 
 def test_skipping_keeps_one_group_when_none_has_signal():
-    from minirl.grpo import informative_rows
+    from minirl.grpo_rows import informative_rows
     assert informative_rows(torch.zeros(8), 4).tolist() == [True] * 4 + [False] * 4
     assert informative_rows(torch.tensor([0.0, 0, 1, -1]), 2).tolist() == [False, False, True, True]
