@@ -81,18 +81,17 @@ def render(text: str, results: dict) -> tuple[str, list[str]]:
         except (KeyError, ValueError) as e:
             problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
             return m[0]
-    def block(m):
-        try:
-            return f"<!--block {m[1]}:{m[2]}-->\n```\n{value(results, m[1], m[2], 'str').rstrip()}\n```\n<!--/block-->"
-        except KeyError as e:
-            problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
-            return m[0]
-    def table(m):
-        try:
-            return f"<!--table {m[1]}:{m[2]}-->\n{value(results, m[1], m[2], 'str').rstrip()}\n<!--/table-->"
-        except KeyError as e:
-            problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
-            return m[0]
+    def whole(kind: str, fence: str):
+        """A block's renderer: the string between <!--KIND SOURCE:KEY--> and <!--/KIND-->, fenced."""
+        def render_block(m):
+            try:
+                body = value(results, m[1], m[2], "str").rstrip()
+            except KeyError as e:
+                problems.append(f"{m[1]}:{m[2]}: {e.args[0]}")
+                return m[0]
+            return f"<!--{kind} {m[1]}:{m[2]}-->\n{fence}{body}\n{fence}<!--/{kind}-->"
+        return render_block
+    block, table = whole("block", "```\n"), whole("table", "")
     return TABLE.sub(table, BLOCK.sub(block, MARK.sub(sub, text))), problems
 
 
