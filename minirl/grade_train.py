@@ -31,6 +31,8 @@ from typing import Callable
 
 import torch
 
+from .grade_runs import run_dpo, run_grpo, run_ppo, run_reinforce, run_sft
+
 TIME_LIMIT_S = 600      # a run that takes longer than this (an infinite loop?) fails
 
 
@@ -99,133 +101,6 @@ def time_limit(seconds: float):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
-
-
-# --------------------------------------------------------------------------- the runs
-# Each run_*(flags, weak) -> (swaps, adapters, train, measure), given the trainer's config flags and
-# the weak start's checkpoint. `swaps` maps an exercise name to the (module, attribute) it replaces;
-# `adapters` maps the names whose signature or return type differs a little from minirl's to a
-# wrapper; train() runs inside the swap and returns the trained model; measure(model) runs after
-# it, with minirl's functions back, and returns the outcome in percent (points).
-
-def _adapt_causal_mask(fn):
-    def causal_mask(T, device=None):                     # minirl's takes the device too
-        m = fn(T)
-        return m if device is None else m.to(device)
-    return causal_mask
-
-
-def _adapt_ppo_policy_loss(fn):
-    def ppo_policy_loss(*args, **kwargs):
-        # stats may be floats: the loop stacks tensors
-        loss, stats = fn(*args, **kwargs)
-        return loss, {k: torch.as_tensor(v, dtype=torch.float32).detach() for k, v in stats.items()}
-    return ppo_policy_loss
-
-
-def _adapt_group_advantages(fn):
-    def group_advantages(rewards, group_size, scale="group", baseline="mean", world=1):
-        if baseline != "mean" or world != 1:     # the exercise has GRPO's mean baseline only
-            raise ValueError("the track runs GRPO with baseline='mean' on one process")
-        return fn(rewards, group_size, scale)
-    return group_advantages
-
-
-def _adapt_dpo_loss(fn):
-    def dpo_loss(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta, label_smoothing=0.0,
-                 loss_type="sigmoid"):
-        if loss_type != "sigmoid":               # the exercise is DPO's sigmoid loss (not IPO)
-            raise ValueError("the track runs DPO with loss_type='sigmoid'")
-        return fn(pi_chosen, pi_rejected, ref_chosen, ref_rejected, beta, label_smoothing)
-    return dpo_loss
-
-
-def _accuracy(model, cfg):
-    from .rollout import evaluate
-    from .tokenizer import CharTokenizer
-    return 100 * evaluate(model, CharTokenizer(), cfg.make_task())[0]
-
-
-def _start_accuracy(weak, cfg):
-    from .runs import load_model
-    from .tokenizer import CharTokenizer
-    model, _ = load_model(weak, CharTokenizer(), cfg.make_task())
-    return _accuracy(model, cfg)
-
-
-def run_sft(flags, weak):
-    import minirl.model
-    import minirl.sft
-    from .runs import new_policy
-    from .sft import SFTConfig, train_sft
-    from .tokenizer import CharTokenizer
-    cfg = SFTConfig(**flags)
-
-    def train():
-        torch.manual_seed(cfg.seed)
-        model = new_policy(cfg, CharTokenizer(), cfg.make_task(), torch.device(cfg.device))
-        for m in model.modules():          # the readable attention path: it calls causal_mask
-            if hasattr(m, "flash"):
-                m.flash = False
-        return train_sft(cfg, model=model).model
-    swaps = {"causal_mask": (minirl.model, "causal_mask"), "sft_loss": (minirl.sft, "sft_loss")}
-    return swaps, {"causal_mask": _adapt_causal_mask}, train, \
-        lambda model: {"accuracy": _accuracy(model, cfg)}
-
-
-def run_reinforce(flags, weak):
-    import minirl.reinforce
-    from .reinforce import ReinforceConfig, train_reinforce
-    cfg = ReinforceConfig(init=weak, **flags)
-    start = _start_accuracy(weak, cfg)
-    swaps = {n: (minirl.reinforce, n)
-             for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")}
-    return swaps, {}, lambda: train_reinforce(cfg).model, \
-        lambda model: {"start": start, "accuracy": (acc := _accuracy(model, cfg)),
-                       "gain": acc - start}
-
-
-def run_ppo(flags, weak):
-    import minirl.ppo
-    from .ppo import PPOConfig, train_ppo
-    cfg = PPOConfig(init=weak, **flags)
-    start = _start_accuracy(weak, cfg)
-    swaps = {n: (minirl.ppo, n)
-             for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")}
-    swaps["kl_penalty"] = (minirl.ppo, "kl_estimate")
-    return swaps, {"ppo_policy_loss": _adapt_ppo_policy_loss}, lambda: train_ppo(cfg).model, \
-        lambda model: {"start": start, "accuracy": _accuracy(model, cfg)}
-
-
-def run_dpo(flags, weak):
-    import minirl.dpo
-    from .dpo import DPOConfig, train_dpo
-    from .preferences import diagnostics, heldout_pairs, pair_logprobs
-    from .runs import load_model
-    from .tokenizer import CharTokenizer
-    cfg = DPOConfig(init=weak, **flags)
-    tok = CharTokenizer()
-    reference, _ = load_model(weak, tok, cfg.make_task())
-    swaps = {n: (minirl.dpo, n) for n in ("sequence_logprob", "dpo_loss")}
-
-    def measure(model):     # the implicit reward ranks the right answer first on held-out pairs
-        task = cfg.make_task()
-        held = heldout_pairs(task)
-        d = diagnostics(model, tok, task, held, pair_logprobs(reference, tok, held), cfg.beta)
-        return {"preference_accuracy": 100 * d["heldout_pref_accuracy"],
-                "start": _accuracy(reference, cfg),
-                "accuracy": 100 * d["eval_accuracy"]}
-    return swaps, {"dpo_loss": _adapt_dpo_loss}, lambda: train_dpo(cfg).model, measure
-
-
-def run_grpo(flags, weak):
-    import minirl.grpo
-    from .grpo import GRPOConfig, train_grpo
-    cfg = GRPOConfig(init=weak, **flags)
-    start = _start_accuracy(weak, cfg)
-    swaps = {n: (minirl.grpo, n) for n in ("group_advantages", "grpo_loss")}
-    return swaps, {"group_advantages": _adapt_group_advantages}, lambda: train_grpo(cfg).model, \
-        lambda model: {"start": start, "accuracy": _accuracy(model, cfg)}
 
 
 @dataclass(frozen=True)
