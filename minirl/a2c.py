@@ -27,14 +27,13 @@ import torch
 
 from .config import config_field
 from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs,
-                   masked_mean, masked_mean_std)
+                   masked_mean)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .reinforce import (ConstantRewardWatch, PGConfig, discounted_returns, reinforce_loss,
-                        sample_batch)
-from .rollout import evaluate
-from .runs import Run, TrainResult, new_policy, start
+from .reinforce import PGConfig, discounted_returns, reinforce_loss, rollout_stats, sample_batch
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 
 
 @dataclass
@@ -105,21 +104,21 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
     if value is None:                                      # V(s), the critic
         value = (ScalarHeadGPT.from_policy(model) if cfg.value_init == "policy"
                  else ScalarHeadGPT(model.config).to(device))
-    run = Run("a2c", cfg, tok, task)
+    run = Run("a2c", cfg, tok, task, show=("reward", "value_loss", "eval_accuracy"),
+              plot=("eval_accuracy", "reward", "value_loss", "explained_variance"))
     optimizer = make_optimizer(model, cfg)
-    value_opt = make_optimizer(value, cfg, lr=cfg.value_lr)               # a constant learning rate
+    value_opt = make_optimizer(value, cfg, lr=cfg.value_lr)
     rng = random.Random(cfg.seed)
     # --resume: restored
     run.keep(model, optimizer, rng, value=value, value_optimizer=value_opt)
-    watch = ConstantRewardWatch(cfg.warn_constant_steps)
     model.train()
     value.train()
     for step in run.steps():
         # 1. rollout: sample responses and score them
         ro = sample_batch(model, tok, task, cfg, rng)
-        watch.update(ro.rewards)
         # 2. actor and critic on the same tokens; n-step TD advantages from the critic's values
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
+        set_lr(value_opt, cfg, step, peak=cfg.value_lr)    # the value model: the same schedule
         logits = model(ro.tokens[:, :-1])                                  # (B, T-1, V)
         logprobs = gather_logprobs(logits, ro.tokens[:, 1:])               # (B, T-1)
         values = value(ro.tokens[:, :-1])                                  # (B, T-1): V(s_t)
@@ -138,18 +137,11 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
         value_opt.step()
 
         # --- logging (skip on first read) ---
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
-            row = dict(reward=ro.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std, **stats,
-                       explained_variance=explained_variance(values.detach(), returns, ro.mask),
-                       grad_norm=grad_norm, lr=lr, response_len=ro.response_lengths.mean())
-        run.step(step + 1, row, show=("reward", "value_loss", "eval_accuracy"),
-                 rollouts=(step + 1) * len(ro.rewards))
-    acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma,
-                              "n_steps": cfg.n_steps},
-                      plot_keys=("eval_accuracy", "reward", "value_loss", "explained_variance"))
+            run.add(**rollout_stats(ro, advantages), **stats, grad_norm=grad_norm,
+                    explained_variance=explained_variance(values.detach(), returns, ro.mask))
+        run.step(step + 1, rewards=ro.rewards)    # also warns if the rewards carry no signal
+    return run.finish(model, {"gamma": cfg.gamma, "n_steps": cfg.n_steps})
 
 
 # --- the classic env: tabular actor and tabular critic on the Corridor --------------------------

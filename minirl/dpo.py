@@ -29,8 +29,9 @@ from .config import ConfigError, RunConfig, config_field
 from .core import masked_mean
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, pair_logprobs
-from .rollout import encode_pairs, evaluate, token_logprobs
-from .runs import Run, TrainResult, new_policy, start
+from .rollout import encode_pairs, token_logprobs
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 
 LOSS_TYPES = ("sigmoid", "ipo")
 
@@ -151,7 +152,8 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
     if cfg.rounds == 1 and len(data) < cfg.batch_size:
         raise ConfigError(f"{len(data)} preference pairs, fewer than --batch_size {cfg.batch_size}")
     per_round = -(-cfg.steps // cfg.rounds)                                 # ceil
-    run = Run("dpo", cfg, tok, task, since=began)
+    run = Run("dpo", cfg, tok, task, since=began, show=("loss", "eval_accuracy"),
+              plot=("eval_accuracy", "loss", "reward_margin", "heldout_pref_accuracy"))
     optimizer = make_optimizer(model, cfg)
     run.keep(model, optimizer, rng,
              evaluate=lambda: diagnostics(model, tok, task, held, held_ref, cfg.beta))
@@ -163,7 +165,7 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         batch = [data[i] for i in idx]
         B = len(idx)
         tokens, mask = preference_batch(tok, batch, device)                 # (2B, T), (2B, T-1)
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
         tok_logp = token_logprobs(model, tokens)                            # (2B, T-1)
         logp = sequence_logprob(tok_logp, mask)                             # (2B,)
         ref_c, ref_r = ref_all[idx], ref_all[[i + len(data) for i in idx]]  # (B,), (B,)
@@ -177,20 +179,15 @@ def train_dpo(cfg: DPOConfig, model=None, pairs=None) -> TrainResult:
         optimizer.step()
 
         # --- logging (skip on first read) ---
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = dict(loss=dpo.item(), chosen_nll=nll.item(),
-                       reward_margin=(chosen_r - rejected_r).mean().item(),
-                       preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
-                       chosen_reward=chosen_r.mean().item(),
-                       rejected_reward=rejected_r.mean().item(),
-                       grad_norm=grad_norm, lr=lr, n_pairs=len(data))
-        run.step(step + 1, row, show=("loss", "eval_accuracy"))
-    acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "beta": cfg.beta,
-                              "pairs": cfg.pairs, "loss_type": cfg.loss_type,
-                              "rounds": cfg.rounds},
-                      plot_keys=("eval_accuracy", "loss", "reward_margin", "heldout_pref_accuracy"))
+            run.add(loss=dpo.item(), chosen_nll=nll.item(),
+                    reward_margin=(chosen_r - rejected_r).mean().item(),
+                    preference_accuracy=(chosen_r > rejected_r).float().mean().item(),
+                    chosen_reward=chosen_r.mean().item(), rejected_reward=rejected_r.mean().item(),
+                    grad_norm=grad_norm, n_pairs=len(data))
+        run.step(step + 1)
+    return run.finish(model, {"beta": cfg.beta, "pairs": cfg.pairs, "loss_type": cfg.loss_type,
+                              "rounds": cfg.rounds})
 
 
 CLI = (DPOConfig, train_dpo,

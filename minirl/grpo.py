@@ -20,20 +20,19 @@ Speed: --skip_zero_groups (grpo_rows.py). Aggregation and the eps follow TRL's t
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 
 import torch
 
 from .config import RunConfig, config_field
 from .core import clipped_surrogate, kl_estimate, masked_mean
-from .device import (all_reduce_sum, data_parallel, init_distributed, rank_rng_states,
-                     restore_rank_rng, shard)
-from .grpo_rows import sampled_entropy, update_batch
+from .device import all_reduce_sum, data_parallel, init_distributed, shard
+from .grpo_rows import reward_stats, sampled_entropy, update_batch
 from .model import frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import evaluate, sample, token_logprobs
-from .runs import Run, TrainResult, new_policy, start
+from .rollout import sample, token_logprobs
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "gspo")
 SCALES = ("group", "none", "batch")
@@ -203,20 +202,19 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     ref = None
     if cfg.beta > 0:                          # frozen copy of the start
         ref = frozen_copy(model)
-    run = Run("grpo", cfg, tok, task, rank, log_eval_seconds=True)
+    run = Run("grpo", cfg, tok, task, rank, world, log_eval_seconds=True,
+              show=("reward_mean", "eval_accuracy", "completions_per_s"),
+              plot=("eval_accuracy", "reward_mean", "zero_adv_groups", "kl_per_token"))
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)             # the same stream everywhere: the same global prompts
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
-    run.keep(model, optimizer, rng)                   # what a checkpoint holds (--resume: restored)
-    restore_rank_rng(run.resume_state, rank)       # --resume under torchrun: each its own stream
+    run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
     policy = data_parallel(model, world)
     G = cfg.group_size
     max_len = task.max_answer_len + 1
-    step_times = []
     model.train()
     for step in run.steps():
-        t0 = time.perf_counter()
         # 1. a group of G responses to each prompt, scored by the verifier
         pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
@@ -229,7 +227,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             with torch.no_grad():
                 ref_lp = token_logprobs(ref, roll.tokens)                   # (B, T-1)
         # 3. inner_steps updates of the clipped surrogate on this rollout (one by default)
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
         logs = (step + 1) % cfg.log_every == 0
         batch = update_batch(model, roll, adv, ref_lp, cfg, logs)   # every row, unless skipped
         for i in range(cfg.inner_steps):
@@ -240,38 +238,20 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
             optimizer.step()
             if i == 0:
                 first_logp = logp                                           # before any update
-        dt = time.perf_counter() - t0
-        step_times.append(dt)
+        dt = run.lap()                                        # this step's seconds
 
         # --- logging (skip on first read) ---
-        row = {}
         if logs:
-            r = roll.rewards.view(-1, G)
-            n = torch.tensor(float(len(roll.rewards)), device=r.device)
-            # rows in zero-signal groups
-            zero = (r.max(1).values == r.min(1).values).float().sum() * G
-            totals = all_reduce_sum(torch.stack([roll.rewards.sum(), zero, n]), world)
-            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world,
-                       reward_mean=(totals[0] / totals[2]).item(),
-                       zero_adv_groups=(totals[1] / totals[2]).item(),
-                       clip_frac=stats["clip_frac"].item(),
-                       kl_per_token=stats["kl"].item(),
-                       entropy=sampled_entropy(batch, first_logp).item(),
-                       response_len=roll.response_lengths.mean().item(),
-                       grad_norm=grad_norm, lr=lr, step_seconds=dt,
-                       completions_per_s=totals[2].item() / dt)
-        run.step(step + 1, row, show=("reward_mean", "eval_accuracy", "completions_per_s"),
-                 state=lambda: {"rank_rng": rank_rng_states(world)})
-    acc, samples = evaluate(model, tok, task, n_samples=8)
-    # seconds per step
-    median = sorted(step_times)[len(step_times) // 2] if step_times else float("nan")
-    summary = {"eval_accuracy": acc, "samples": samples, "group_size": G,
-               "loss_type": cfg.loss_type, "median_step_seconds": round(median, 4),
-               "world_size": world, "completions_per_s": round(cfg.batch_size * G / median, 1)}
-    return run.finish(model, summary,
-                      plot_keys=("eval_accuracy", "reward_mean", "zero_adv_groups",
-                                 "kl_per_token"),
-                      state=lambda: {"rank_rng": rank_rng_states(world)})
+            reward_mean, zero_share, rows = reward_stats(roll.rewards, G, world)
+            run.add(loss=all_reduce_sum(loss.detach(), world).item() / world,
+                    reward_mean=reward_mean, zero_adv_groups=zero_share,
+                    clip_frac=stats["clip_frac"].item(), kl_per_token=stats["kl"].item(),
+                    entropy=sampled_entropy(batch, first_logp).item(),
+                    response_len=roll.response_lengths.mean().item(), grad_norm=grad_norm,
+                    step_seconds=dt, completions_per_s=rows / dt)
+        run.step(step + 1)
+    return run.finish(model, {"group_size": G, "loss_type": cfg.loss_type, "world_size": world},
+                      completions_per_step=cfg.batch_size * G)
 
 
 CLI = (GRPOConfig, train_grpo, "GRPO: group-relative policy optimisation with a verifiable reward")

@@ -1,6 +1,7 @@
 """The rows a GRPO update trains on (chapter 7, section 7.4): every row of the rollout, or with
 --skip_zero_groups (and no KL term) only the groups whose rewards differ, the loss rescaled so that
-the gradient is the full batch's; and the entropy that train_grpo logs, over every row.
+the gradient is the full batch's; and what train_grpo logs about its rows (the entropy over every
+row, the mean reward and the share of rows in zero-signal groups).
 A speed option: with beta = 0 it changes no number, only how much goes through the network.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .device import all_reduce_sum
 from .rollout import token_logprobs
 
 
@@ -64,3 +66,13 @@ def sampled_entropy(batch: UpdateBatch, first_logp: torch.Tensor) -> torch.Tenso
         nll = nll - batch.skipped_logp_sum
         n = batch.all_mask.sum()
     return nll / n.clamp(min=1)
+
+
+def reward_stats(rewards: torch.Tensor, group_size: int, world: int = 1):
+    """rewards (B,) in groups of G -> over every process: (mean reward, share of the rows that are
+    in zero-signal groups (all G rewards equal), number of rows), as floats."""
+    r = rewards.view(-1, group_size)                                         # (B/G, G)
+    n = torch.tensor(float(len(rewards)), device=r.device)
+    zero = (r.max(1).values == r.min(1).values).float().sum() * group_size
+    totals = all_reduce_sum(torch.stack([rewards.sum(), zero, n]), world)
+    return (totals[0] / totals[2]).item(), (totals[1] / totals[2]).item(), totals[2].item()

@@ -24,16 +24,20 @@ def make_optimizer(model, cfg, lr: float | None = None):
                              weight_decay=cfg.weight_decay, betas=(0.9, 0.99), fused=on_cuda)
 
 
-def set_lr(optimizer, cfg, step: int) -> float:
+def set_lr(optimizer, cfg, step: int, peak: float | None = None) -> float:
     """Learning rate at `step`: constant, or cosine from lr down to 0.1 lr at the last step (or at
     step cfg.decay_steps, if that comes sooner, then flat); during the first cfg.warmup steps it is
-    scaled by (step + 1) / warmup (Adam's first steps are large)."""
+    scaled by (step + 1) / warmup (Adam's first steps are large). `peak` (default cfg.lr): the same
+    schedule for another model, scaled to this peak (A2C's and PPO's value model). Returns the
+    rate it set."""
     lr = cfg.lr
     if cfg.lr_schedule == "cosine":
         decay = min(cfg.steps, getattr(cfg, "decay_steps", 0) or cfg.steps)
         frac = min(1.0, step / max(1, decay - 1))
         lr = cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
     lr = lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+    if peak is not None:
+        lr = peak * lr / cfg.lr
     for group in optimizer.param_groups:
         group["lr"] = lr
     return lr

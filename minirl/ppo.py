@@ -39,8 +39,10 @@ from .core import (
 from .model import ScalarHeadGPT, frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .reward_model import reward_normalizer, sequence_reward
-from .rollout import evaluate, sample, token_logprobs
-from .runs import Run, TrainResult, load_model, new_policy, read_checkpoint, start
+from .rollout import sample, token_logprobs
+from .checkpoint import load_model, read_checkpoint
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 
 
 @dataclass
@@ -173,7 +175,9 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         reward_model.eval().requires_grad_(False)
     reference = frozen_copy(policy)                                              # 3. reference
     value = ScalarHeadGPT.from_policy(policy)                                    # 4. value
-    run = Run(algo, cfg, tok, task)
+    run = Run(algo, cfg, tok, task, show=("score", "kl", "eval_accuracy", "completions_per_s"),
+              plot=("eval_accuracy", "score", "true_reward", "kl", "clip_frac", "approx_kl",
+                    "explained_variance"))
     opt_pi = make_optimizer(policy, cfg)
     opt_v = make_optimizer(value, cfg)
     rng = random.Random(cfg.seed)
@@ -207,9 +211,8 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         # 4. update: several epochs of minibatch steps on this one rollout
         policy.train()
         value.train()
-        lr = set_lr(opt_pi, cfg, step)                # linear warmup, then cosine
-        for group in opt_v.param_groups:
-            group["lr"] = cfg.value_lr * lr / cfg.lr  # the value model follows the same schedule
+        set_lr(opt_pi, cfg, step)                     # linear warmup, then cosine
+        set_lr(opt_v, cfg, step, peak=cfg.value_lr)   # the value model: the same schedule
         stats = []
         epochs_done = 0
         for _ in range(cfg.epochs):
@@ -237,25 +240,22 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         t2 = time.perf_counter()
 
         # --- logging (skip on first read): per sequence, the KL summed over its tokens, in nats
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = {k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean())
-                   for k in stats[0]}
+            run.add(**{k: float(torch.stack([torch.as_tensor(s[k]) for s in stats]).float().mean())
+                       for k in stats[0]})                       # the minibatches' mean
             kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask  # (B, T-1)
             kl_k3 = kl_estimate(old_logprobs, ref_logprobs, "k3") * mask      # another estimator
-            row.update(score=scores.mean(), true_reward=ro.rewards.mean(), kl=kl.sum(1).mean(),
-                       kl_k3=kl_k3.sum(1).mean(),
-                       explained_variance=explained_variance(old_values, returns, mask),
-                       response_len=ro.response_lengths.mean(), epochs=epochs_done, lr=lr,
-                       rollout_seconds=t1 - t0, update_seconds=t2 - t1,
-                       completions_per_s=n / (t2 - t0))
-        run.step(step + 1, row, show=("score", "kl", "eval_accuracy", "completions_per_s"))
-    acc, samples = evaluate(policy, tok, task, n_samples=8)
+            run.add(score=scores.mean(), true_reward=ro.rewards.mean(), kl=kl.sum(1).mean(),
+                    kl_k3=kl_k3.sum(1).mean(),
+                    explained_variance=explained_variance(old_values, returns, mask),
+                    response_len=ro.response_lengths.mean(), epochs=epochs_done,
+                    rollout_seconds=t1 - t0, update_seconds=t2 - t1,
+                    completions_per_s=n / (t2 - t0))
+        run.step(step + 1)
     last = [r for r in run.metrics if "rollout_seconds" in r]
     timing = {k: round(sum(r[k] for r in last) / max(1, len(last)), 4)
               for k in ("rollout_seconds", "update_seconds")}
-    summary = {"eval_accuracy": acc, "samples": samples,
-               "reward": "reward model" if reward_model is not None else "verifier",
+    summary = {"reward": "reward model" if reward_model is not None else "verifier",
                "final_score": last[-1]["score"] if last else None,
                "final_kl": last[-1]["kl"] if last else None,
                **{f"mean_{k}": v for k, v in timing.items()}}
@@ -264,9 +264,7 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
     if last:                          # whole iterations: rollout + update
         summary["completions_per_s"] = round(cfg.batch_size * cfg.samples_per_prompt
                                              / sum(timing.values()), 1)
-    return run.finish(policy, summary,
-                      plot_keys=("eval_accuracy", "score", "true_reward", "kl", "clip_frac",
-                                 "approx_kl", "explained_variance"))
+    return run.finish(policy, summary)
 
 
 CLI = (PPOConfig, train_ppo,

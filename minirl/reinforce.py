@@ -21,7 +21,6 @@ normalisations of the sum: chapters/07-grpo.md, 7.3.
 from __future__ import annotations
 
 import random
-import warnings
 from dataclasses import dataclass
 
 import torch
@@ -30,8 +29,9 @@ from .config import RunConfig, config_field
 from .core import discounted_cumsum, gather_logprobs, masked_mean, masked_mean_std
 from .env import Corridor, TabularPolicy, corridor_episodes
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import evaluate, sample, token_logprobs
-from .runs import Run, TrainResult, new_policy, start
+from .rollout import sample, token_logprobs
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 
 
 @dataclass
@@ -95,25 +95,23 @@ def update_baseline(baseline: float, returns: torch.Tensor, mask: torch.Tensor,
     return decay * baseline + (1 - decay) * masked_mean_std(returns, mask)[0]
 
 
-class ConstantRewardWatch:
-    """Warns (once) when every reward in a batch has been the same for `patience` steps in a row:
-    then G_t - b carries no information about which action was better, and the gradient is
-    noise."""
+class RunningMean:
+    """The baseline b of `--baseline mean`: a running mean of past returns (update_baseline). It
+    saves and loads like a module (state_dict), so a checkpoint holds it and --resume restores
+    it."""
 
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.count = 0
-        self.warned = False
+    def __init__(self, decay: float):
+        self.decay = decay
+        self.value = 0.0
 
-    def update(self, rewards: torch.Tensor):
-        constant = bool((rewards == rewards.flatten()[0]).all())
-        self.count = self.count + 1 if constant else 0
-        if self.count >= self.patience and not self.warned:
-            self.warned = True
-            warnings.warn(f"every reward was {float(rewards.flatten()[0]):g} for {self.count} "
-                          "steps in a row: the policy gradient carries no signal; check the task's "
-                          "reward, or start from a policy that sometimes succeeds (e.g. --init a "
-                          "weak SFT checkpoint)", stacklevel=2)
+    def update(self, returns: torch.Tensor, mask: torch.Tensor):
+        self.value = update_baseline(self.value, returns, mask, self.decay)
+
+    def state_dict(self) -> dict:
+        return {"value": float(self.value)}
+
+    def load_state_dict(self, state: dict):
+        self.value = state["value"]
 
 
 # --- the arithmetic task: the GPT as the policy ----------------------------------------------
@@ -125,25 +123,31 @@ def sample_batch(model, tok, task, cfg: PGConfig, rng):
                   logprobs=False)
 
 
+def rollout_stats(ro, advantages: torch.Tensor) -> dict:
+    """What the policy-gradient trainers log about a rollout: its mean reward, the advantages' mean
+    and std over the actions, the mean response length."""
+    adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
+    return dict(reward=ro.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std,
+                response_len=ro.response_lengths.mean())
+
+
 def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
     tok, task, device = start(cfg)
     # --init checked here
     model = model if model is not None else new_policy(cfg, tok, task, device)
-    run = Run("reinforce", cfg, tok, task)
+    run = Run("reinforce", cfg, tok, task, show=("eval_accuracy", "reward", "adv_std"))
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)
-    run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
-    baseline = float(run.resumed("baseline", 0.0))
-    watch = ConstantRewardWatch(cfg.warn_constant_steps)
+    baseline = RunningMean(cfg.baseline_decay)            # b = 0 until the first update
+    run.keep(model, optimizer, rng, baseline=baseline)    # what a checkpoint holds (--resume)
     model.train()
     for step in run.steps():
         # 1. rollout: sample responses and score them, then returns and advantages
         ro = sample_batch(model, tok, task, cfg, rng)
-        watch.update(ro.rewards)
         returns = discounted_returns(ro.token_rewards(), ro.mask, cfg.gamma)   # (B, T-1)
-        advantages = baseline_advantages(returns, ro.mask, baseline)       # (B, T-1)
+        advantages = baseline_advantages(returns, ro.mask, baseline.value)  # (B, T-1)
         # 2. one gradient step on the surrogate
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
         logprobs = token_logprobs(model, ro.tokens)                        # (B, T-1), with grad
         loss = reinforce_loss(logprobs, advantages, ro.mask)
         optimizer.zero_grad(set_to_none=True)
@@ -151,21 +155,14 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
         grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
         if cfg.baseline == "mean":                                         # updated after use
-            baseline = update_baseline(baseline, returns, ro.mask, cfg.baseline_decay)
+            baseline.update(returns, ro.mask)
 
         # --- logging (skip on first read) ---
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
-            row = dict(reward=ro.rewards.mean(), baseline=baseline, adv_mean=adv_mean,
-                       adv_std=adv_std, loss=loss.item(), grad_norm=grad_norm, lr=lr,
-                       response_len=ro.response_lengths.mean())
-        run.step(step + 1, row, show=("reward", "eval_accuracy"), state={"baseline": baseline},
-                 rollouts=(step + 1) * len(ro.rewards))
-    acc, samples = evaluate(model, tok, task, n_samples=8)
-    return run.finish(model, {"eval_accuracy": acc, "samples": samples, "gamma": cfg.gamma},
-                      plot_keys=("eval_accuracy", "reward", "adv_std"),
-                      state={"baseline": baseline})
+            run.add(**rollout_stats(ro, advantages), baseline=baseline.value, loss=loss.item(),
+                    grad_norm=grad_norm)
+        run.step(step + 1, rewards=ro.rewards)    # also warns if the rewards carry no signal
+    return run.finish(model, {"gamma": cfg.gamma})
 
 
 # --- the classic env: a tabular softmax policy on the Corridor ---------------------------------

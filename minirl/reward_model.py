@@ -30,7 +30,9 @@ from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .core import place_on_last_action
 from .rollout import encode_pairs, sample
-from .runs import Run, TrainResult, load_model, new_policy, start
+from .checkpoint import load_model
+from .launch import new_policy, start
+from .runs import Run, TrainResult
 from .tasks import heldout_subset
 
 
@@ -207,7 +209,8 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     tok, task, device = start(cfg)
     base = model if model is not None else new_policy(cfg, tok, task, device)
     rm = base if isinstance(base, ScalarHeadGPT) else ScalarHeadGPT.from_policy(base)
-    run = Run("reward-model", cfg, tok, task)
+    run = Run("reward-model", cfg, tok, task, show=("loss", "pair_accuracy"),
+              plot=("loss", "pair_accuracy", "verifier_agreement"))
     optimizer = make_optimizer(rm, cfg)
     rng = random.Random(cfg.seed)
     labeller = Labeller(task, cfg.sevens, cfg.noise)
@@ -228,7 +231,7 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
     rm.train()
     for step in run.steps():
         batch = rng.sample(train, cfg.batch_size)
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
         rc, rr = pair_rewards(rm, tok, batch, device)
         loss = bradley_terry_loss(rc, rr)
         optimizer.zero_grad(set_to_none=True)
@@ -237,11 +240,10 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
         optimizer.step()
 
         # --- logging (skip on first read) ---
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            row = dict(loss=loss.item(), train_pair_accuracy=(rc > rr).float().mean(),
-                       margin=(rc - rr).mean().item(), grad_norm=grad_norm, lr=lr)
-        run.step(step + 1, row, show=("loss", "pair_accuracy"))
+            run.add(loss=loss.item(), train_pair_accuracy=(rc > rr).float().mean(),
+                    margin=(rc - rr).mean().item(), grad_norm=grad_norm)
+        run.step(step + 1)
     acc = pairwise_accuracy(rm, tok, task, heldout, device)
     if policy is not None:
         acc["sample_auc"] = sample_auc(rm, policy, tok, task)
@@ -257,7 +259,7 @@ def train_reward_model(cfg: RewardModelConfig, model=None) -> TrainResult:
                "labeller_utility_agreement": ceiling,
                "labeller_utility_ties": ties,
                "sevens": cfg.sevens, "noise": cfg.noise, "sample_auc": acc.get("sample_auc")}
-    return run.finish(rm, summary, plot_keys=("loss", "pair_accuracy", "verifier_agreement"))
+    return run.finish(rm, summary, final_eval=False)
 
 
 CLI = (RewardModelConfig, train_reward_model,

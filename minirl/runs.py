@@ -13,7 +13,8 @@ the notebooks, which re-run their experiments in place, set MINIRL_OVERWRITE=1):
     tensorboard/    the same metrics for TensorBoard (--tensorboard)
 With --save_every N, model.pt is also written every N steps, so that --resume continues an
 interrupted run exactly where its last checkpoint left it. The skeleton every trainer shares
-(start, new_policy, Run's keep, steps, step and finish): docs/conventions.md (Trainers).
+(launch.py's start and new_policy, then Run's keep, steps, step and finish):
+docs/conventions.md (Trainers).
 """
 from __future__ import annotations
 
@@ -28,12 +29,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import ConfigError, RunConfig
-from .device import configure_model, pick_device
-from .model import GPT, GPTConfig
-from .rollout import evaluate as evaluate_greedy
 from .checkpoint import load_model, read_checkpoint, read_metrics, save_checkpoint  # noqa: F401
-from .tokenizer import CharTokenizer
+from .config import ConfigError, RunConfig
+from .device import TokenMeter, pick_device, rank_rng_states, restore_rank_rng
+from .launch import new_policy, start  # noqa: F401  (their old home; trainers import launch)
+from .rollout import evaluate as evaluate_greedy
 
 
 # --- a run ----------------------------------------------------------------------------------
@@ -93,16 +93,47 @@ class TrainResult:
     out: Path
 
 
+class ConstantRewardWatch:
+    """Warns (once) when every reward in a batch has been the same for `patience` steps in a row:
+    then G_t - b carries no information about which action was better, and the gradient is
+    noise."""
+
+    def __init__(self, patience: int):
+        self.patience = patience
+        self.count = 0
+        self.warned = False
+
+    def update(self, rewards: torch.Tensor):
+        constant = bool((rewards == rewards.flatten()[0]).all())
+        self.count = self.count + 1 if constant else 0
+        if self.count >= self.patience and not self.warned:
+            self.warned = True
+            warnings.warn(f"every reward was {float(rewards.flatten()[0]):g} for {self.count} "
+                          "steps in a row: the policy gradient carries no signal; check the task's "
+                          "reward, or start from a policy that sometimes succeeds (e.g. --init a "
+                          "weak SFT checkpoint)", stacklevel=3)
+
+
 class Run:
     """Everything a trainer writes. Create it only after the config and --init have been checked,
     so that a bad flag never leaves a half-made run folder behind."""
 
-    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0,
-                 since: float | None = None, log_eval_seconds: bool = False):
-        """since: time.perf_counter() at which the run's clock starts (default: now); a trainer that
+    def __init__(self, algo: str, cfg: RunConfig, tokenizer, task, rank: int = 0, world: int = 1,
+                 *, show=("eval_accuracy",), plot=None, since: float | None = None,
+                 log_eval_seconds: bool = False):
+        """rank, world: this process and the number of processes (torchrun). show: the logged
+        fields the progress bar shows; plot: the fields curves.png draws (default: show).
+        since: time.perf_counter() at which the run's clock starts (default: now); a trainer that
         builds its data before it may create the Run (DPO's first pairs) passes when it began.
         log_eval_seconds: rows with an evaluation also log the time evaluation has taken so far."""
         self.algo = algo
+        self.show = show
+        self.plot = plot or show
+        self.rank = rank
+        self.world = world
+        self.row: dict = {}                # what `add` collected for the next `step`
+        self.meter = None                  # tokens/s and MFU, once `step` is given tokens
+        self.laps: list[float] = []        # seconds per step, where the trainer times its steps
         self.cfg = cfg
         self.tok = tokenizer
         self.task = task
@@ -128,6 +159,7 @@ class Run:
         self.t0 = ((time.perf_counter() if since is None else since)
                    - (self.metrics[-1].get("seconds", 0.0) if self.metrics else 0.0))
         self.tensorboard = None
+        self.watch = None
         # time spent in held-out evaluation so far (inside `seconds`)
         self.eval_seconds = 0.0
         self.log_eval_seconds = log_eval_seconds
@@ -193,6 +225,7 @@ class Run:
         torch.set_rng_state(s["torch_rng"])
         if "cuda_rng" in s and self.device.type == "cuda":
             torch.cuda.set_rng_state(s["cuda_rng"], self.device)
+        restore_rank_rng(s, self.rank)     # under torchrun: each process its own stream back
 
     def resumed(self, name: str, default):
         """A value saved with the checkpoint (`step`'s state=), or `default` in a fresh run."""
@@ -209,14 +242,47 @@ class Run:
                         total=self.cfg.steps, desc=self.algo,
                         disable=not (self.cfg.progress and self.is_main), dynamic_ncols=True,
                         leave=True)
-        yield from self.bar
+        for step in self.bar:
+            self.step_began = time.perf_counter()
+            yield step
         self.bar.close()
 
-    def step(self, step: int, row: dict, show=(), state=None, **first) -> dict:
+    def lap(self) -> float:
+        """Seconds since this step began (for a trainer's own step timing); finish reports their
+        median as median_step_seconds."""
+        seconds = time.perf_counter() - self.step_began
+        self.laps.append(seconds)
+        return seconds
+
+    def add(self, **metrics):
+        """Fields for the row the next `step` logs (trainers call it every --log_every steps)."""
+        self.row.update(metrics)
+
+    def step(self, step: int, row: dict | None = None, rewards=None, tokens=None, state=None,
+             **first) -> dict:
         """After update number `step` (1-based): evaluate when due (every eval_every steps and the
-        last), log `row` if it holds anything (`first` fields go before the wall time), show the
-        `show` fields on the progress bar, and save a checkpoint (with `state`) when --save_every
-        asks."""
+        last), log what `add` collected (and `row`) if anything, with the optimizer's learning rate
+        (`first` fields go before the wall time), show the `show` fields on the progress bar, and save a checkpoint (with `state`)
+        when --save_every asks.
+        rewards: this step's batch of rewards; rows then also count the sampled responses so far
+        ("rollouts"), and a warning says when the rewards have all been equal for
+        --warn_constant_steps steps in a row. tokens: this step's (B, T) model inputs; rows with
+        added fields then also hold tokens/s and (on a GPU) MFU (device.TokenMeter)."""
+        row = {**self.row, **(row or {})}
+        self.row = {}
+        if rewards is not None:
+            if self.watch is None:
+                self.watch = ConstantRewardWatch(self.cfg.warn_constant_steps)
+            self.watch.update(rewards)
+            first = {"rollouts": step * len(rewards), **first}
+        if row and self.optimizer is not None:      # a log row: the learning rate in use
+            row["lr"] = self.optimizer.param_groups[0]["lr"]
+        if tokens is not None:
+            if self.meter is None:
+                self.meter = TokenMeter(self.model, self, self.tok.pad_id, self.world)
+            self.meter.add(tokens)
+            if row:
+                row.update(self.meter.rates())
         if step % self.cfg.eval_every == 0 or step == self.cfg.steps:
             t = time.perf_counter()
             row.update(self.evaluate())
@@ -226,7 +292,7 @@ class Run:
             if self.log_eval_seconds and "eval_accuracy" in row:
                 row["eval_seconds"] = self.eval_seconds  # evaluation so far, inside "seconds"
             row = self.log(step, **first, seconds=self.seconds, **row)
-            self.bar.set_postfix({k: row[k] for k in show if k in row})
+            self.bar.set_postfix({k: row[k] for k in self.show if k in row})
         if self.cfg.save_every and step % self.cfg.save_every == 0 and step < self.cfg.steps:
             self.save(step, state)
         return row
@@ -236,9 +302,12 @@ class Run:
         function that returns them (called in every process: under torchrun it may gather from all
         of them)."""
         state = state() if callable(state) else state
+        rank_rng = rank_rng_states(self.world)          # a collective: every process calls it
         if not self.is_main:
             return
         ckpt = {"algo": self.algo, "step": step, "config": self.cfg.to_dict(), **(state or {})}
+        if rank_rng is not None:
+            ckpt["rank_rng"] = rank_rng
         if self.optimizer is not None:
             ckpt["optimizer"] = self.optimizer.state_dict()
         if self.rng is not None:
@@ -249,14 +318,26 @@ class Run:
             ckpt["cuda_rng"] = torch.cuda.get_rng_state(self.device)
         save_checkpoint(self.out / "model.pt", self.model, self.tok, self.task, **ckpt)
 
-    def finish(self, model, summary: dict, plot_keys=("eval_accuracy", "loss"),
-               state=None) -> TrainResult:
-        """Save the final checkpoint, write summary.json and curves.png."""
+    def finish(self, model, summary: dict | None = None, state=None, final_eval: bool = True,
+               completions_per_step: int = 0) -> TrainResult:
+        """The policy's final greedy accuracy and 8 samples (final_eval), then the final
+        checkpoint, summary.json (with `summary`'s fields) and curves.png. With `lap` timings:
+        their median, and completions_per_step / median as completions_per_s."""
+        final = {}
+        if self.laps:
+            median = sorted(self.laps)[len(self.laps) // 2]
+            summary = {**(summary or {}), "median_step_seconds": round(median, 4)}
+            if completions_per_step:
+                summary["completions_per_s"] = round(completions_per_step / median, 1)
+        if final_eval:
+            final["eval_accuracy"], final["samples"] = evaluate_greedy(model, self.tok, self.task,
+                                                                       n_samples=8)
         self.save(self.cfg.steps, state)
         summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed,
                    "steps": self.cfg.steps, "wall_seconds": round(self.seconds, 2),
                    "device": str(self.device),
-                   "params": sum(p.numel() for p in model.parameters()), **summary}
+                   "params": sum(p.numel() for p in model.parameters()), **final,
+                   **(summary or {}), **(self.meter.summary(self.metrics) if self.meter else {})}
         if self.device.type == "cuda":
             summary["max_memory_allocated_mb"] = round(
                 torch.cuda.max_memory_allocated(self.device) / 2**20, 1)
@@ -268,28 +349,6 @@ class Run:
         (self.out / "summary.json").write_text(json.dumps(summary, indent=2))
         if self.cfg.plot:
             from .plotting import plot_metrics
-            plot_metrics(self.metrics, self.out / "curves.png", keys=plot_keys,
+            plot_metrics(self.metrics, self.out / "curves.png", keys=self.plot,
                          title=f"{self.algo} on {self.task.name}")
         return TrainResult(model, self.metrics, summary, self.out)
-
-
-def start(cfg: RunConfig):
-    """What every trainer does first: check every flag, seed every RNG, and build the tokenizer,
-    the task and the device. -> (tokenizer, task, device)"""
-    from .device import seed_everything
-    cfg.validate()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    return CharTokenizer(), cfg.make_task(), pick_device(cfg.device)
-
-
-def new_policy(cfg: RunConfig, tokenizer, task, device) -> GPT:
-    """The policy a run starts from: --init's weights, or a fresh GPT of the configured size."""
-    if cfg.init:
-        model, _ = load_model(cfg.init, tokenizer, task, device, kind="GPT")
-    else:
-        model = GPT(GPTConfig(vocab_size=tokenizer.vocab_size, block_size=cfg.block_size,
-                              n_layer=cfg.n_layer, n_head=cfg.n_head,
-                              n_embd=cfg.n_embd)).to(device)
-    return configure_model(model, cfg, device)

@@ -14,7 +14,6 @@ Chapter: chapters/02-tiny-gpt-and-sft.md, 2.4; the noisy teacher: chapters/08-sf
 from __future__ import annotations
 
 import random
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,18 +23,11 @@ import torch.nn.functional as F
 from . import starts
 from .config import RunConfig, config_field
 from .core import masked_mean
-from .device import (
-    all_reduce_sum,
-    cpu_threads,
-    data_parallel,
-    init_distributed,
-    peak_flops,
-    shard,
-    train_flops_per_token,
-)
+from .device import all_reduce_sum, cpu_threads, data_parallel, init_distributed, shard
+from .launch import new_policy, start
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import encode_pairs, evaluate
-from .runs import Run, TrainResult, new_policy, start
+from .rollout import encode_pairs
+from .runs import Run, TrainResult
 
 
 @dataclass
@@ -64,24 +56,20 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     tok, task, device = start(cfg)
     rank, world = init_distributed(device, cfg.batch_size)
     model = model if model is not None else new_policy(cfg, tok, task, device)
-    run = Run("sft", cfg, tok, task, rank)
+    run = Run("sft", cfg, tok, task, rank, world, show=("loss", "eval_accuracy", "tokens_per_s",
+                                                         "mfu"), plot=("eval_accuracy", "loss"))
     optimizer = make_optimizer(model, cfg)
     rng = random.Random(cfg.seed)   # the same stream in every process: the same global batch
     run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
     ddp = data_parallel(model, world)
     model.train()
-    peak = peak_flops(device, model.amp_dtype)        # of the number format this run computes in
-    tokens_seen = 0
-    real_seen = 0
-    t_last = time.perf_counter()
-    evals_last = 0.0
     for step in run.steps():
         pairs = task.sample_train(cfg.batch_size, rng)
         responses = [task.demonstration(a, b, cfg.p_wrong, rng) for a, b in pairs]
         pairs = shard(pairs, rank, world)
         responses = shard(responses, rank, world)
         tokens, mask = encode_pairs(tok, [task.prompt(a, b) for a, b in pairs], responses, device)
-        lr = set_lr(optimizer, cfg, step)
+        set_lr(optimizer, cfg, step)
         logits = ddp(tokens[:, :-1])                                      # (B/world, T-1, V)
         loss = sft_loss(logits, tokens[:, 1:], mask)
         if world > 1:   # DDP averages gradients over processes: weight each by its share of tokens
@@ -93,35 +81,10 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
         optimizer.step()
 
         # --- logging (skip on first read) ---
-        tokens_seen += tokens[:, :-1].numel() * world
-        if peak:                                   # MFU counts the real tokens, not the padding
-            real_seen = real_seen + (tokens[:, :-1] != tok.pad_id).sum()
-        row = {}
         if (step + 1) % cfg.log_every == 0:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            now = time.perf_counter()
-            dt = now - t_last - (run.eval_seconds - evals_last)   # evaluation is not training
-            t_last = now
-            evals_last = run.eval_seconds
-            row = dict(loss=all_reduce_sum(loss.detach(), world).item() / world,
-                       grad_norm=grad_norm, lr=lr, tokens_per_s=tokens_seen / dt)
-            if peak:
-                real_per_s = all_reduce_sum(real_seen, world).item() / dt
-                flops = train_flops_per_token(model, tokens.size(1) - 1)
-                row["mfu"] = flops * real_per_s / (peak * world)
-            tokens_seen = 0
-            real_seen = 0
-        run.step(step + 1, row, show=("loss", "eval_accuracy", "tokens_per_s", "mfu"))
-    acc, samples = evaluate(model, tok, task, n_samples=8)
-    rates = [m["tokens_per_s"] for m in run.metrics if "tokens_per_s" in m]
-    summary = {"eval_accuracy": acc, "samples": samples, "p_wrong": cfg.p_wrong,
-               "world_size": world,
-               "tokens_per_s": round(sorted(rates)[len(rates) // 2]) if rates else None}
-    mfus = [m["mfu"] for m in run.metrics if "mfu" in m]
-    if mfus:
-        summary["mfu"] = round(sorted(mfus)[len(mfus) // 2], 4)
-    return run.finish(model, summary)
+            run.add(loss=all_reduce_sum(loss.detach(), world).item() / world, grad_norm=grad_norm)
+        run.step(step + 1, tokens=tokens[:, :-1])       # with tokens/s and MFU in the log
+    return run.finish(model, {"p_wrong": cfg.p_wrong, "world_size": world})
 
 
 # The recipe of the weak start every RL chapter begins from: a short SFT run that leaves the model

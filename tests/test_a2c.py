@@ -141,6 +141,18 @@ def test_corridor_is_solved_with_a_tabular_critic():
     assert abs(hist[-1]["value_start"] - best) < 0.25                      # the critic learned V(start)
 
 
+def test_the_value_model_follows_the_policy_learning_rate_schedule(tmp_path, weak_init):
+    """One learning-rate policy for A2C and PPO: the value model's rate is the policy's schedule
+    scaled to --value_lr (here cosine to 10% at the last step)."""
+    args = ["a2c", "--init", weak_init, "--steps", "3", "--batch_size", "4", "--samples_per_prompt",
+            "2", "--eval_every", "3", "--value_lr", "5e-4", "--no-progress", "--no-plot",
+            "--out", str(tmp_path / "a")]
+    assert main(args) == 0
+    ckpt = torch.load(tmp_path / "a" / "model.pt", weights_only=False)
+    assert ckpt["optimizer"]["param_groups"][0]["lr"] == pytest.approx(2e-4 * 0.1)
+    assert ckpt["value_optimizer"]["param_groups"][0]["lr"] == pytest.approx(5e-4 * 0.1)
+
+
 @pytest.mark.curves
 def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     args = ["a2c", "--init", weak_init, "--steps", "3", "--batch_size", "4", "--samples_per_prompt", "2",

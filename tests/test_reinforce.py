@@ -119,6 +119,18 @@ def test_loss_ignores_masked_positions_and_detaches_advantages():
     assert reinforce_loss(changed, adv, m).item() == pytest.approx(loss.item())
 
 
+def test_running_mean_baseline_updates_and_round_trips_through_a_checkpoint():
+    from minirl.reinforce import RunningMean
+    G, m = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]), torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])
+    b = RunningMean(0.9)
+    assert b.value == 0.0
+    b.update(G, m)
+    assert float(b.value) == pytest.approx(0.1 * 0.5)
+    b2 = RunningMean(0.9)
+    b2.load_state_dict(b.state_dict())
+    assert b2.value == pytest.approx(0.05) and isinstance(b.state_dict()["value"], float)
+
+
 def test_baseline_helpers():
     G = torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
     m = torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0]])

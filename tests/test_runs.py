@@ -63,6 +63,17 @@ def test_set_lr_warmup_then_cosine():
     assert [set_lr(opt, no_warmup, s) for s in (0, 50, 100)] == [1e-3] * 3
 
 
+def test_set_lr_peak_is_the_same_schedule_scaled_to_another_model():
+    """A2C's and PPO's value model: set_lr(..., peak=p) follows the policy's warmup and cosine,
+    scaled so that it starts from p instead of --lr."""
+    cfg, opt, value_opt = RunConfig(lr=1e-3, steps=101, warmup=10), _Opt(), _Opt()
+    for s in (0, 5, 9, 50, 100):
+        lr = set_lr(opt, cfg, s)
+        assert set_lr(value_opt, cfg, s, peak=3e-3) == pytest.approx(3 * lr)
+        assert value_opt.param_groups[0]["lr"] == pytest.approx(3 * lr)
+    assert set_lr(value_opt, cfg, 100, peak=3e-3) == pytest.approx(3e-4)     # 10% of its own peak
+
+
 def test_set_lr_decay_steps_reaches_the_floor_early_and_stays():
     """--decay_steps 51 of 101: the cosine of a 51-step run, then 10% of --lr to the end."""
     cfg, opt = RunConfig(lr=1e-3, steps=101, decay_steps=51), _Opt()
@@ -329,3 +340,66 @@ def test_keep_saves_and_restores_everything_it_names(tmp_path, tok, task):
     assert critic_opt2.state_dict()["state"][0]["step"] == critic_opt.state_dict()["state"][0]["step"]
     assert opt2.state_dict()["state"] and rng2.random() == expect_draw
     assert torch.equal(torch.rand(3), expect_torch)
+
+
+def test_run_add_logs_the_row_with_the_learning_rate_and_lap_times(tmp_path, tok, task):
+    """`add` collects fields for the next `step`; a logged row also holds the optimizer's learning
+    rate; a step with nothing added and no evaluation logs nothing; `lap` times feed finish's
+    median_step_seconds and completions_per_s."""
+    from minirl.reinforce import ReinforceConfig
+    from minirl.runs import Run
+    model = tiny()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.5)
+    cfg = ReinforceConfig(out=str(tmp_path / "run"), steps=3, eval_every=3, progress=False,
+                          plot=False)
+    run = Run("reinforce", cfg, tok, task)
+    run.keep(model, opt, evaluate=lambda: {"eval_accuracy": 0.25})
+    steps = run.steps()
+    next(steps)
+    run.add(loss=1.5)
+    assert run.step(1) == {"step": 1, "seconds": pytest.approx(run.seconds, abs=1.0), "loss": 1.5,
+                           "lr": 0.5}
+    next(steps)
+    assert run.step(2) == {}                                         # nothing added, no evaluation
+    next(steps)
+    assert run.lap() >= 0 and len(run.laps) == 1
+    last = run.step(3, rewards=torch.tensor([1.0, 0.0]))
+    assert last["eval_accuracy"] == 0.25 and last["rollouts"] == 6 and "lr" not in last
+    res = run.finish(model, {"x": 1}, final_eval=False, completions_per_step=10)
+    assert res.summary["x"] == 1 and "eval_accuracy" not in res.summary
+    assert res.summary["median_step_seconds"] == pytest.approx(run.laps[0], abs=1e-4)
+    assert res.summary["completions_per_s"] == pytest.approx(10 / run.laps[0], rel=1e-2)
+
+
+def test_run_finish_evaluates_the_policy_greedily_with_samples(tmp_path, tok, task):
+    from minirl.rollout import evaluate
+    from minirl.runs import Run
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=32))
+    run = Run("sft", RunConfig(out=str(tmp_path / "run"), steps=1, plot=False), tok, task)
+    run.keep(model)
+    res = run.finish(model, {"x": 1})
+    acc, samples = evaluate(model, tok, task, n_samples=8)
+    assert res.summary["eval_accuracy"] == acc and len(res.summary["samples"]) == 8
+    assert list(res.summary).index("eval_accuracy") < list(res.summary).index("x")
+
+
+def test_token_meter_counts_tokens_and_leaves_evaluation_out(tok):
+    """tokens/s over the inputs counted since the last call, evaluation seconds left out; the
+    summary is the median over log rows."""
+    import time
+
+    from minirl.device import TokenMeter
+
+    class FakeRun:
+        device = torch.device("cpu")
+        eval_seconds = 0.0
+    run, model = FakeRun(), tiny()
+    meter = TokenMeter(model, run, tok.pad_id, world=2)
+    meter.add(torch.zeros(4, 10, dtype=torch.long))
+    meter.t_last = time.perf_counter() - 3.0                          # 3 s ago, 1 s of it evaluating
+    run.eval_seconds = 1.0
+    rates = meter.rates()
+    assert rates["tokens_per_s"] == pytest.approx(4 * 10 * 2 / 2.0, rel=0.05)
+    assert "mfu" not in rates and meter.tokens == 0                   # no MFU on a CPU; reset
+    assert TokenMeter.summary([{"tokens_per_s": 3.0}, {"tokens_per_s": 1.0}, {"x": 1},
+                               {"tokens_per_s": 2.0}]) == {"tokens_per_s": 2}
