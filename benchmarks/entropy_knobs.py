@@ -7,7 +7,7 @@ temperature, a KL penalty to the start, and DAPO's clip-higher.
 
 From countdown's weak start (200 SFT steps, seed 0), for each setting and seed S:
     python -m minirl grpo --task countdown --init START --seed S --steps STEPS <the setting's flags>
-The settings: GRPO's defaults; --temperature 1.2; --beta 0.04 (a KL penalty to the start);
+The settings: GRPO's defaults; --temperature 1.2; --kl_coef 0.04 (a KL penalty to the start);
 --inner_steps 2 (two updates per batch: the control for the next one, since a ratio clip only acts
 after the first update); --inner_steps 2 --clip_eps_high 0.28 (DAPO's clip-higher, Yu et al. 2025).
 Each run logs GRPO's `entropy` (mean -log pi of its sampled tokens). At the end, minirl.passk.passk_curve
@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
                                results_json, sampled_metrics, save_figure)
 
-SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--beta", "0.04"],
+SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--kl_coef", "0.04"],
             "2 updates per batch": ["--inner_steps", "2"],
             "2 updates + clip-higher 0.28": ["--inner_steps", "2", "--clip_eps_high", "0.28"]}
 

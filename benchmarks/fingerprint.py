@@ -47,7 +47,7 @@ def runs(weak: str, out: Path) -> dict[str, list[str]]:
                 "--pairs", "corrupt", "--beta", "0.1", "--lr", "1e-4"],
         "grpo": ["grpo", "--init", weak, "--steps", "6", "--eval_every", "3", "--log_every", "1"],
         "grpo_inner": ["grpo", "--init", weak, "--steps", "4", "--eval_every", "2", "--log_every", "1",
-                       "--inner_steps", "2", "--beta", "0.05", "--loss_type", "dapo"],
+                       "--inner_steps", "2", "--kl_coef", "0.05", "--loss_type", "dapo"],
         "reward_model": ["reward-model", "--init", weak, "--steps", "10", "--eval_every", "5", "--pairs", "512",
                          "--heldout_pairs", "64", "--log_every", "1"],
         "rlhf": ["rlhf", "--init", weak, "--steps", "3", "--eval_every", "3", "--batch_size", "16",

@@ -158,7 +158,7 @@ def bytes_per_parameter(trained: bool, precision: str = "float32") -> dict:
     raise NotImplementedError  # YOUR CODE HERE
 
 
-def models_held(algo: str, beta: float = 0.0, reward_model: bool = False) -> tuple:
+def models_held(algo: str, kl_coef: float = 0.0, reward_model: bool = False) -> tuple:
     """How many networks of the policy's size an algorithm keeps in memory: (trained, frozen).
 
     algo: one of "sft", "reinforce", "a2c", "ppo", "rlhf", "dpo", "grpo" (chapter 9, section 9.4;
@@ -171,8 +171,8 @@ def models_held(algo: str, beta: float = 0.0, reward_model: bool = False) -> tup
         - DPO trains the policy. Its loss needs a frozen reference's log-probabilities of the
           preference pairs, but the pairs are fixed, so minirl computes those numbers once, before
           training (two per pair), and keeps no reference network: (1, 0);
-        - GRPO trains the policy; it keeps a frozen reference only when beta > 0 (the KL term).
-    beta:         GRPO's KL coefficient (ignored by the others); default 0.
+        - GRPO trains the policy; it keeps a frozen reference only when kl_coef > 0 (the KL term).
+    kl_coef:      GRPO's KL coefficient beta (ignored by the others); default 0.
     reward_model: PPO against a learned reward model (ignored by the others); default False.
     An unknown algo raises ValueError. (minirl.memory.models_held reports the total, trained + frozen,
     for chapter 8's comparison.)
@@ -186,14 +186,14 @@ def models_held(algo: str, beta: float = 0.0, reward_model: bool = False) -> tup
     raise NotImplementedError  # YOUR CODE HERE
 
 
-def training_memory_mib(algo: str, n_params: int, precision: str = "float32", beta: float = 0.0,
+def training_memory_mib(algo: str, n_params: int, precision: str = "float32", kl_coef: float = 0.0,
                         reward_model: bool = False) -> float:
     """The memory an algorithm's networks hold, in MiB (2**20 bytes), activations not included.
 
     Every network is taken to have n_params parameters (the critic's one-number head is
     negligible, as in chapter 9's table). Each trained network costs its weights, gradients and
     optimizer states; each frozen one its weights only, in the given precision (bytes_per_parameter);
-    the networks are those of models_held(algo, beta, reward_model). You may call your two functions
+    the networks are those of models_held(algo, kl_coef, reward_model). You may call your two functions
     above.
 
     Returns a Python float. Examples (chapter 9, section 9.4, the default 800,384-parameter model):

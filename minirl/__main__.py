@@ -53,7 +53,7 @@ def available_trainers() -> dict:
     return out
 
 
-def add_flag(parser: argparse.ArgumentParser, name: str, **kw):
+def add_flag(parser, name: str, **kw):
     """--batch_size, and its hyphenated spelling --batch-size as a hidden alias: both work."""
     parser.add_argument(f"--{name}", dest=name, **kw)
     if "_" in name:
@@ -62,20 +62,28 @@ def add_flag(parser: argparse.ArgumentParser, name: str, **kw):
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config_cls):
-    from .config import describe_range
+    """One flag per config field; --help lists the algorithm's own flags first, then the shared
+    groups (config.GROUPS)."""
+    from .config import GROUPS, describe_range
     hints = typing.get_type_hints(config_cls)
+    own = parser.add_argument_group(f"{config_cls.__name__.removesuffix('Config')} flags")
+    groups = {}
+    for title, group in GROUPS.items():
+        shown = parser.add_argument_group(title)
+        groups.update({f.name: shown for f in dataclasses.fields(group)})
     for f in dataclasses.fields(config_cls):
         if not f.init:
             continue
+        where = groups.get(f.name, own)
         kind = hints[f.name]
         help_text = f.metadata.get("help", "").replace("%", "%%")
         if kind in (int, float) and "choices" not in f.metadata:
-            help_text += f"; valid: {describe_range(dict(f.metadata))}"
+            help_text += f"; valid: {describe_range(dict(f.metadata), implicit_max=False)}"
         if kind is bool:
-            add_flag(parser, f.name, action=argparse.BooleanOptionalAction, default=f.default,
+            add_flag(where, f.name, action=argparse.BooleanOptionalAction, default=f.default,
                      help=help_text)
         else:
-            add_flag(parser, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(),
+            add_flag(where, f.name, type=kind, default=f.default, metavar=kind.__name__.upper(),
                      help=help_text)
     for old, new in getattr(config_cls, "RENAMED", {}).items():       # old names, hidden
         for spelling in dict.fromkeys((f"--{old}", f"--{old.replace('_', '-')}")):

@@ -25,13 +25,13 @@ from typing import ClassVar
 
 import torch
 
-from .config import config_field
+from .config import PGConfig, config_field
 from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs,
                    masked_mean)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .reinforce import PGConfig, discounted_returns, reinforce_loss, rollout_stats, sample_batch
+from .reinforce import discounted_returns, reinforce_loss, rollout_stats, sample_batch
 from .launch import new_policy, start
 from .runs import Run, TrainResult
 
@@ -40,9 +40,9 @@ from .runs import Run, TrainResult
 class A2CConfig(PGConfig):
     n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response "
                                    "(add2: 4) = Monte Carlo return with V as the baseline",
-                                at_least=1, at_most=4096)
+                                at_least=1)
     value_lr: float = config_field(3e-4, "AdamW learning rate of the value model (the critic V(s))",
-                                   above=0, at_most=10)
+                                   above=0)
     value_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
                                              "scratch", choices=("policy", "scratch"))
     value_warmup: int = config_field(0, "first iterations train only the value model (the actor "
@@ -50,8 +50,8 @@ class A2CConfig(PGConfig):
     RENAMED: ClassVar[dict] = {"critic_lr": "value_lr", "critic_init": "value_init",
                                "critic_warmup": "value_warmup"}     # old flags, accepted for now
     value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the "
-                                          "critic does not learn)", at_most=1000)
-    entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)", at_most=1000)
+                                          "critic does not learn)")
+    entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)")
 
 
 # --- pure functions -------------------------------------------------------------------------

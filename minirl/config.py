@@ -37,8 +37,9 @@ def config_field(default, help: str, *, at_least=None, above=None, at_most=None,
     return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
 
 
-def describe_range(meta: dict) -> str:
-    """'> 0 and <= 1', '>= 1', ... the valid range a field declares (for errors and --help)."""
+def describe_range(meta: dict, implicit_max: bool = True) -> str:
+    """'> 0 and <= 1', '>= 1 and <= 1e+07', ... the valid range a field declares (for errors and
+    --help; implicit_max=False leaves out the MAX_NUMBER that every field without a bound has)."""
     parts = []
     if "above" in meta:
         parts.append(f"> {meta['above']:g}")
@@ -48,7 +49,7 @@ def describe_range(meta: dict) -> str:
         parts.append(">= 0")
     if "below" in meta:
         parts.append(f"< {meta['below']:g}")
-    else:
+    elif "at_most" in meta or implicit_max:
         parts.append(f"<= {meta.get('at_most', MAX_NUMBER):g}")
     return " and ".join(parts)
 
@@ -82,8 +83,8 @@ def check_fields(cfg):
 
 
 @dataclass
-class RunConfig:
-    """Fields every command shares. Algorithm configs subclass this and add their own."""
+class TaskConfig:
+    """The task (the environment): which arithmetic, written how, rewarded how."""
     task: str = config_field("add2", f"task name: {', '.join(TASK_NAMES)}",
                              choices=tuple(TASK_NAMES))
     reverse: bool = config_field(True, "write answers least-significant digit first (much easier "
@@ -91,24 +92,32 @@ class RunConfig:
     pad: bool = config_field(True, "zero-pad operands to a fixed width, e.g. 07+42=")
     dense_reward: bool = config_field(False, "RL reward: partial credit per right digit instead of "
                                              "exact match")
+
+
+@dataclass
+class OptimConfig:
+    """The optimizer (AdamW) and its learning-rate schedule (optim.py)."""
     steps: int = config_field(1000, "optimizer steps (RL: policy iterations)", at_least=1)
-    batch_size: int = config_field(64, "sequences (SFT) or prompts (RL) per step", at_least=1,
-                                   at_most=65536)
-    lr: float = config_field(1e-3, "AdamW learning rate", above=0, at_most=10)
-    weight_decay: float = config_field(0.0, "AdamW weight decay (0 = none)", at_most=10)
+    batch_size: int = config_field(64, "per step: demonstrations (SFT), preference pairs (DPO, "
+                                       "reward model) or prompts (RL)", at_least=1)
+    lr: float = config_field(1e-3, "peak AdamW learning rate (of the policy)", above=0)
+    weight_decay: float = config_field(0.0, "AdamW weight decay (0 = none)")
     grad_clip: float = config_field(1.0, "clip the global gradient norm to this (0 = off)")
     lr_schedule: str = config_field("cosine", "cosine (decay to 10% of --lr) | constant",
                                     choices=("cosine", "constant"))
     decay_steps: int = config_field(0, "cosine: reach the 10% floor at this step and stay there "
-                                       "for the rest (0, or more than --steps: at the last step)",
-                                    at_least=0)
+                                       "for the rest (0, or more than --steps: at the last step)")
     warmup: int = config_field(0, "steps of linear learning-rate warmup before the schedule "
                                   "(0 = none)")
+
+
+@dataclass
+class IOConfig:
+    """The run folder, what is logged and saved, the seed and the device (runs.py, device.py)."""
     seed: int = config_field(0, "random seed (same seed + CPU + thread count = same metrics)",
                              at_most=2 ** 32 - 1)
     threads: int = config_field(0, "CPU threads for PyTorch in this process (0 = PyTorch's "
-                                   "default); CPU results depend on it, so the weak start pins 2",
-                                at_most=1024)
+                                   "default); CPU results depend on it, so the weak start pins 2")
     device: str = config_field("auto", "auto | cpu | cuda (auto picks CUDA when available)")
     out: str = config_field("", "run folder (default runs/<command>)")
     init: str = config_field("", "start from this checkpoint: a model.pt, or a shipped start's "
@@ -124,17 +133,28 @@ class RunConfig:
     eval_every: int = config_field(100, "evaluate held-out accuracy every N steps", at_least=1)
     log_every: int = config_field(10, "write a metrics line every N steps", at_least=1)
     progress: bool = config_field(True, "show a progress bar")
-    n_layer: int = config_field(4, "transformer blocks (new models only)", at_least=1, at_most=256)
-    n_head: int = config_field(4, "attention heads (new models only)", at_least=1, at_most=256)
-    n_embd: int = config_field(128, "model width (new models only)", at_least=1, at_most=65536)
-    block_size: int = config_field(32, "maximum sequence length (new models only)", at_least=2,
-                                   at_most=65536)
     dtype: str = config_field("auto", "auto (bf16 autocast on a CUDA GPU with native bf16, compute "
                                       "capability >= 8.0; else float32) | float32 | bfloat16",
                               choices=("auto", "float32", "bfloat16"))
     compile: bool = config_field(False, "torch.compile the forward without a KV cache (training, "
                                         "scoring); decode steps stay eager (GPU; slower start, "
                                         "faster steps)")
+
+
+@dataclass
+class ShapeConfig:
+    """The shape of a new GPT (a run from --init keeps its checkpoint's shape)."""
+    n_layer: int = config_field(4, "transformer blocks (new models only)", at_least=1)
+    n_head: int = config_field(4, "attention heads (new models only)", at_least=1)
+    n_embd: int = config_field(128, "model width (new models only)", at_least=1)
+    block_size: int = config_field(32, "maximum sequence length (new models only)", at_least=2)
+
+
+@dataclass
+class RunConfig(ShapeConfig, IOConfig, OptimConfig, TaskConfig):
+    """Fields every command shares, in four groups (their flags in this order). An algorithm's
+    config subclasses this, declares only its own fields, and sets its own defaults for shared
+    fields in one line with @defaults."""
 
     def validate(self):
         """Raise ConfigError naming the bad value and the fix. Subclasses extend this with the
@@ -161,6 +181,43 @@ class RunConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+GROUPS = {"task": TaskConfig, "optimizer and schedule": OptimConfig,
+          "run folder, logging and device": IOConfig, "model shape": ShapeConfig}
+
+
+def defaults(**values):
+    """Decorate an algorithm's config: a dataclass whose inherited fields take these defaults,
+
+        @defaults(steps=300, batch_size=32, lr=2e-4)
+        class ReinforceConfig(RunConfig): ...
+
+    (help text and valid range stay those of the shared field)."""
+    def make(cls):
+        inherited = {f.name: f for f in dataclasses.fields(cls.__mro__[1])}
+        for name, value in values.items():
+            if name not in inherited:
+                raise TypeError(f"{cls.__name__}: @defaults names {name!r}, which "
+                                f"{cls.__mro__[1].__name__} does not have")
+            f = inherited[name]
+            setattr(cls, name, field(default=value, metadata=f.metadata))
+            cls.__annotations__[name] = f.type
+        return dataclass(cls)
+    return make
+
+
+@defaults(steps=300, batch_size=32, lr=2e-4, eval_every=20)
+class PGConfig(RunConfig):
+    """How the on-policy gradient trainers sample and discount (REINFORCE, A2C)."""
+    samples_per_prompt: int = config_field(8, "responses sampled per prompt (batch = batch_size x "
+                                              "this)", at_least=1)
+    temperature: float = config_field(1.0, "sampling temperature (1 = on-policy; the gradient "
+                                           "assumes it)", above=0)
+    gamma: float = config_field(1.0, "discount factor in [0, 1] (1: every token of a response "
+                                     "shares its reward)", at_most=1)
+    warn_constant_steps: int = config_field(20, "warn when every reward in the batch was equal "
+                                                "this many steps in a row", at_least=1)
 
 
 # Named flag sets for bigger runs: `python -m minirl sft --preset gpu` (explicit flags still win).

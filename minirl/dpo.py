@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError, RunConfig, config_field
+from .config import ConfigError, RunConfig, config_field, defaults
 from .core import masked_mean
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, pair_logprobs
@@ -36,21 +35,17 @@ from .runs import Run, TrainResult
 LOSS_TYPES = ("sigmoid", "ipo")
 
 
-@dataclass
+@defaults(steps=300, lr=3e-4, eval_every=25)
 class DPOConfig(RunConfig):
-    steps: int = config_field(300, "optimizer steps", at_least=1)
-    batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
-    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0,
-                             at_most=10)
     beta: float = config_field(3.0, "beta: strength of the implicit KL to the reference (larger = "
-                                    "stay closer)", above=0, at_most=1000)
+                                    "stay closer)", above=0)
     label_smoothing: float = config_field(0.0, "assumed probability that a preference label is "
                                                 "flipped (cDPO; 0 = plain DPO)",
                                           below=0.5)
     n_pairs: int = config_field(4096, "size of the fixed preference dataset drawn from the "
                                       "training split", at_least=1)
     rpo_alpha: float = config_field(0.0, "weight of an NLL term on the chosen answers (RPO, Pang "
-                                         "et al. 2024; 0 = pure DPO)", at_most=1000)
+                                         "et al. 2024; 0 = pure DPO)")
     loss_type: str = config_field("sigmoid", "sigmoid (DPO) | ipo (squared distance of h to "
                                              "1/(2 beta))", choices=LOSS_TYPES)
     pairs: str = config_field("on_policy", "where the pairs come from: corrupt (one digit changed) "
@@ -61,8 +56,7 @@ class DPOConfig(RunConfig):
                                   "current policy and it as the reference (1 = offline)",
                                at_least=1)
     on_policy_samples: int = config_field(8, "on_policy pairs: answers sampled per prompt",
-                                          at_least=2, at_most=1024)
-    eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
+                                          at_least=2)
 
     def validate(self):
         super().validate()

@@ -6,7 +6,7 @@ verifier, and uses the group as the baseline (one advantage per response, on eve
     A_i = (r_i - mean(r_1..r_G)) / (std(r_1..r_G) + 1e-4)              std unbiased (n - 1)
     J(theta) = E_q (1/G) sum_i (1/|o_i|) sum_t [min(rho_it A_i, clip(rho_it, 1-eps, 1+eps_high) A_i)
                                                 - beta KL_k3(pi_theta || pi_ref)_it]
-    rho_it = pi_theta(o_it | q, o_i<t) / pi_old(o_it | q, o_i<t)
+    rho_it = pi_theta(o_it | q, o_i<t) / pi_old(o_it | q, o_i<t),    beta = --kl_coef
 
 and minimises -J. With one inner step per batch (the default) rho = 1: GRPO is REINFORCE with a
 group baseline; with --inner_steps > 1 the clip keeps the policy near the sampler, as in PPO. A
@@ -20,11 +20,11 @@ Speed: --skip_zero_groups (grpo_rows.py). Aggregation and the eps follow TRL's t
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
-from .config import RunConfig, config_field
+from .config import RunConfig, config_field, defaults
 from .core import clipped_surrogate, kl_estimate, masked_mean
 from .device import all_reduce_sum, data_parallel, init_distributed, shard
 from .grpo_rows import reward_stats, sampled_entropy, update_batch
@@ -39,25 +39,20 @@ SCALES = ("group", "none", "batch")
 BASELINES = ("mean", "loo")
 
 
-@dataclass
+@defaults(steps=700, batch_size=32, lr=3e-4, eval_every=25)
 class GRPOConfig(RunConfig):
-    steps: int = config_field(700, "policy iterations (sample a batch of groups, update)",
-                              at_least=1)
-    batch_size: int = config_field(32, "prompts per step (each sampled group_size times)",
-                                   at_least=1, at_most=65536)
     group_size: int = config_field(8, "G: responses sampled per prompt; the group is the baseline "
-                                      "(>= 2)", at_least=2, at_most=1024)
-    lr: float = config_field(3e-4, "peak AdamW learning rate (cosine decay to 10%)", above=0,
-                             at_most=10)
+                                      "(>= 2)", at_least=2)
     temperature: float = config_field(1.0, "sampling temperature of the rollouts (> 0: RL needs "
-                                           "sampling)", above=0, at_most=100)
+                                           "sampling)", above=0)
     inner_steps: int = config_field(1, "gradient updates per sampled batch (>1 makes the clipped "
-                                       "ratio matter)", at_least=1, at_most=1000)
+                                       "ratio matter)", at_least=1)
     clip_eps: float = config_field(0.2, "lower clip: rho is kept >= 1 - clip_eps", above=0, below=1)
     clip_eps_high: float = config_field(0.2, "upper clip: rho is kept <= 1 + clip_eps_high "
-                                             "(DAPO: 0.28)", above=0, at_most=100)
-    beta: float = config_field(0.0, "weight of the k3 KL penalty to the initial policy (0 = no "
-                                    "reference model)", at_most=1000)
+                                             "(DAPO: 0.28)", above=0)
+    kl_coef: float = config_field(0.0, "beta: weight of the k3 KL penalty to the initial policy "
+                                       "(0 = no reference model)")
+    RENAMED: ClassVar[dict] = {"beta": "kl_coef"}       # the old flag, accepted for now
     loss_type: str = config_field("grpo", "grpo (mean of sequence means) | dapo (token mean) | "
                                           "dr_grpo (sum / B*L) | gspo (one clipped ratio per "
                                           "sequence)", choices=LOSS_TYPES)
@@ -67,10 +62,9 @@ class GRPOConfig(RunConfig):
     baseline: str = config_field("mean", "group baseline: mean (GRPO: the group mean, r_i "
                                          "included) | loo (RLOO: the mean of the other G-1 "
                                          "rewards)", choices=BASELINES)
-    eval_every: int = config_field(25, "evaluate held-out accuracy every N steps", at_least=1)
     skip_zero_groups: bool = config_field(False, "leave the groups whose rewards are all equal "
                                                  "out of the update (the same gradient when "
-                                                 "beta = 0, less compute)")
+                                                 "kl_coef = 0, less compute)")
 
 
 def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group",
@@ -116,12 +110,12 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
 
 
 def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: float = 0.2,
-              clip_eps_high: float | None = None, beta: float = 0.0, loss_type: str = "grpo",
+              clip_eps_high: float | None = None, kl_coef: float = 0.0, loss_type: str = "grpo",
               max_response_len: int | None = None):
     """The clipped GRPO surrogate (to minimise) and detached stats.
 
     logprobs (B, T-1) under the current policy (with grad); old_logprobs (B, T-1) under the policy
-    that sampled; ref_logprobs (B, T-1) under the reference (may be None when beta == 0);
+    that sampled; ref_logprobs (B, T-1) under the reference (may be None when kl_coef == 0);
     advantages (B,) one per sequence (or (B, T-1) per token); mask (B, T-1) 1 on actions.
     loss_type: "grpo" = mean over sequences of each sequence's token mean (DeepSeekMath eq. 3);
     "dapo" = sum over all action tokens / their number; "dr_grpo" = sum / (B * max_response_len),
@@ -132,15 +126,15 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     """
     if loss_type not in LOSS_TYPES:
         raise ValueError(f"unknown loss_type {loss_type!r}; choose one of {', '.join(LOSS_TYPES)}")
-    if beta < 0:
-        raise ValueError(f"beta must be >= 0, got {beta}")
-    if beta > 0 and ref_logprobs is None:
-        raise ValueError("beta > 0 needs ref_logprobs (log-probs under the reference policy)")
+    if kl_coef < 0:
+        raise ValueError(f"kl_coef must be >= 0, got {kl_coef}")
+    if kl_coef > 0 and ref_logprobs is None:
+        raise ValueError("kl_coef > 0 needs ref_logprobs (log-probs under the reference policy)")
     if loss_type == "gspo" and advantages.dim() != 1:
         raise ValueError("loss_type gspo needs one advantage per sequence, shape (B,)")
     mask = mask.to(logprobs.dtype)
     n_actions = mask.sum(dim=1).clamp(min=1)                                # (B,)
-    # 3. the k3 estimate of KL(pi || pi_ref) per token (reported always, in the loss if beta > 0)
+    # 3. the k3 estimate of KL(pi || pi_ref) per token (reported always, in the loss if kl_coef > 0)
     kl = torch.zeros_like(logprobs)
     if ref_logprobs is not None:
         kl = kl_estimate(logprobs, ref_logprobs, "k3")                      # (B, T-1), >= 0
@@ -150,7 +144,7 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         seq_old = (old_logprobs.detach() * mask).sum(dim=1) / n_actions     # (B,)
         per_seq, ratio, clipped = clipped_surrogate(seq_logp, seq_old, advantages, clip_eps,
                                                     clip_eps_high)
-        loss = (per_seq + beta * (kl * mask).sum(dim=1) / n_actions).mean()
+        loss = (per_seq + kl_coef * (kl * mask).sum(dim=1) / n_actions).mean()
         seq = torch.ones_like(per_seq)
         stats = {"clip_frac": masked_mean(clipped, seq), "ratio": masked_mean(ratio, seq)}
     else:
@@ -160,8 +154,8 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
         #      clip-higher)
         per_token, ratio, clipped = clipped_surrogate(logprobs, old_logprobs, adv, clip_eps,
                                                       clip_eps_high)
-        if beta > 0:
-            per_token = per_token + beta * kl
+        if kl_coef > 0:
+            per_token = per_token + kl_coef * kl
         # 4. aggregate over tokens and sequences
         masked = per_token * mask
         if loss_type == "grpo":
@@ -185,7 +179,7 @@ def grpo_step_loss(policy, batch, cfg: GRPOConfig, max_len: int, world: int = 1)
     logp = token_logprobs(policy, batch.tokens)                             # (B', T-1), with grad
     old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp  # pi_old: the sampling policy
     loss, stats = grpo_loss(logp, old, batch.ref_lp, batch.adv, batch.mask, cfg.clip_eps,
-                            cfg.clip_eps_high, cfg.beta, cfg.loss_type, max_len)
+                            cfg.clip_eps_high, cfg.kl_coef, cfg.loss_type, max_len)
     loss = loss * batch.weight
     if world > 1 and cfg.loss_type == "dapo":
         # a token mean: weight by this process's share of tokens
@@ -200,7 +194,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     rank, world = init_distributed(device, cfg.batch_size)
     model = model if model is not None else new_policy(cfg, tok, task, device)
     ref = None
-    if cfg.beta > 0:                          # frozen copy of the start
+    if cfg.kl_coef > 0:                       # frozen copy of the start
         ref = frozen_copy(model)
     run = Run("grpo", cfg, tok, task, rank, world, log_eval_seconds=True,
               show=("reward_mean", "eval_accuracy", "completions_per_s"),

@@ -2,7 +2,7 @@
 --skip_zero_groups (and no KL term) only the groups whose rewards differ, the loss rescaled so that
 the gradient is the full batch's; and what train_grpo logs about its rows (the entropy over every
 row, the mean reward and the share of rows in zero-signal groups).
-A speed option: with beta = 0 it changes no number, only how much goes through the network.
+A speed option: with kl_coef = 0 it changes no number, only how much goes through the network.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from .rollout import token_logprobs
 
 def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
     """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups'
-    terms of the loss are exactly 0 (and, with beta = 0, so is their gradient); at least one group
+    terms of the loss are exactly 0 (and, with kl_coef = 0, so is their gradient); at least one group
     is kept, so that the optimizer still takes its (momentum-only) step when no group carries
     signal."""
     keep = (adv.view(-1, group_size) != 0).any(dim=1)                      # (B/G,)
@@ -29,7 +29,7 @@ class UpdateBatch:
     tokens: torch.Tensor          # (B', T) the rows the update trains on
     mask: torch.Tensor            # (B', T-1)
     old_lp: torch.Tensor | None   # (B', T-1) log-probs under the sampling policy (inner_steps > 1)
-    ref_lp: torch.Tensor | None   # (B', T-1) under the reference (beta > 0)
+    ref_lp: torch.Tensor | None   # (B', T-1) under the reference (kl_coef > 0)
     adv: torch.Tensor             # (B',)
     weight: object                # 1.0, or the share that gives the kept rows the whole
                                   # batch's denominator
@@ -39,7 +39,7 @@ class UpdateBatch:
 
 
 def update_batch(model, roll, adv, ref_lp, cfg, log: bool = False) -> UpdateBatch:
-    """The rows an update trains on: all of them, or with --skip_zero_groups (and beta = 0) only the
+    """The rows an update trains on: all of them, or with --skip_zero_groups (and kl_coef = 0) only the
     groups with a signal, the loss rescaled to the whole batch's denominator so that the gradient is
     the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights
     before the update) so that the logged entropy still covers every row."""

@@ -65,4 +65,4 @@ def models_held(algo: str, cfg) -> int:
     only its policy: the reference's log-probs of its fixed pairs are computed once, before training
     (two numbers per pair), so no second network is kept."""
     return {"sft": 1, "reinforce": 1, "a2c": 2, "ppo": 3 + bool(getattr(cfg, "reward_model", "")),
-            "rlhf": 4, "dpo": 1, "grpo": 1 + (getattr(cfg, "beta", 0) > 0)}[algo]
+            "rlhf": 4, "dpo": 1, "grpo": 1 + (getattr(cfg, "kl_coef", 0) > 0)}[algo]

@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
 
 import torch
 
-from .config import ConfigError, RunConfig, config_field
+from .config import ConfigError, RunConfig, config_field, defaults
 from .core import (
     KL_KINDS,
     clipped_surrogate,
@@ -45,29 +44,22 @@ from .launch import new_policy, start
 from .runs import Run, TrainResult
 
 
-@dataclass
+@defaults(steps=300, lr=3e-4, warmup=10, eval_every=10, log_every=1)
 class PPOConfig(RunConfig):
-    steps: int = config_field(300, "PPO iterations (one rollout + several epochs of updates "
-                                   "each)", at_least=1)
-    batch_size: int = config_field(64, "prompts per rollout", at_least=1, at_most=65536)
     samples_per_prompt: int = config_field(2, "responses sampled per prompt (rollout size = "
-                                              "batch_size x this)", at_least=1, at_most=1024)
-    lr: float = config_field(3e-4, "policy learning rate", above=0, at_most=10)
-    value_lr: float = config_field(1e-3, "value model learning rate", above=0, at_most=10)
-    warmup: int = config_field(10, "iterations of linear learning-rate warmup (Adam's first "
-                                   "steps are large; 0 = none)")
-    epochs: int = config_field(2, "passes over each rollout", at_least=1, at_most=1000)
+                                              "batch_size x this)", at_least=1)
+    value_lr: float = config_field(1e-3, "value model learning rate", above=0)
+    epochs: int = config_field(2, "passes over each rollout", at_least=1)
     minibatches: int = config_field(2, "minibatches per epoch (must divide the rollout size)",
                                     at_least=1)
     clip_eps: float = config_field(0.2, "policy ratio clip epsilon", above=0, below=1)
     value_clip: float = config_field(0.2, "value clip around the rollout-time values (0 = no "
-                                          "clipping)", at_most=1e6)
+                                          "clipping)")
     gamma: float = config_field(1.0, "discount factor in [0, 1]", at_most=1)
     lam: float = config_field(0.95, "GAE lambda (0 = one-step TD error, 1 = Monte Carlo "
                                     "return)", at_most=1)
     kl_coef: float = config_field(0.02, "beta: weight of the per-token KL(policy || reference) "
-                                        "penalty in the reward (0 = no KL leash)",
-                                  at_most=1000)
+                                        "penalty in the reward (0 = no KL leash)")
     kl_kind: str = config_field("k1", "KL estimator in the reward: k1 (the one whose gradient "
                                       "there is the KL's) | k2 | k3 (k3's value is unbiased, but "
                                       "in the reward its gradient is grad KL(pi||ref) - grad "
@@ -75,17 +67,14 @@ class PPOConfig(RunConfig):
                                       "section 5.4)",
                                 choices=KL_KINDS)
     target_kl: float = config_field(0.0, "stop an iteration's epochs once approx KL(old || new) "
-                                         "exceeds this (0 = off)", at_most=1000)
-    temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0,
-                                      at_most=100)
+                                         "exceeds this (0 = off)")
+    temperature: float = config_field(1.0, "sampling temperature of the rollouts", above=0)
     whiten: bool = config_field(True, "whiten advantages over the batch's action tokens")
     reward_model: str = config_field("", "score responses with this reward model (a model.pt) "
                                          "instead of the verifier")
     normalize_reward: bool = config_field(False, "with --reward_model: optimise (score - mean) / "
                                                  "std, both measured once on the start policy's "
                                                  "samples (Ziegler et al. 2019)")
-    eval_every: int = config_field(10, "evaluate held-out accuracy every N iterations", at_least=1)
-    log_every: int = config_field(1, "write a metrics line every N iterations", at_least=1)
 
     def validate(self):
         super().validate()

@@ -25,30 +25,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .config import RunConfig, config_field
+from .config import PGConfig, config_field  # noqa: F401  (PGConfig: its old home)
 from .core import discounted_cumsum, gather_logprobs, masked_mean, masked_mean_std
 from .env import Corridor, TabularPolicy, corridor_episodes
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .rollout import sample, token_logprobs
 from .launch import new_policy, start
 from .runs import Run, TrainResult
-
-
-@dataclass
-class PGConfig(RunConfig):
-    """Fields shared by the policy-gradient trainers (REINFORCE here, A2C in a2c.py)."""
-    steps: int = config_field(300, "policy iterations (sample, then one gradient step)", at_least=1)
-    batch_size: int = config_field(32, "prompts per iteration", at_least=1, at_most=65536)
-    samples_per_prompt: int = config_field(8, "responses sampled per prompt (batch = batch_size x "
-                                              "this)", at_least=1, at_most=1024)
-    temperature: float = config_field(1.0, "sampling temperature (1 = on-policy; the gradient "
-                                           "assumes it)", above=0, at_most=100)
-    gamma: float = config_field(1.0, "discount factor in [0, 1] (1: every token of a response "
-                                     "shares its reward)", at_most=1)
-    lr: float = config_field(2e-4, "AdamW learning rate of the policy", above=0, at_most=10)
-    eval_every: int = config_field(20, "evaluate held-out accuracy every N steps", at_least=1)
-    warn_constant_steps: int = config_field(20, "warn when every reward in the batch was equal "
-                                                "this many steps in a row", at_least=1)
 
 
 @dataclass

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from . import starts
-from .config import ConfigError, RunConfig, config_field
+from .config import ConfigError, RunConfig, config_field, defaults
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .core import place_on_last_action
@@ -36,22 +36,16 @@ from .runs import Run, TrainResult
 from .tasks import heldout_subset
 
 
-@dataclass
+@defaults(steps=3000, lr=3e-4, eval_every=50)
 class RewardModelConfig(RunConfig):
-    steps: int = config_field(3000, "optimizer steps", at_least=1)
-    batch_size: int = config_field(64, "preference pairs per step", at_least=1, at_most=65536)
-    lr: float = config_field(3e-4, "AdamW learning rate", above=0, at_most=10)
     pairs: int = config_field(40000, "labelled training pairs (a fixed data set, as a labelling "
                                      "budget is)", at_least=1)
     heldout_pairs: int = config_field(500, "labelled pairs on held-out problems, for pairwise "
                                            "accuracy", at_least=1)
     sevens: float = config_field(0.1, "the labeller's flaw: utility of each digit 7 in a response "
-                                      "(1 = a correct answer, 0 = a flawless labeller)",
-                                 at_most=1000)
+                                      "(1 = a correct answer, 0 = a flawless labeller)")
     noise: float = config_field(0.2, "labeller noise: Bradley-Terry temperature (0 = always picks "
-                                     "the higher utility)", at_most=1000)
-    eval_every: int = config_field(50, "evaluate held-out pairwise accuracy every N steps",
-                                   at_least=1)
+                                     "the higher utility)")
     sampler: str = config_field("", "the policy checkpoint RLHF will train: report how well the "
                                     "reward model ranks its samples (sample_auc), and mix them "
                                     "into the pairs with --sampled_share")

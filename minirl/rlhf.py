@@ -22,10 +22,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
-from .config import ConfigError, config_field
+from .config import ConfigError, config_field, defaults
 from .ppo import PPOConfig, train_ppo
 from .reward_model import RewardModelConfig, train_reward_model
 from .runs import TrainResult
@@ -35,26 +34,21 @@ SHARED = ("task", "reverse", "pad", "seed", "device", "progress", "n_layer", "n_
           "block_size", "overwrite")
 
 
-@dataclass
+@defaults(kl_coef=0.2, steps=150)
 class RLHFConfig(PPOConfig):
-    kl_coef: float = config_field(0.2, "beta: weight of the per-token KL(policy || SFT reference) "
-                                        "penalty (0 = no KL leash)",
-                                  at_most=1000)
-    steps: int = config_field(150, "stage 3: PPO iterations against the reward model", at_least=1)
     sft_steps: int = config_field(WEAK_INIT["steps"], "stage 1: SFT steps (skipped with --init)",
                                   at_least=1)
     rm_steps: int = config_field(3000, "stage 2: reward-model steps (skipped with --reward_model)",
                                  at_least=1)
-    rm_lr: float = config_field(3e-4, "stage 2: reward-model learning rate", above=0, at_most=10)
+    rm_lr: float = config_field(3e-4, "stage 2: reward-model learning rate", above=0)
     rm_sft_steps: int = config_field(1000, "stage 2: the reward model starts from an SFT model "
                                            "trained this many steps (judging a sum is as hard as "
                                            "computing it); 0 = from the stage-1 model")
     rm_pairs: int = config_field(40000, "stage 2: labelled preference pairs", at_least=1)
     sevens: float = config_field(0.1, "stage 2: the labeller's flaw, utility of each digit 7 "
-                                      "(1 = a correct answer, 0 = a flawless labeller)",
-                                 at_most=1000)
+                                      "(1 = a correct answer, 0 = a flawless labeller)")
     noise: float = config_field(0.2, "stage 2: labeller noise (Bradley-Terry temperature; 0 = "
-                                     "always picks the higher utility)", at_most=1000)
+                                     "always picks the higher utility)")
 
     def stage_configs(self):
         """The three stages' configs, all validated before anything is written."""

@@ -32,9 +32,6 @@ from .runs import Run, TrainResult
 
 @dataclass
 class SFTConfig(RunConfig):
-    steps: int = config_field(1000, "optimizer steps", at_least=1)
-    batch_size: int = config_field(64, "demonstrations per step", at_least=1, at_most=65536)
-    lr: float = config_field(1e-3, "peak AdamW learning rate", above=0, at_most=10)
     p_wrong: float = config_field(0.0, "noisy teacher: probability that a demonstration is wrong "
                                        "(0 = a perfect teacher)",
                                 at_most=1)

@@ -11,7 +11,7 @@ with a reward function, and use the group itself as the baseline (no value netwo
 The objective (maximised; we minimise its negative) is
 
     J(theta) = E_q (1/G) sum_i (1/|o_i|) sum_t [ min(rho_it A_i, clip(rho_it, 1 - e, 1 + e) A_i)
-                                                 - beta * KL_it ]
+                                                 - beta * KL_it ]      beta = kl_coef
     rho_it = pi_theta(o_it | q, o_i,<t) / pi_old(o_it | q, o_i,<t)
     KL_it  = pi_ref / pi_theta - log(pi_ref / pi_theta) - 1         (the "k3" estimator, >= 0)
 
@@ -58,17 +58,17 @@ def token_logprobs(policy, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps: float = 0.2,
-              beta: float = 0.0):
+              kl_coef: float = 0.0):
     """The GRPO loss to minimise, and detached statistics.
 
     logp (B, T-1) under the policy being trained (with grad); old_logp (B, T-1) under the policy
-    that sampled; ref_logp (B, T-1) under the frozen reference, or None when beta == 0;
+    that sampled; ref_logp (B, T-1) under the frozen reference, or None when kl_coef == 0;
     advantages (B,); mask (B, T-1), 1 on the sampled tokens (the actions, EOS included).
     old_logp and advantages are constants (detached here). clip_frac: the share of actions
     whose clipped term is the smaller one, i.e. where the clip cuts the gradient.
     """
-    if beta > 0 and ref_logp is None:
-        raise ValueError("beta > 0 needs ref_logp, the log-probs under the reference policy")
+    if kl_coef > 0 and ref_logp is None:
+        raise ValueError("kl_coef > 0 needs ref_logp, the log-probs under the reference policy")
     mask = mask.to(logp.dtype)
     adv = advantages.detach()[:, None]                                      # (B, 1)
     ratio = torch.exp(logp - old_logp.detach())                             # (B, T-1)
@@ -79,8 +79,8 @@ def grpo_loss(logp, old_logp, ref_logp, advantages, mask, clip_eps: float = 0.2,
     if ref_logp is not None:                                                # reported always
         d = ref_logp - logp                                                 # log(pi_ref / pi_theta)
         kl = torch.exp(d) - d - 1                                           # (B, T-1), k3 >= 0
-    if beta > 0:
-        per_token = per_token + beta * kl
+    if kl_coef > 0:
+        per_token = per_token + kl_coef * kl
     n_actions = mask.sum(dim=1).clamp(min=1)                                # (B,)
     loss = ((per_token * mask).sum(dim=1) / n_actions).mean()               # token mean, then mean
     with torch.no_grad():
@@ -133,7 +133,7 @@ def sample(policy, prompt_ids: list, max_new_tokens: int, eos_id: int, pad_id: i
 def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, pad_id: int, *,
                steps: int, batch_size: int, group_size: int = 8, lr: float = 1e-4,
                max_new_tokens: int, temperature: float = 1.0, clip_eps: float = 0.2,
-               beta: float = 0.0, inner_steps: int = 1, warmup: int = 10,
+               kl_coef: float = 0.0, inner_steps: int = 1, warmup: int = 10,
                grad_clip: float = 1.0, ref_policy=None, seed: int = 0, log=print,
                log_every: int = 10):
     """Train `policy` with GRPO; returns one dict of statistics per step.
@@ -142,7 +142,7 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
     warmup over `warmup` steps, then constant lr: Adam's first steps are large);
     prompts: a list of strings or a callable rng -> prompt string; reward_fn(prompt, completion)
     -> float; encode(prompt) -> token ids (include any BOS yourself); decode(ids) -> completion
-    string (it gets the sampled ids before EOS); ref_policy: the frozen reference for beta > 0
+    string (it gets the sampled ids before EOS); ref_policy: the frozen reference for kl_coef > 0
     (default: a deepcopy of policy when it is an nn.Module). log: called with a line of text
     every log_every steps, or None.
     """
@@ -151,9 +151,9 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
                          "temperature > 0")
     params = [p for p in params]
     device = params[0].device
-    if beta > 0 and ref_policy is None:
+    if kl_coef > 0 and ref_policy is None:
         if not isinstance(policy, torch.nn.Module):
-            raise ValueError("beta > 0 with a policy that is not an nn.Module: pass ref_policy")
+            raise ValueError("kl_coef > 0 with a policy that is not an nn.Module: pass ref_policy")
         ref_policy = copy.deepcopy(policy).eval().requires_grad_(False)     # frozen start
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     rng = random.Random(seed)                                               # which prompts
@@ -179,14 +179,14 @@ def train_grpo(policy, params, prompts, reward_fn, encode, decode, eos_id: int, 
         # 3. log-probs of the sampling policy and of the reference (no grad)
         with torch.no_grad():
             old_logp = token_logprobs(policy, tokens) if inner_steps > 1 else None      # (B, T-1)
-            ref_logp = token_logprobs(ref_policy, tokens) if beta > 0 else None         # (B, T-1)
+            ref_logp = token_logprobs(ref_policy, tokens) if kl_coef > 0 else None      # (B, T-1)
         # 4. inner_steps gradient steps on this batch
         for group in optimizer.param_groups:
             group["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
         for _ in range(inner_steps):
             logp = token_logprobs(policy, tokens)                                       # (B, T-1)
             old = logp.detach() if old_logp is None else old_logp
-            loss, stats = grpo_loss(logp, old, ref_logp, adv, mask, clip_eps, beta)
+            loss, stats = grpo_loss(logp, old, ref_logp, adv, mask, clip_eps, kl_coef)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             max_norm = grad_clip if grad_clip > 0 else float("inf")

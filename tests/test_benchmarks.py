@@ -264,7 +264,7 @@ def test_entropy_knobs_smoke_logs_the_entropy_of_each_setting(tmp_path, capsys):
                                   "--out", str(tmp_path)])
     assert [r["setting"] for r in results] == ["start", "defaults", "KL beta 0.04"]
     assert all([c[0] for c in r["curve"]] == [1, 2] and all(c[1] > 0 for c in r["curve"]) for r in results[1:])
-    assert json.loads((tmp_path / "KL_beta_0.04_s0" / "config.json").read_text())["beta"] == 0.04
+    assert json.loads((tmp_path / "KL_beta_0.04_s0" / "config.json").read_text())["kl_coef"] == 0.04
     assert (tmp_path / "entropy.png").is_file() and "| KL beta 0.04 | 1 |" in capsys.readouterr().out
 
 

@@ -63,7 +63,7 @@ def test_budget_accounting_and_models_held():
     assert completions_per_step("reinforce", algo_config("reinforce")) == 32 * 8
     held = {a: models_held(a, algo_config(a)) for a in ("sft", "reinforce", "a2c", "ppo", "dpo", "grpo", "rlhf")}
     assert held == {"sft": 1, "reinforce": 1, "a2c": 2, "ppo": 3, "dpo": 1, "grpo": 1, "rlhf": 4}
-    assert models_held("grpo", algo_config("grpo", beta=0.04)) == 2             # + frozen reference
+    assert models_held("grpo", algo_config("grpo", kl_coef=0.04)) == 2             # + frozen reference
 
 
 def test_updates_per_step_counts_the_policys_optimizer_steps():

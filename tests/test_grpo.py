@@ -210,7 +210,7 @@ def test_grpo_loss_does_not_modify_inputs_and_bad_input():
     assert all(torch.equal(a, b) for a, b in zip(copies, (logp, adv, MASK)))
     with pytest.raises(ValueError, match="loss_type"):
         grpo_loss(logp, logp, None, adv, MASK, 0.2, 0.2, 0.0, "ppo")
-    with pytest.raises(ValueError, match="beta"):
+    with pytest.raises(ValueError, match="kl_coef"):
         grpo_loss(logp, logp, logp, adv, MASK, 0.2, 0.2, -0.1, "grpo")
     with pytest.raises(ValueError, match="ref_logprobs"):
         grpo_loss(logp, logp, None, adv, MASK, 0.2, 0.2, 0.1, "grpo")
@@ -246,7 +246,7 @@ def test_train_grpo_improves_from_weak_init(weak_init, tmp_path):
 
 
 def test_train_grpo_is_deterministic_and_uses_reference_and_inner_steps(weak_init, tmp_path):
-    cfg = dict(TINY, init=weak_init, beta=0.1, inner_steps=2, loss_type="dapo", clip_eps_high=0.28)
+    cfg = dict(TINY, init=weak_init, kl_coef=0.1, inner_steps=2, loss_type="dapo", clip_eps_high=0.28)
     a = train_grpo(GRPOConfig(out=str(tmp_path / "a"), **cfg)).metrics
     b = train_grpo(GRPOConfig(out=str(tmp_path / "b"), **cfg)).metrics
     strip = [[{k: v for k, v in m.items() if k not in VOLATILE} for m in ms] for ms in (a, b)]
@@ -258,7 +258,7 @@ def test_train_grpo_is_deterministic_and_uses_reference_and_inner_steps(weak_ini
 def test_kl_is_measured_against_the_frozen_start(weak_init, tmp_path):
     """With one inner step, the policy equals the reference only before its first update: the k3 KL is
     0 on step 1 and positive after. (A reference that is the policy itself would give 0 on every step.)"""
-    rows = train_grpo(GRPOConfig(out=str(tmp_path / "k"), **dict(TINY, init=weak_init, beta=0.1))).metrics
+    rows = train_grpo(GRPOConfig(out=str(tmp_path / "k"), **dict(TINY, init=weak_init, kl_coef=0.1))).metrics
     assert rows[0]["kl_per_token"] == pytest.approx(0.0, abs=1e-6)
     assert rows[-1]["kl_per_token"] > 1e-4, [m["kl_per_token"] for m in rows]
 
@@ -282,7 +282,7 @@ def test_cli_tiny_run(weak_init, tmp_path, capsys):
 
 @pytest.mark.parametrize("flags,message", [
     (["--group_size", "1"], "group_size"),
-    (["--beta", "-0.1"], "beta"),
+    (["--kl_coef", "-0.1"], "kl_coef"),
     (["--loss_type", "ppo"], "loss_type"),
     (["--clip_eps", "0"], "clip_eps"),
 ])
@@ -296,7 +296,7 @@ def test_cli_bad_input_fails_early(flags, message, tmp_path, capsys):
 
 
 def test_config_bad_values_raise_config_error():
-    for bad in (dict(group_size=1), dict(beta=-1.0), dict(loss_type="x"), dict(scale="global"), dict(baseline="x"),
+    for bad in (dict(group_size=1), dict(kl_coef=-1.0), dict(loss_type="x"), dict(scale="global"), dict(baseline="x"),
                 dict(inner_steps=0), dict(temperature=0.0)):
         with pytest.raises(ConfigError):
             GRPOConfig(**bad).validate()
@@ -357,3 +357,15 @@ def test_skipping_keeps_one_group_when_none_has_signal():
     from minirl.grpo_rows import informative_rows
     assert informative_rows(torch.zeros(8), 4).tolist() == [True] * 4 + [False] * 4
     assert informative_rows(torch.tensor([0.0, 0, 1, -1]), 2).tolist() == [False, False, True, True]
+
+
+def test_the_old_beta_flag_still_works_and_names_kl_coef(capsys):
+    """GRPO's KL weight is --kl_coef, as in PPO (DPO keeps its beta); --beta still sets it, with a
+    note on stderr, and is hidden from --help."""
+    from minirl.__main__ import available_trainers, build_parser, parse
+    parser = build_parser(available_trainers())
+    args = parse(parser, ["grpo", "--beta", "0.04"])
+    assert args.kl_coef == 0.04 and "--beta is now --kl_coef" in capsys.readouterr().err
+    assert parse(parser, ["grpo"]).kl_coef == 0.0
+    assert "--beta" not in parser.commands["grpo"].format_help()
+    assert parse(parser, ["dpo", "--beta", "0.5"]).beta == 0.5                  # DPO's own beta

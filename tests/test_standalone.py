@@ -118,10 +118,10 @@ def test_grpo_equals_the_package(seed):
     for beta in (0.0, 0.1):
         mine = value_and_grad(lambda x: grpo.grpo_loss(x, old, ref, adv, mask, 0.2, beta), logp)
         theirs = value_and_grad(lambda x: package.grpo_loss(x, old, ref, adv, mask, 0.2,
-                                                            beta=beta, loss_type="grpo"), logp)
+                                                            kl_coef=beta, loss_type="grpo"), logp)
         assert_same(mine, theirs)
         _, stats = grpo.grpo_loss(logp, old, ref, adv, mask, 0.2, beta)
-        _, expected = package.grpo_loss(logp, old, ref, adv, mask, 0.2, beta=beta)
+        _, expected = package.grpo_loss(logp, old, ref, adv, mask, 0.2, kl_coef=beta)
         assert 0 < stats["clip_frac"] < 1
         assert stats["clip_frac"] == pytest.approx(expected["clip_frac"].item(), abs=1e-6)
         assert stats["kl"] == pytest.approx(expected["kl"].item(), abs=1e-6)
@@ -228,10 +228,10 @@ def test_grpo_loss_hand_values():
     assert stats == {"kl": 0.0, "clip_frac": 0.0}
     # k3 KL with log(pi_ref / pi) = -0.5 on every action: exp(-0.5) + 0.5 - 1
     k3 = math.exp(-0.5) - 0.5
-    loss, stats = grpo.grpo_loss(logp, logp, logp - 0.5, torch.zeros(2), mask, beta=0.1)
+    loss, stats = grpo.grpo_loss(logp, logp, logp - 0.5, torch.zeros(2), mask, kl_coef=0.1)
     assert stats["kl"] == pytest.approx(k3, abs=1e-6) and loss.item() == pytest.approx(0.1 * k3, abs=1e-6)
     with pytest.raises(ValueError, match="ref_logp"):
-        grpo.grpo_loss(logp, logp, None, adv, mask, beta=0.1)
+        grpo.grpo_loss(logp, logp, None, adv, mask, kl_coef=0.1)
 
 
 def test_grpo_clip_stops_the_gradient_outside_the_trust_region():
@@ -273,7 +273,7 @@ def test_train_grpo_on_a_tiny_model_with_reference_and_inner_steps():
         seen.append(completion)
         return float(completion.count("a"))
 
-    kw = dict(steps=3, batch_size=2, group_size=4, max_new_tokens=3, beta=0.1, inner_steps=2, lr=1e-2, log=None)
+    kw = dict(steps=3, batch_size=2, group_size=4, max_new_tokens=3, kl_coef=0.1, inner_steps=2, lr=1e-2, log=None)
     args = (["p", "q"], reward, *TINY[2:])                               # encode, decode, EOS, pad
     hist = grpo.train_grpo(policy, policy.parameters(), *args, **kw)
     assert len(hist) == 3 and len(seen) == 3 * 2 * 4
@@ -519,7 +519,7 @@ def test_hugging_face_gpt2_runs_with_all_four(tok, task):
     digits = lambda prompt, completion: sum(ch.isdigit() for ch in completion) / 4   # varies: a signal
     hist = grpo.train_grpo(policy, hf.parameters(), prompts, digits, encode, lambda ids: tok.decode(ids, strict=True),
                            tok.eos_id, tok.pad_id, steps=2, batch_size=3, group_size=4, max_new_tokens=4,
-                           beta=0.1, ref_policy=lambda t: ref(t).logits, inner_steps=2, log=None)
+                           kl_coef=0.1, ref_policy=lambda t: ref(t).logits, inner_steps=2, log=None)
     assert all(math.isfinite(h["loss"]) and math.isfinite(h["kl"]) for h in hist)
     assert any(not torch.equal(a, b) for a, b in zip(start, hf.parameters()))
     start = [p.detach().clone() for p in hf.parameters()]

@@ -190,23 +190,23 @@ def check_asymmetric_clip(fn):
 
 
 def check_k3_kl(fn):
-    """With A = 0 the loss is beta times the k3 estimate of KL(pi || pi_ref), reported as stats["kl"],
+    """With A = 0 the loss is kl_coef times the k3 estimate of KL(pi || pi_ref), reported as stats["kl"],
     and its gradient pulls logp towards the reference."""
     lp = torch.zeros(2, 5, requires_grad=True)
     ref = torch.full((2, 5), math.log(0.5))
     loss, stats = _loss_stats(fn(lp, lp.detach(), ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo"), "kl")
     k3 = 0.5 - math.log(0.5) - 1
     assert abs(_f(stats["kl"]) - k3) < 1e-5, f"k3 = exp(ref - logp) - (ref - logp) - 1 = {k3:.4f}, got {_f(stats['kl'])}"
-    assert abs(_f(loss) - 0.5 * k3) < 1e-5, f"loss = beta * k3 = {0.5 * k3:.4f} when A = 0, got {_f(loss)}"
+    assert abs(_f(loss) - 0.5 * k3) < 1e-5, f"loss = kl_coef * k3 = {0.5 * k3:.4f} when A = 0, got {_f(loss)}"
     _backward(loss)
     assert torch.all(lp.grad[MASK.bool()] > 0), "the KL term must pull logp towards the reference (here: down)"
 
 
 def check_bad_input_raises_loss(fn):
-    """ValueError for an unknown loss_type and for a negative beta."""
+    """ValueError for an unknown loss_type and for a negative kl_coef."""
     lp = torch.zeros(2, 5)
-    for kw in (dict(loss_type="sum"), dict(beta=-0.1)):
-        args = dict(clip_eps=0.2, clip_eps_high=0.2, beta=0.0, loss_type="grpo")
+    for kw in (dict(loss_type="sum"), dict(kl_coef=-0.1)):
+        args = dict(clip_eps=0.2, clip_eps_high=0.2, kl_coef=0.0, loss_type="grpo")
         args.update(kw)
         try:
             fn(lp, lp, lp, torch.zeros(2), MASK, **args)
@@ -217,7 +217,7 @@ def check_bad_input_raises_loss(fn):
 
 def check_defaults(fn):
     """Called with the five tensors only: clip_eps 0.2 on both sides (clip_eps_high=None means
-    clip_eps), beta 0, loss_type "grpo"; and "dr_grpo" without max_response_len divides by
+    clip_eps), kl_coef 0, loss_type "grpo"; and "dr_grpo" without max_response_len divides by
     B * (T-1), the batch width, not by the longest response."""
     old = torch.zeros(2, 5)
     loss, _ = _loss_stats(fn(torch.full((2, 5), 0.5), old, None, torch.ones(2), MASK))
@@ -311,14 +311,14 @@ def check_very_negative_logprobs(fn):
 
 def check_kl_penalty_ignores_padding(fn):
     """The KL penalty is aggregated over the action tokens like the rest of the loss: with A = 0,
-    "dapo" gives beta * (masked mean of k3), checked with a k3 that varies from token to token and
+    "dapo" gives kl_coef * (masked mean of k3), checked with a k3 that varies from token to token and
     is large on the padding (a constant k3, as in check_k3_kl, would hide kl.mean() over every position)."""
     lp, _, ref, _ = _stats_case()
     loss, _ = _loss_stats(fn(lp, lp, ref, torch.zeros(2), MASK, 0.2, 0.2, 0.5, "dapo"))
     d = ref - lp
     want = 0.5 * float(((torch.exp(d) - d - 1) * MASK).sum() / MASK.sum())
     assert abs(_f(loss) - want) < 1e-5, \
-        f"'dapo', A = 0, beta 0.5, mask {MASK.int().tolist()}: expected beta * (mean of k3 over the 4 actions) = " \
+        f"'dapo', A = 0, kl_coef 0.5, mask {MASK.int().tolist()}: expected kl_coef * (mean of k3 over the 4 actions) = " \
         f"{want:.5g}, got {_f(loss):.5g} (the KL term must be masked like the policy term)"
 
 
@@ -367,12 +367,12 @@ def adv_interleaved_groups(rewards, group_size, scale="group"):
     return (c / (r.std(0, keepdim=True) + 1e-4) if scale == "group" else c).reshape(-1)
 
 
-def _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, clip_eps_high=None, beta=0.0,
+def _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, clip_eps_high=None, kl_coef=0.0,
           loss_type="grpo", max_response_len=None, *, side=min, kl_sign=1, swap_bounds=False, use_mask=True,
           none_is_no_upper_clip=False, dr_longest=False, clamp_counts=True, kl_stat_masked=True,
           clip_stat_masked=True, detach_stats=True, from_probabilities=False, kl_term_unmasked=False):
     """A configurable GRPO loss for the buggy variants below; the keyword flags each plant one mistake."""
-    if loss_type not in ("grpo", "dapo", "dr_grpo") or beta < 0:
+    if loss_type not in ("grpo", "dapo", "dr_grpo") or kl_coef < 0:
         raise ValueError("bad input")
     hi = (1e9 if none_is_no_upper_clip else clip_eps) if clip_eps_high is None else clip_eps_high
     lo_b, hi_b = (1 - hi, 1 + clip_eps) if swap_bounds else (1 - clip_eps, 1 + hi)
@@ -389,7 +389,7 @@ def _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, 
         else:
             d = kl_sign * (ref_logprobs - logprobs)
             kl = torch.exp(d) - d - 1
-    per = per + (0.0 if kl_term_unmasked else beta) * kl
+    per = per + (0.0 if kl_term_unmasked else kl_coef) * kl
     count = (lambda x: x.clamp(min=1)) if clamp_counts else (lambda x: x)
     if loss_type == "grpo":
         loss = ((per * m).sum(1) / count(m.sum(1))).mean()
@@ -399,7 +399,7 @@ def _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, 
         width = int(m.sum(1).max()) if dr_longest else m.size(1)
         loss = (per * m).sum() / (m.size(0) * (max_response_len or width))
     if kl_term_unmasked:
-        loss = loss + beta * kl.mean()
+        loss = loss + kl_coef * kl.mean()
     every = torch.ones_like(m)
     km, cm = (m if kl_stat_masked else every), (m if clip_stat_masked else every)
     kl_stat = (kl * km).sum() / count(km.sum())
@@ -424,8 +424,8 @@ def loss_unmasked(*a, **k):
 
 
 def loss_dapo_as_grpo(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps=0.2, clip_eps_high=None,
-                      beta=0.0, loss_type="grpo", max_response_len=None):
-    return _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, clip_eps_high, beta,
+                      kl_coef=0.0, loss_type="grpo", max_response_len=None):
+    return _loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps, clip_eps_high, kl_coef,
                  "grpo" if loss_type == "dapo" else loss_type, max_response_len)
 
 
@@ -479,7 +479,7 @@ def loss_ratio_of_probabilities(*a, **k):  # pi / pi_old and pi_ref / pi from pr
 
 
 
-def loss_kl_penalty_over_padding(*a, **k):  # adds beta * kl.mean() over every position to the masked policy loss
+def loss_kl_penalty_over_padding(*a, **k):  # adds kl_coef * kl.mean() over every position to the masked policy loss
     return _loss(*a, **k, kl_term_unmasked=True)
 
 

@@ -631,12 +631,12 @@ def bpp_unknown_is_float32(trained, precision="float32"):  # a typo silently mea
 ALGOS = ("sft", "reinforce", "a2c", "ppo", "rlhf", "dpo", "grpo")
 
 
-def reference_models_held(algo, beta=0.0, reward_model=False):
+def reference_models_held(algo, kl_coef=0.0, reward_model=False):
     """minirl's own accounting (memory.models_held, chapter 9, section 9.4) split into (trained, frozen).
     DPO keeps no reference network: dpo.train_dpo computes the reference's log-probs of its fixed
     pairs once, before training."""
     table = {"sft": (1, 0), "reinforce": (1, 0), "a2c": (2, 0), "ppo": (2, 1 + bool(reward_model)), "rlhf": (2, 2),
-             "dpo": (1, 0), "grpo": (1, int(beta > 0))}
+             "dpo": (1, 0), "grpo": (1, int(kl_coef > 0))}
     if algo not in table:
         raise ValueError(f"unknown algo {algo!r}; one of {', '.join(ALGOS)}")
     return table[algo]
@@ -653,12 +653,12 @@ def _held(fn, algo, **kwargs) -> tuple:
 def check_held_chapter_table(fn):
     """Every algorithm: SFT and REINFORCE (1, 0), A2C (2, 0), PPO (2, 1), RLHF (2, 2), DPO (1, 0: the
     reference's log-probs of the fixed pairs are computed once, before training), GRPO (1, 0) with
-    beta 0 and (1, 1) with beta 0.04."""
+    kl_coef 0 and (1, 1) with kl_coef 0.04."""
     rows = [("sft", {}, (1, 0)), ("reinforce", {}, (1, 0)), ("a2c", {}, (2, 0)), ("ppo", {}, (2, 1)),
-            ("rlhf", {}, (2, 2)), ("dpo", {}, (1, 0)), ("grpo", {}, (1, 0)), ("grpo", {"beta": 0.04}, (1, 1))]
+            ("rlhf", {}, (2, 2)), ("dpo", {}, (1, 0)), ("grpo", {}, (1, 0)), ("grpo", {"kl_coef": 0.04}, (1, 1))]
     for algo, kw, want in rows:
         got = _held(fn, algo, **kw)
-        assert got == want, f"models_held({algo!r}{', beta=0.04' if kw else ''}): expected (trained, frozen) = " \
+        assert got == want, f"models_held({algo!r}{', kl_coef=0.04' if kw else ''}): expected (trained, frozen) = " \
                             f"{want}, got {got}"
 
 
@@ -666,10 +666,10 @@ def check_held_totals_match_minirl(fn):
     """trained + frozen is the number of networks minirl's memory.models_held reports for the same
     run (chapter 8's comparison prints it), for every algorithm, with and without a reward model or a KL."""
     for algo in ALGOS:
-        for beta, rm in ((0.0, False), (0.1, False), (0.0, True)):
-            cfg = SimpleNamespace(beta=beta, reward_model="runs/rm/model.pt" if rm else "")
-            kw = {"beta": beta} if algo == "grpo" else {"reward_model": rm} if algo == "ppo" else {}
-            if (beta and algo != "grpo") or (rm and algo != "ppo"):
+        for kl_coef, rm in ((0.0, False), (0.1, False), (0.0, True)):
+            cfg = SimpleNamespace(kl_coef=kl_coef, reward_model="runs/rm/model.pt" if rm else "")
+            kw = {"kl_coef": kl_coef} if algo == "grpo" else {"reward_model": rm} if algo == "ppo" else {}
+            if (kl_coef and algo != "grpo") or (rm and algo != "ppo"):
                 continue
             got = _held(fn, algo, **kw)
             want = memory.models_held(algo, cfg)
@@ -677,10 +677,10 @@ def check_held_totals_match_minirl(fn):
 
 
 def check_held_options(fn):
-    """PPO with a learned reward model is RLHF (2, 2); beta matters only for GRPO and reward_model only
-    for PPO (DPO with beta 0.1 is still (1, 0), GRPO with reward_model=True still (1, 0))."""
-    cases = [("ppo", {"reward_model": True}, (2, 2)), ("dpo", {"beta": 0.1}, (1, 0)),
-             ("grpo", {"reward_model": True}, (1, 0)), ("ppo", {"beta": 0.5}, (2, 1)), ("grpo", {"beta": 0.0}, (1, 0))]
+    """PPO with a learned reward model is RLHF (2, 2); kl_coef matters only for GRPO and reward_model only
+    for PPO (DPO with kl_coef 0.1 is still (1, 0), GRPO with reward_model=True still (1, 0))."""
+    cases = [("ppo", {"reward_model": True}, (2, 2)), ("dpo", {"kl_coef": 0.1}, (1, 0)),
+             ("grpo", {"reward_model": True}, (1, 0)), ("ppo", {"kl_coef": 0.5}, (2, 1)), ("grpo", {"kl_coef": 0.0}, (1, 0))]
     for algo, kw, want in cases:
         got = _held(fn, algo, **kw)
         assert got == want, f"models_held({algo!r}, {kw}): expected {want}, got {got}"
@@ -696,42 +696,42 @@ def check_held_unknown_algo_raises(fn):
         raise AssertionError(f"models_held({algo!r}): expected ValueError, got {out!r}")
 
 
-def held_critic_frozen(algo, beta=0.0, reward_model=False):  # counts the critic as a frozen network
-    t, f = reference_models_held(algo, beta, reward_model)
+def held_critic_frozen(algo, kl_coef=0.0, reward_model=False):  # counts the critic as a frozen network
+    t, f = reference_models_held(algo, kl_coef, reward_model)
     return (t - 1, f + 1) if algo in ("a2c", "ppo", "rlhf") else (t, f)
 
 
-def held_grpo_always_reference(algo, beta=0.0, reward_model=False):  # a reference even at beta 0
-    return (1, 1) if algo == "grpo" else reference_models_held(algo, beta, reward_model)
+def held_grpo_always_reference(algo, kl_coef=0.0, reward_model=False):  # a reference even at kl_coef 0
+    return (1, 1) if algo == "grpo" else reference_models_held(algo, kl_coef, reward_model)
 
 
-def held_dpo_keeps_reference(algo, beta=0.0, reward_model=False):  # a reference network minirl never keeps
-    return (1, 1) if algo == "dpo" else reference_models_held(algo, beta, reward_model)
+def held_dpo_keeps_reference(algo, kl_coef=0.0, reward_model=False):  # a reference network minirl never keeps
+    return (1, 1) if algo == "dpo" else reference_models_held(algo, kl_coef, reward_model)
 
 
-def held_ppo_ignores_reward_model(algo, beta=0.0, reward_model=False):
-    return reference_models_held(algo, beta, False)
+def held_ppo_ignores_reward_model(algo, kl_coef=0.0, reward_model=False):
+    return reference_models_held(algo, kl_coef, False)
 
 
-def held_unknown_is_one_model(algo, beta=0.0, reward_model=False):  # a typo silently counts one network
+def held_unknown_is_one_model(algo, kl_coef=0.0, reward_model=False):  # a typo silently counts one network
     try:
-        return reference_models_held(algo, beta, reward_model)
+        return reference_models_held(algo, kl_coef, reward_model)
     except ValueError:
         return (1, 0)
 
 
-def held_beta_everywhere(algo, beta=0.0, reward_model=False):  # any beta adds a reference, whatever the method
-    t, f = reference_models_held(algo, beta, reward_model)
-    return (t, f + 1) if beta > 0 and algo != "grpo" else (t, f)
+def held_beta_everywhere(algo, kl_coef=0.0, reward_model=False):  # any kl_coef adds a reference, whatever the method
+    t, f = reference_models_held(algo, kl_coef, reward_model)
+    return (t, f + 1) if kl_coef > 0 and algo != "grpo" else (t, f)
 
 
 # --------------------------------------------------------------------------- training_memory_mib
 
-def reference_training_memory_mib(algo, n_params, precision="float32", beta=0.0, reward_model=False):
+def reference_training_memory_mib(algo, n_params, precision="float32", kl_coef=0.0, reward_model=False):
     """n_params x (trained x 16 + frozen x 4 (float32) or 2 (mixed)) bytes, in MiB."""
     if n_params < 0:
         raise ValueError(f"n_params must be >= 0, got {n_params}")
-    trained, frozen = reference_models_held(algo, beta, reward_model)
+    trained, frozen = reference_models_held(algo, kl_coef, reward_model)
     per_trained = sum(reference_bytes_per_parameter(True, precision).values())
     per_frozen = sum(reference_bytes_per_parameter(False, precision).values())
     return float(n_params * (trained * per_trained + frozen * per_frozen) / MIB)
@@ -746,7 +746,7 @@ def check_mem_chapter9_table_default_model(fn):
     """The default model (800,384 parameters), as in chapter 9's table: SFT 12.2 MiB, A2C 24.4, PPO 27.5,
     RLHF 30.5, GRPO 12.2 (15.3 with a KL reference), DPO 12.2 (its policy alone); exactly n x bytes / 2^20."""
     rows = [("sft", {}, 16, 12.2), ("a2c", {}, 32, 24.4), ("ppo", {}, 36, 27.5), ("rlhf", {}, 40, 30.5),
-            ("dpo", {}, 16, 12.2), ("grpo", {}, 16, 12.2), ("grpo", {"beta": 0.04}, 20, 15.3)]
+            ("dpo", {}, 16, 12.2), ("grpo", {}, 16, 12.2), ("grpo", {"kl_coef": 0.04}, 20, 15.3)]
     for algo, kw, nbytes, table in rows:
         got, what = _mib(fn, algo, N_DEFAULT, **kw)
         _close(got, N_DEFAULT * nbytes / MIB, f"{what} ({nbytes} bytes per parameter, about {table} MiB)",
@@ -757,7 +757,7 @@ def check_mem_chapter9_table_gpu_preset(fn):
     """The same for the --preset gpu model (25,248,256 parameters): SFT 385 MiB, A2C 771 (770.5),
     PPO 867, RLHF 963, GRPO with a KL reference 482."""
     for algo, kw, nbytes, table in (("sft", {}, 16, 385), ("a2c", {}, 32, 771), ("ppo", {}, 36, 867),
-                                    ("rlhf", {}, 40, 963), ("grpo", {"beta": 0.04}, 20, 482)):
+                                    ("rlhf", {}, 40, 963), ("grpo", {"kl_coef": 0.04}, 20, 482)):
         got, what = _mib(fn, algo, N_PRESET, **kw)
         _close(got, N_PRESET * nbytes / MIB, f"{what} ({nbytes} bytes per parameter, about {table} MiB)", rel=1e-9)
 
@@ -765,7 +765,7 @@ def check_mem_chapter9_table_gpu_preset(fn):
 def check_mem_mixed_precision_7b_rlhf(fn):
     """Chapter 5, section 5.9: RLHF with a 7e9-parameter policy in mixed precision holds
     2 x 112 GB (trained) + 2 x 14 GB (frozen) = 252e9 bytes = 240,325.9 MiB; the same policy with
-    GRPO (beta 0) holds 112e9 bytes = 106,811.5 MiB."""
+    GRPO (kl_coef 0) holds 112e9 bytes = 106,811.5 MiB."""
     got, what = _mib(fn, "rlhf", 7 * 10 ** 9, precision="mixed")
     _close(got, 252e9 / MIB, f"{what} (252 GB, in MiB)", rel=1e-9)
     got, what = _mib(fn, "grpo", 7 * 10 ** 9, precision="mixed")
@@ -793,10 +793,10 @@ def check_mem_bad_input_raises(fn):
 
 
 def _mem_variant(per_trained, per_frozen, mib=MIB):
-    def mem(algo, n_params, precision="float32", beta=0.0, reward_model=False):
+    def mem(algo, n_params, precision="float32", kl_coef=0.0, reward_model=False):
         if n_params < 0:
             raise ValueError("negative")
-        trained, frozen = reference_models_held(algo, beta, reward_model)
+        trained, frozen = reference_models_held(algo, kl_coef, reward_model)
         reference_bytes_per_parameter(True, precision)              # raises for an unknown precision
         return float(n_params * (trained * per_trained(precision) + frozen * per_frozen(precision)) / mib)
     return mem
