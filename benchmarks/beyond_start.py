@@ -51,7 +51,7 @@ def arms(steps: int) -> dict[str, list[tuple]]:
 
 
 def final_metrics(path: str, n: int, prompts: int) -> dict:
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer
     tok, add3, add2 = CharTokenizer(), make_task("add3"), make_task("add2")

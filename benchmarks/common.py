@@ -29,7 +29,7 @@ def environment(threads: int | None = None) -> dict:
 
     import torch
 
-    from minirl.runs import run_metadata
+    from minirl.run_folder import run_metadata
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), None) if Path("/proc/cpuinfo").exists() else None
     return {"cpu": cpu or platform.processor() or platform.machine(),

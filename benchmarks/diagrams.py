@@ -40,7 +40,7 @@ from minirl.core import discounted_cumsum  # noqa: E402
 from minirl.model import causal_mask  # noqa: E402
 from minirl.ppo import gae  # noqa: E402
 from minirl.core import place_on_last_action  # noqa: E402
-from minirl.rollout import encode_pairs  # noqa: E402
+from minirl.batches import encode_pairs  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402
 
 TRAINED, FROZEN, DATA, OP = "#f4a259", "#8ecae6", "#f1f1f1", "#e9e4f7"   # box colours

@@ -133,7 +133,7 @@ def gpu_environment(device) -> dict:
     import torch
 
     from minirl.device import choose_amp_dtype, compile_plan, gpu_properties, peak_flops_for
-    from minirl.runs import run_metadata
+    from minirl.run_folder import run_metadata
     env = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
            "cuda": torch.version.cuda, "python": platform.python_version(),

@@ -26,7 +26,7 @@ def expected_accuracy(model, tok, task) -> float:
     """Mean probability of the right answer on the held-out prompts (tests/test_ppo.py)."""
     import torch
 
-    from minirl.rollout import encode_pairs, token_logprobs
+    from minirl.batches import encode_pairs, token_logprobs
     pairs = task.heldout()
     tokens, mask = encode_pairs(tok, [task.prompt(a, b) for a, b in pairs], [task.answer(a, b) for a, b in pairs])
     with torch.no_grad():

@@ -44,7 +44,7 @@ def main():
     jobs = [(v, s) for v in args.variants for s in (args.seeds[:args.td1_seeds] if v == "a2c_td1" else args.seeds)]
     with ThreadPoolExecutor(args.jobs) as pool:
         results = list(pool.map(lambda j: run_one(j[0], j[1], init, out, args.extra, 1 if args.jobs > 1 else None), jobs))
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

@@ -36,7 +36,8 @@ def answers_report(policy_path: str, rm_path: str) -> dict:
     import torch
 
     from minirl.reward_model import sequence_reward
-    from minirl.rollout import encode_pairs, sample
+    from minirl.batches import encode_pairs
+    from minirl.rollout import sample
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

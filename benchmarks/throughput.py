@@ -35,7 +35,8 @@ from minirl.config import PRESETS, TOY_SIZE  # noqa: E402
 from minirl.device import (configure_model, peak_flops, pick_device, seed_everything,  # noqa: E402
                            train_flops_per_token)
 from minirl.model import GPT, GPTConfig, generate  # noqa: E402
-from minirl.rollout import decode_and_score, encode_pairs, encode_prompts  # noqa: E402
+from minirl.batches import encode_pairs, encode_prompts
+from minirl.rollout import decode_and_score  # noqa: E402
 from minirl.sft import sft_loss  # noqa: E402
 from minirl.tasks import make_task  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402

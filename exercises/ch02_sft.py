@@ -5,13 +5,13 @@ Read chapters/02-tiny-gpt-and-sft.md first. Fill in each function below where it
 
     python -m minirl.grade 2
 
-Only `math` and `torch` are needed. The shared conventions (docs/conventions.md, minirl/rollout.py):
+Only `math` and `torch` are needed. The shared conventions (docs/conventions.md, minirl/batches.py):
 
     tokens  (B, T)    [BOS] prompt response [EOS] [PAD ...]
     logits  (B, T, V) logits[:, t] = the model's scores for the token that comes after tokens[:, :t+1]
     mask    (B, T-1)  1 where tokens[:, t+1] is a response token (its EOS included), 0 elsewhere
 
-The references are minirl.model.causal_mask, minirl.core.gather_logprobs, minirl.rollout.token_logprobs,
+The references are minirl.model.causal_mask, minirl.core.gather_logprobs, minirl.batches.token_logprobs,
 and minirl.sft.sft_loss.
 """
 import math  # noqa: F401  (you may find it useful)

@@ -5,7 +5,7 @@ Read chapters/03-reinforce.md first. Fill in each function below where it says
 
     python -m minirl.grade 3
 
-Only `math` and `torch` are needed. The shared conventions (docs/conventions.md, minirl/rollout.py):
+Only `math` and `torch` are needed. The shared conventions (docs/conventions.md, minirl/batches.py):
 
     logprobs (B, T-1)  logprobs[:, t] = log pi(tokens[:, t+1] | tokens[:, :t+1])
     mask     (B, T-1)  1.0 where tokens[:, t+1] is an action (a sampled response token, EOS included),

@@ -22,6 +22,20 @@ import json
 import os
 import sys
 import typing
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .checkpoint import load_model, read_checkpoint
+from .config import GROUPS, ConfigError, check_value, describe_range, preset_defaults
+from .demo import run_demo
+from .device import pick_device
+from .evaluation import evaluate
+from .rollout import sample
+from .starts import cmd_starts
+from .tasks import heldout_subset, make_task
+from .tokenizer import CharTokenizer
 
 # command -> module; each module defines CLI = (ConfigClass, train_function, one-line description)
 TRAINERS = {
@@ -64,7 +78,6 @@ def add_flag(parser, name: str, **kw):
 def add_config_flags(parser: argparse.ArgumentParser, config_cls):
     """One flag per config field; --help lists the algorithm's own flags first, then the shared
     groups (config.GROUPS)."""
-    from .config import GROUPS, describe_range
     hints = typing.get_type_hints(config_cls)
     own = parser.add_argument_group(f"{config_cls.__name__.removesuffix('Config')} flags")
     groups = {}
@@ -169,10 +182,6 @@ def parse(parser: argparse.ArgumentParser, argv):
 
 
 def _load_for_inference(args):
-    from .device import pick_device
-    from .runs import load_model, read_checkpoint
-    from .tasks import make_task
-    from .tokenizer import CharTokenizer
     ckpt = read_checkpoint(args.init)
     t = ckpt["task"]
     task = make_task(getattr(args, "task", None) or t["name"], reverse=t["reverse"], pad=t["pad"])
@@ -182,9 +191,6 @@ def _load_for_inference(args):
 
 
 def cmd_eval(args):
-    from .config import check_value
-    from .rollout import evaluate
-    from .tasks import heldout_subset
     check_value("n", args.n, int, {"at_least": 1})
     check_value("samples", args.samples, int, {"at_most": 500})
     model, tok, task = _load_for_inference(args)
@@ -200,7 +206,6 @@ def cmd_eval(args):
 
 def check_prompt(prompt: str, tok, task, block_size: int):
     """A prompt the model can complete, or a ConfigError naming what is wrong with it."""
-    from .config import ConfigError
     if not prompt:
         raise ConfigError("--prompt is empty; give a problem such as 12+34=")
     try:
@@ -214,10 +219,6 @@ def check_prompt(prompt: str, tok, task, block_size: int):
 
 
 def cmd_sample(args):
-    import torch
-
-    from .config import check_value
-    from .rollout import sample
     check_value("n", args.n, int, {"at_least": 1, "at_most": 1024})
     check_value("temperature", args.temperature, float, {"at_most": 100})
     if args.top_k is not None:
@@ -245,7 +246,6 @@ def report(command: str, result):
 
 
 def main(argv=None):
-    from .config import ConfigError, preset_defaults
     trainers = available_trainers()
     parser = build_parser(trainers)
     args = parse(parser, argv)
@@ -268,10 +268,8 @@ def main(argv=None):
         elif args.command == "sample":
             cmd_sample(args)
         elif args.command == "demo":
-            from .demo import run_demo
             run_demo(args.out, quick=args.quick, retrain_start=args.retrain_start)
         elif args.command == "starts":
-            from .starts import cmd_starts
             return cmd_starts(verify=args.verify, rebuild_name=args.rebuild, out=args.out)
         else:
             config_cls, train, _ = trainers[args.command]
@@ -285,7 +283,6 @@ def main(argv=None):
             result = train(cfg)
             if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
                 report(args.command, result)
-            import torch.distributed as dist
             # torchrun: leave the process group cleanly
             if dist.is_available() and dist.is_initialized():
                 dist.destroy_process_group()
@@ -306,7 +303,6 @@ def check_world_size(command: str):
     """Refuse `torchrun --nproc_per_node N` (WORLD_SIZE > 1) for a trainer without data
     parallelism: each process would train alone, as "rank 0", and all would write the same
     --out."""
-    from .config import ConfigError
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and command not in DDP_TRAINERS:
         raise ConfigError(f"`{command}` runs in one process only (torchrun: WORLD_SIZE={world}); "
@@ -315,12 +311,10 @@ def check_world_size(command: str):
 
 def resume_hint(command: str, cfg) -> str:
     """What to type to continue an interrupted run (from its last --save_every checkpoint)."""
-    from pathlib import Path
     out = Path(getattr(cfg, "out", "") or f"runs/{command}")
     ckpt = out / "model.pt"
     if cfg is None or not hasattr(cfg, "resume") or not ckpt.exists():
         return "No checkpoint was saved (use --save_every N to save one every N steps)."
-    from .runs import read_checkpoint
     step = read_checkpoint(ckpt).get("step", "?")
     return (f"The last checkpoint (step {step}) is in {ckpt}; to continue, run the same command "
             f"again with --resume (and --out {out}).")

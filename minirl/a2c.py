@@ -29,10 +29,10 @@ from .config import PGConfig, config_field
 from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs,
                    masked_mean)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
+from .launch import new_policy, start
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .reinforce import discounted_returns, reinforce_loss, rollout_stats, sample_batch
-from .launch import new_policy, start
 from .runs import Run, TrainResult
 
 

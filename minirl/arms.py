@@ -11,10 +11,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .checkpoint import load_model, read_metrics
 from .device import pick_device
 from .memory import PeakMemory, models_held
 from .passk import sampled_metrics
-from .runs import TrainResult, load_model, read_metrics, same_config
+from .run_folder import same_config
+from .runs import TrainResult
 from .tasks import make_task
 from .tokenizer import CharTokenizer
 

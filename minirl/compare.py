@@ -28,9 +28,9 @@ from pathlib import Path
 from .arms import Stage, algo_config, completions_per_step, run_job
 from .config import ConfigError, check_fields, config_field
 from .device import pick_device
+from .evaluation import evaluate
 from .plotting import plot_ceiling, plot_curves, save_figure
 from .report import markdown_table, summarize, write_csv
-from .rollout import evaluate
 from .runs import load_model
 from .sft import ensure_weak_init
 from .tasks import TASK_NAMES, make_task

@@ -15,9 +15,9 @@ import time
 from pathlib import Path
 
 from .device import cpu_threads
+from .evaluation import evaluate
 from .grpo import GRPOConfig, train_grpo
 from .plotting import plot_phases
-from .rollout import evaluate
 from .runs import load_model
 from .sft import WEAK_INIT, SFTConfig, train_sft
 from .starts import copy_to, starts

@@ -6,7 +6,7 @@
     configure_model      apply --dtype and --compile to a model
     init_distributed, data_parallel, all_reduce_sum, shard     torchrun (chapter 9)
     rank_rng_states, restore_rank_rng                          exact --resume under torchrun
-    peak_flops, train_flops_per_token, TokenMeter              tokens/s and MFU (chapter 9)
+    peak_flops, train_flops_per_token                          MFU (chapter 9; meters.TokenMeter)
 
 Every decision about a GPU (dtype, peak FLOP/s, what to compile) is a pure function of the GPU's
 name and compute capability (`choose_amp_dtype`, `peak_flops_for`, `compile_plan`), so that the
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import random
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -221,51 +220,3 @@ def train_flops_per_token(model, seq_len: int) -> float:
     c = model.config
     n = sum(p.numel() for p in model.parameters()) - model.wpe.weight.numel()
     return 6 * n + 12 * c.n_layer * c.n_embd * seq_len
-
-
-class TokenMeter:
-    """Training tokens per second and MFU between two log rows, held-out evaluation left out
-    (`run.eval_seconds`). MFU counts the real tokens, not the padding (chapter 9, 9.3)."""
-
-    def __init__(self, model, run, pad_id: int, world: int = 1):
-        self.model, self.run, self.pad_id, self.world = model, run, pad_id, world
-        self.peak = peak_flops(run.device, model.amp_dtype)    # of the format this run computes in
-        self.tokens = 0
-        self.real = 0
-        self.seq_len = 0
-        self.t_last = time.perf_counter()
-        self.evals_last = 0.0
-
-    def add(self, inputs: torch.Tensor):
-        """Count one step's (B, T) model inputs."""
-        self.tokens += inputs.numel() * self.world
-        self.seq_len = inputs.size(1)
-        if self.peak:
-            self.real = self.real + (inputs != self.pad_id).sum()
-
-    def rates(self) -> dict:
-        """{"tokens_per_s", and "mfu" on a GPU whose peak is known} since the last call."""
-        if self.run.device.type == "cuda":
-            torch.cuda.synchronize()
-        now = time.perf_counter()
-        dt = now - self.t_last - (self.run.eval_seconds - self.evals_last)
-        self.t_last = now
-        self.evals_last = self.run.eval_seconds
-        out = {"tokens_per_s": self.tokens / dt}
-        if self.peak:
-            real_per_s = all_reduce_sum(self.real, self.world).item() / dt
-            flops = train_flops_per_token(self.model, self.seq_len)
-            out["mfu"] = flops * real_per_s / (self.peak * self.world)
-        self.tokens = 0
-        self.real = 0
-        return out
-
-    @staticmethod
-    def summary(metrics: list[dict]) -> dict:
-        """The run's median tokens/s (and MFU) over its log rows, for summary.json."""
-        out = {}
-        for key, digits in (("tokens_per_s", 0), ("mfu", 4)):
-            values = sorted(m[key] for m in metrics if key in m)
-            if values:
-                out[key] = round(values[len(values) // 2], digits or None)
-        return out

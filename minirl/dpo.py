@@ -24,12 +24,12 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .batches import encode_pairs, token_logprobs
 from .config import ConfigError, RunConfig, config_field, defaults
 from .core import masked_mean
+from .launch import new_policy, start
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .preferences import PAIR_SOURCES, diagnostics, heldout_pairs, make_pairs, pair_logprobs
-from .rollout import encode_pairs, token_logprobs
-from .launch import new_policy, start
 from .runs import Run, TrainResult
 
 LOSS_TYPES = ("sigmoid", "ipo")

@@ -1,11 +1,32 @@
 """The runs of the end-to-end grading track (grade_train.py): for each chapter, which of minirl's
-functions the student's functions replace, the training run that uses them, and what is measured afterwards.
+functions the student's functions replace, the training run that uses them, and what is measured
+afterwards.
 """
 from __future__ import annotations
 
 import torch
 
+import minirl.dpo
+import minirl.grpo
+import minirl.model
+import minirl.ppo
+import minirl.reinforce
+import minirl.sft
+
+from .checkpoint import load_model
+from .dpo import DPOConfig
+from .evaluation import evaluate
+from .grpo import GRPOConfig
+from .launch import new_policy
+from .ppo import PPOConfig
+from .preferences import diagnostics, heldout_pairs, pair_logprobs
+from .reinforce import ReinforceConfig
+from .sft import SFTConfig
+from .tokenizer import CharTokenizer
+
 # --------------------------------------------------------------------------- the runs
+# The trainers are called through their modules (minirl.sft.train_sft), as the functions they use
+# are looked up in theirs: a swap is a module attribute, seen by whoever looks the name up.
 # Each run_*(flags, weak) -> (swaps, adapters, train, measure), given the trainer's config flags and
 # the weak start's checkpoint. `swaps` maps an exercise name to the (module, attribute) it replaces;
 # `adapters` maps the names whose signature or return type differs a little from minirl's to a
@@ -45,24 +66,15 @@ def _adapt_dpo_loss(fn):
 
 
 def _accuracy(model, cfg):
-    from .rollout import evaluate
-    from .tokenizer import CharTokenizer
     return 100 * evaluate(model, CharTokenizer(), cfg.make_task())[0]
 
 
 def _start_accuracy(weak, cfg):
-    from .runs import load_model
-    from .tokenizer import CharTokenizer
     model, _ = load_model(weak, CharTokenizer(), cfg.make_task())
     return _accuracy(model, cfg)
 
 
 def run_sft(flags, weak):
-    import minirl.model
-    import minirl.sft
-    from .runs import new_policy
-    from .sft import SFTConfig, train_sft
-    from .tokenizer import CharTokenizer
     cfg = SFTConfig(**flags)
 
     def train():
@@ -71,42 +83,34 @@ def run_sft(flags, weak):
         for m in model.modules():          # the readable attention path: it calls causal_mask
             if hasattr(m, "flash"):
                 m.flash = False
-        return train_sft(cfg, model=model).model
+        return minirl.sft.train_sft(cfg, model=model).model
     swaps = {"causal_mask": (minirl.model, "causal_mask"), "sft_loss": (minirl.sft, "sft_loss")}
     return swaps, {"causal_mask": _adapt_causal_mask}, train, \
         lambda model: {"accuracy": _accuracy(model, cfg)}
 
 
 def run_reinforce(flags, weak):
-    import minirl.reinforce
-    from .reinforce import ReinforceConfig, train_reinforce
     cfg = ReinforceConfig(init=weak, **flags)
     start = _start_accuracy(weak, cfg)
     swaps = {n: (minirl.reinforce, n)
              for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")}
-    return swaps, {}, lambda: train_reinforce(cfg).model, \
+    return swaps, {}, lambda: minirl.reinforce.train_reinforce(cfg).model, \
         lambda model: {"start": start, "accuracy": (acc := _accuracy(model, cfg)),
                        "gain": acc - start}
 
 
 def run_ppo(flags, weak):
-    import minirl.ppo
-    from .ppo import PPOConfig, train_ppo
     cfg = PPOConfig(init=weak, **flags)
     start = _start_accuracy(weak, cfg)
     swaps = {n: (minirl.ppo, n)
              for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")}
     swaps["kl_penalty"] = (minirl.ppo, "kl_estimate")
-    return swaps, {"ppo_policy_loss": _adapt_ppo_policy_loss}, lambda: train_ppo(cfg).model, \
+    adapters = {"ppo_policy_loss": _adapt_ppo_policy_loss}
+    return swaps, adapters, lambda: minirl.ppo.train_ppo(cfg).model, \
         lambda model: {"start": start, "accuracy": _accuracy(model, cfg)}
 
 
 def run_dpo(flags, weak):
-    import minirl.dpo
-    from .dpo import DPOConfig, train_dpo
-    from .preferences import diagnostics, heldout_pairs, pair_logprobs
-    from .runs import load_model
-    from .tokenizer import CharTokenizer
     cfg = DPOConfig(init=weak, **flags)
     tok = CharTokenizer()
     reference, _ = load_model(weak, tok, cfg.make_task())
@@ -119,14 +123,13 @@ def run_dpo(flags, weak):
         return {"preference_accuracy": 100 * d["heldout_pref_accuracy"],
                 "start": _accuracy(reference, cfg),
                 "accuracy": 100 * d["eval_accuracy"]}
-    return swaps, {"dpo_loss": _adapt_dpo_loss}, lambda: train_dpo(cfg).model, measure
+    return swaps, {"dpo_loss": _adapt_dpo_loss}, lambda: minirl.dpo.train_dpo(cfg).model, measure
 
 
 def run_grpo(flags, weak):
-    import minirl.grpo
-    from .grpo import GRPOConfig, train_grpo
     cfg = GRPOConfig(init=weak, **flags)
     start = _start_accuracy(weak, cfg)
     swaps = {n: (minirl.grpo, n) for n in ("group_advantages", "grpo_loss")}
-    return swaps, {"group_advantages": _adapt_group_advantages}, lambda: train_grpo(cfg).model, \
+    adapters = {"group_advantages": _adapt_group_advantages}
+    return swaps, adapters, lambda: minirl.grpo.train_grpo(cfg).model, \
         lambda model: {"start": start, "accuracy": _accuracy(model, cfg)}

@@ -31,7 +31,9 @@ from typing import Callable
 
 import torch
 
+from .device import cpu_threads
 from .grade_runs import run_dpo, run_grpo, run_ppo, run_reinforce, run_sft
+from .sft import ensure_weak_init
 
 TIME_LIMIT_S = 600      # a run that takes longer than this (an infinite loop?) fails
 
@@ -172,8 +174,6 @@ def run_track(chapter: int, fns: dict, out="runs/grade", seed: int = 0, threads:
               weak: str | None = None, smoke: bool = False, progress: bool = False,
               time_limit_s: float = TIME_LIMIT_S, overrides: dict | None = None) -> TrackResult:
     """Train with fns (exercise name -> function) in place of minirl's and grade the outcome."""
-    from .device import cpu_threads
-    from .sft import ensure_weak_init
     track = TRACKS[chapter]
     out = Path(out)
     t0 = time.perf_counter()

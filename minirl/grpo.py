@@ -24,14 +24,15 @@ from typing import ClassVar
 
 import torch
 
+from .batches import token_logprobs
 from .config import RunConfig, config_field, defaults
 from .core import clipped_surrogate, kl_estimate, masked_mean
 from .device import all_reduce_sum, data_parallel, init_distributed, shard
 from .grpo_rows import reward_stats, sampled_entropy, update_batch
+from .launch import new_policy, start
 from .model import frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import sample, token_logprobs
-from .launch import new_policy, start
+from .rollout import sample
 from .runs import Run, TrainResult
 
 LOSS_TYPES = ("grpo", "dapo", "dr_grpo", "gspo")

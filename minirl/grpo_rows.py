@@ -10,15 +10,15 @@ from dataclasses import dataclass
 
 import torch
 
+from .batches import token_logprobs
 from .device import all_reduce_sum
-from .rollout import token_logprobs
 
 
 def informative_rows(adv: torch.Tensor, group_size: int) -> torch.Tensor:
     """adv (B,) -> bool (B,): the rows of groups with a nonzero advantage. The other groups'
-    terms of the loss are exactly 0 (and, with kl_coef = 0, so is their gradient); at least one group
-    is kept, so that the optimizer still takes its (momentum-only) step when no group carries
-    signal."""
+    terms of the loss are exactly 0 (and, with kl_coef = 0, so is their gradient); at least one
+    group is kept, so that the optimizer still takes its (momentum-only) step when no group
+    carries signal."""
     keep = (adv.view(-1, group_size) != 0).any(dim=1)                      # (B/G,)
     keep[0] |= ~keep.any()
     return keep.repeat_interleave(group_size)                               # (B,)
@@ -39,10 +39,10 @@ class UpdateBatch:
 
 
 def update_batch(model, roll, adv, ref_lp, cfg, log: bool = False) -> UpdateBatch:
-    """The rows an update trains on: all of them, or with --skip_zero_groups (and kl_coef = 0) only the
-    groups with a signal, the loss rescaled to the whole batch's denominator so that the gradient is
-    the full batch's. On a `log` step the skipped rows' log-probs are summed (under the weights
-    before the update) so that the logged entropy still covers every row."""
+    """The rows an update trains on: all of them, or with --skip_zero_groups (and kl_coef = 0) only
+    the groups with a signal, the loss rescaled to the whole batch's denominator so that the
+    gradient is the full batch's. On a `log` step the skipped rows' log-probs are summed (under the
+    weights before the update) so that the logged entropy still covers every row."""
     if not (cfg.skip_zero_groups and ref_lp is None):
         return UpdateBatch(roll.tokens, roll.mask, roll.logprobs, ref_lp, adv, 1.0, roll.mask, 0.0)
     keep = informative_rows(adv, cfg.group_size)                            # (B,) bool

@@ -24,6 +24,8 @@ import time
 
 import torch
 
+from .batches import token_logprobs
+from .checkpoint import load_model, read_checkpoint
 from .config import ConfigError, RunConfig, config_field, defaults
 from .core import (
     KL_KINDS,
@@ -35,12 +37,11 @@ from .core import (
     masked_whiten,
     place_on_last_action,
 )
+from .launch import new_policy, start
 from .model import ScalarHeadGPT, frozen_copy
 from .optim import clip_grad_norm, make_optimizer, set_lr
 from .reward_model import reward_normalizer, sequence_reward
-from .rollout import sample, token_logprobs
-from .checkpoint import load_model, read_checkpoint
-from .launch import new_policy, start
+from .rollout import sample
 from .runs import Run, TrainResult
 
 

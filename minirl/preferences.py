@@ -21,7 +21,8 @@ import random
 
 import torch
 
-from .rollout import encode_pairs, sample, token_logprobs
+from .batches import encode_pairs, token_logprobs
+from .rollout import sample
 
 PAIR_SOURCES = ("corrupt", "offset", "on_policy")
 

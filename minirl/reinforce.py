@@ -25,12 +25,13 @@ from dataclasses import dataclass
 
 import torch
 
+from .batches import token_logprobs
 from .config import PGConfig, config_field  # noqa: F401  (PGConfig: its old home)
 from .core import discounted_cumsum, gather_logprobs, masked_mean, masked_mean_std
 from .env import Corridor, TabularPolicy, corridor_episodes
-from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import sample, token_logprobs
 from .launch import new_policy, start
+from .optim import clip_grad_norm, make_optimizer, set_lr
+from .rollout import sample
 from .runs import Run, TrainResult
 
 

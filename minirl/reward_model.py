@@ -25,13 +25,14 @@ import torch
 import torch.nn.functional as F
 
 from . import starts
+from .batches import encode_pairs
+from .checkpoint import load_model
 from .config import ConfigError, RunConfig, config_field, defaults
+from .core import place_on_last_action
+from .launch import new_policy, start
 from .model import ScalarHeadGPT
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .core import place_on_last_action
-from .rollout import encode_pairs, sample
-from .checkpoint import load_model
-from .launch import new_policy, start
+from .rollout import sample
 from .runs import Run, TrainResult
 from .tasks import heldout_subset
 

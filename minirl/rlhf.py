@@ -27,6 +27,7 @@ from pathlib import Path
 from .config import ConfigError, config_field, defaults
 from .ppo import PPOConfig, train_ppo
 from .reward_model import RewardModelConfig, train_reward_model
+from .run_folder import holds_run
 from .runs import TrainResult
 from .sft import WEAK_INIT, SFTConfig, train_sft
 
@@ -76,7 +77,6 @@ class RLHFConfig(PPOConfig):
         finally:
             self.reward_model = reward_model
         sft, rm_sft, rm, ppo = self.stage_configs()
-        from .runs import holds_run
         stages = [Path(ppo.out)] + [Path(c.out) for c in (sft, rm_sft, rm)]
         if not (self.resume or self.overwrite) and any(holds_run(f) for f in stages):
             raise ConfigError(f"{ppo.out} already holds an RLHF run; pass --overwrite to replace "

@@ -1,5 +1,5 @@
-"""Run folders, shared by every trainer (checkpoints: checkpoint.py; configs: config.py; devices:
-device.py; optimizer and schedule: optim.py).
+"""Run: the trainer skeleton every train_X shares, and what it writes (the folder's helpers:
+run_folder.py; checkpoints: checkpoint.py; tokens/s and the reward watch: meters.py).
 
 A run writes, in its --out folder (an existing run is refused unless --overwrite or --resume;
 the notebooks, which re-run their experiments in place, set MINIRL_OVERWRITE=1):
@@ -31,58 +31,12 @@ import torch
 
 from .checkpoint import load_model, read_checkpoint, read_metrics, save_checkpoint  # noqa: F401
 from .config import ConfigError, RunConfig
-from .device import TokenMeter, pick_device, rank_rng_states, restore_rank_rng
+from .device import pick_device, rank_rng_states, restore_rank_rng
+from .evaluation import evaluate as evaluate_greedy
 from .launch import new_policy, start  # noqa: F401  (their old home; trainers import launch)
-from .rollout import evaluate as evaluate_greedy
-
-
-# --- a run ----------------------------------------------------------------------------------
-RUN_FILES = ("config.json", "metrics.jsonl", "model.pt", "summary.json", "curves.png")
-
-
-def holds_run(folder: Path) -> bool:
-    """Whether a run was already written to `folder` (so a new one would overwrite it)."""
-    return any((folder / name).exists() for name in ("config.json", "metrics.jsonl", "model.pt"))
-
-
-def run_metadata(out: Path) -> dict:
-    """What config.json records besides the flags: where, when, with which code and torch."""
-    import platform
-    import shlex
-    import subprocess
-    import sys
-    from datetime import datetime, timezone
-    try:
-        root = Path(__file__).resolve().parents[1]
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, timeout=5).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return {"folder": str(out.resolve()), "git_commit": commit, "torch": torch.__version__,
-            "python": platform.python_version(),
-            "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-
-
-def same_config(folder: Path, algo: str, cfg) -> bool:
-    """Whether the run in `folder` was made by `algo` with exactly these flags (metadata aside)."""
-    try:
-        saved = json.loads((Path(folder) / "config.json").read_text())
-    except (OSError, ValueError):
-        return False
-    saved.pop("run", None)
-    return saved == {"algo": algo, **cfg.to_dict()}
-
-
-def tensorboard_writer():
-    """TensorBoard's SummaryWriter class (--tensorboard), or a ConfigError saying how to install
-    it."""
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError as e:
-        raise ConfigError("--tensorboard needs the tensorboard package: pip install tensorboard "
-                          "(or pip install -e \".[tensorboard]\")") from e
-    return SummaryWriter
+from .meters import ConstantRewardWatch, TokenMeter
+from .run_folder import (RUN_FILES, holds_run, run_metadata, same_config,  # noqa: F401
+                         tensorboard_writer)
 
 
 @dataclass
@@ -91,27 +45,6 @@ class TrainResult:
     metrics: list[dict]
     summary: dict
     out: Path
-
-
-class ConstantRewardWatch:
-    """Warns (once) when every reward in a batch has been the same for `patience` steps in a row:
-    then G_t - b carries no information about which action was better, and the gradient is
-    noise."""
-
-    def __init__(self, patience: int):
-        self.patience = patience
-        self.count = 0
-        self.warned = False
-
-    def update(self, rewards: torch.Tensor):
-        constant = bool((rewards == rewards.flatten()[0]).all())
-        self.count = self.count + 1 if constant else 0
-        if self.count >= self.patience and not self.warned:
-            self.warned = True
-            warnings.warn(f"every reward was {float(rewards.flatten()[0]):g} for {self.count} "
-                          "steps in a row: the policy gradient carries no signal; check the task's "
-                          "reward, or start from a policy that sometimes succeeds (e.g. --init a "
-                          "weak SFT checkpoint)", stacklevel=3)
 
 
 class Run:
@@ -262,12 +195,12 @@ class Run:
              **first) -> dict:
         """After update number `step` (1-based): evaluate when due (every eval_every steps and the
         last), log what `add` collected (and `row`) if anything, with the optimizer's learning rate
-        (`first` fields go before the wall time), show the `show` fields on the progress bar, and save a checkpoint (with `state`)
-        when --save_every asks.
+        (`first` fields go before the wall time), show the `show` fields on the progress bar, and
+        save a checkpoint (with `state`) when --save_every asks.
         rewards: this step's batch of rewards; rows then also count the sampled responses so far
         ("rollouts"), and a warning says when the rewards have all been equal for
         --warn_constant_steps steps in a row. tokens: this step's (B, T) model inputs; rows with
-        added fields then also hold tokens/s and (on a GPU) MFU (device.TokenMeter)."""
+        added fields then also hold tokens/s and (on a GPU) MFU (meters.TokenMeter)."""
         row = {**self.row, **(row or {})}
         self.row = {}
         if rewards is not None:
@@ -330,8 +263,8 @@ class Run:
             if completions_per_step:
                 summary["completions_per_s"] = round(completions_per_step / median, 1)
         if final_eval:
-            final["eval_accuracy"], final["samples"] = evaluate_greedy(model, self.tok, self.task,
-                                                                       n_samples=8)
+            acc, samples = evaluate_greedy(model, self.tok, self.task, n_samples=8)
+            final = {"eval_accuracy": acc, "samples": samples}
         self.save(self.cfg.steps, state)
         summary = {"algo": self.algo, "task": self.task.name, "seed": self.cfg.seed,
                    "steps": self.cfg.steps, "wall_seconds": round(self.seconds, 2),

@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 
 from . import starts
+from .batches import encode_pairs
 from .config import RunConfig, config_field
 from .core import masked_mean
 from .device import all_reduce_sum, cpu_threads, data_parallel, init_distributed, shard
 from .launch import new_policy, start
 from .optim import clip_grad_norm, make_optimizer, set_lr
-from .rollout import encode_pairs
 from .runs import Run, TrainResult
 
 

@@ -21,7 +21,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from minirl.rollout import evaluate  # noqa: E402
+from minirl.evaluation import evaluate  # noqa: E402
 from minirl.runs import load_model  # noqa: E402
 from minirl.tasks import make_task  # noqa: E402
 from minirl.tokenizer import CharTokenizer  # noqa: E402

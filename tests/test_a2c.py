@@ -9,7 +9,7 @@ from minirl.a2c import (A2CConfig, a2c_loss, entropy_from_logits, explained_vari
                         train_a2c_corridor)
 from minirl.env import corridor_optimal_return
 from minirl.reinforce import discounted_returns
-from minirl.rollout import evaluate
+from minirl.evaluation import evaluate
 from minirl.config import ConfigError
 from minirl.runs import load_model
 from minirl.tasks import make_task

@@ -83,7 +83,7 @@ def test_train_dpo_learns_the_preferences_and_with_nll_improves(weak_init, tmp_p
     What the DPO term itself does: test_pure_dpo_widens_the_heldout_preference_margin, test_mechanisms.py.)
     Held-out gains from the weak start (29.4%) over seeds 0, 1, 2: +0.246, +0.276, +0.260, the same
     with 1 and 2 threads; margin 0.12, half the smallest."""
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

@@ -271,7 +271,7 @@ def test_cli_tiny_run(weak_init, tmp_path, capsys):
     assert rc == 0
     assert {"config.json", "metrics.jsonl", "model.pt", "summary.json"} <= {p.name for p in out.iterdir()}
     assert "held-out accuracy" in capsys.readouterr().out
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

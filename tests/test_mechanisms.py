@@ -53,7 +53,7 @@ def heldout_preferences(model, ref, tok, task):
     """Implicit log-ratios on preference pairs built from the held-out problems (never trained on):
     -> (mean of h = [log pi/pi_ref](chosen) - [log pi/pi_ref](rejected), mean of [log pi/pi_ref](rejected))."""
     from minirl.dpo import preference_batch, sequence_logprob
-    from minirl.rollout import token_logprobs
+    from minirl.batches import token_logprobs
     rng = random.Random(99)
     pairs = [(task.prompt(a, b), task.answer(a, b), task.wrong_answer(a, b, rng)) for a, b in task.heldout()]
     tokens, mask = preference_batch(tok, pairs)

@@ -172,7 +172,7 @@ TINY = dict(batch_size=32, samples_per_prompt=2, minibatches=2, progress=False, 
 def expected_accuracy(model, tok, task):
     """Mean probability of the right answer on held-out prompts: the sampling policy's exact accuracy
     at temperature 1, the quantity PPO's objective raises (no sampling noise in the measurement)."""
-    from minirl.rollout import encode_pairs, token_logprobs
+    from minirl.batches import encode_pairs, token_logprobs
     pairs = task.heldout()
     tokens, mask = encode_pairs(tok, [task.prompt(a, b) for a, b in pairs], [task.answer(a, b) for a, b in pairs])
     with torch.no_grad():
@@ -212,7 +212,7 @@ def test_ppo_is_deterministic_and_the_cli_runs(weak_init, tmp_path):
     assert rows[0] == rows[1] and len(rows[0]) == 2
     summary = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert summary["algo"] == "ppo" and summary["reward"] == "verifier"
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

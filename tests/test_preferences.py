@@ -9,7 +9,7 @@ import torch
 from minirl.config import ConfigError
 from minirl.dpo import DPOConfig, dpo_loss, preference_batch, sequence_logprob, train_dpo
 from minirl.preferences import digit_accuracy, make_pairs, on_policy_pairs, offset_answer, sequence_logprobs
-from minirl.rollout import token_logprobs
+from minirl.batches import token_logprobs
 
 
 # --- IPO --------------------------------------------------------------------------------------------

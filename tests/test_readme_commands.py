@@ -33,7 +33,7 @@ def test_the_readme_has_a_command_for_every_trainer():
 @pytest.mark.long
 @pytest.mark.parametrize("command", readme_training_commands(), ids=lambda c: " ".join(c))
 def test_a_readme_command_beats_its_start(command, tmp_path):
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

@@ -10,7 +10,7 @@ from minirl.env import corridor_optimal_return
 from minirl.reinforce import (ReinforceConfig, baseline_advantages,
                               discounted_returns, reinforce_loss, train_reinforce, train_reinforce_corridor,
                               update_baseline)
-from minirl.rollout import evaluate
+from minirl.evaluation import evaluate
 from minirl.config import ConfigError
 from minirl.runs import load_model
 from minirl.tasks import make_task

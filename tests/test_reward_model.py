@@ -50,7 +50,7 @@ class PositionModel(torch.nn.Module):
 
 
 def test_sequence_reward_reads_the_eos_position(tok):
-    from minirl.rollout import encode_pairs
+    from minirl.batches import encode_pairs
     tokens, mask = encode_pairs(tok, ["12+34=", "1+2="], ["64", "3"])
     r = sequence_reward(PositionModel(), tokens, mask)
     # row 0: BOS + 6 prompt chars + 2 digits -> EOS at position 9; row 1: EOS at position 6, then padding

@@ -33,7 +33,7 @@ def test_rlhf_cli_all_three_stages(tmp_path):
     assert s["rm_heldout_pair_accuracy"] == judge["heldout_pair_accuracy"]
     assert (s["learned_reward"], s["true_reward"], s["final_kl"]) == (rows[-1]["score"], rows[-1]["true_reward"],
                                                                      rows[-1]["kl"])
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import load_model
     from minirl.tasks import make_task
     from minirl.tokenizer import CharTokenizer

@@ -5,8 +5,9 @@ import torch
 
 from minirl.model import GPT, GPTConfig
 from minirl.core import place_on_last_action
-from minirl.rollout import (encode_pairs, encode_prompts, evaluate, response_mask,
-                            sample, token_logprobs)
+from minirl.batches import encode_pairs, encode_prompts, token_logprobs
+from minirl.evaluation import evaluate
+from minirl.rollout import response_mask, sample
 
 
 class TableModel(torch.nn.Module):

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from minirl.model import GPT, GPTConfig, frozen_copy, generate
-from minirl.rollout import encode_pairs, encode_prompts
+from minirl.batches import encode_pairs, encode_prompts
 from minirl.config import RunConfig
 from minirl.device import configure_model, peak_flops, train_flops_per_token
 from minirl.optim import clip_grad_norm, set_lr
@@ -372,7 +372,7 @@ def test_run_add_logs_the_row_with_the_learning_rate_and_lap_times(tmp_path, tok
 
 
 def test_run_finish_evaluates_the_policy_greedily_with_samples(tmp_path, tok, task):
-    from minirl.rollout import evaluate
+    from minirl.evaluation import evaluate
     from minirl.runs import Run
     model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=32, n_layer=1, n_head=2, n_embd=32))
     run = Run("sft", RunConfig(out=str(tmp_path / "run"), steps=1, plot=False), tok, task)
@@ -388,7 +388,7 @@ def test_token_meter_counts_tokens_and_leaves_evaluation_out(tok):
     summary is the median over log rows."""
     import time
 
-    from minirl.device import TokenMeter
+    from minirl.meters import TokenMeter
 
     class FakeRun:
         device = torch.device("cpu")

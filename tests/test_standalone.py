@@ -411,7 +411,7 @@ spec.loader.exec_module(mod)                     # the copied file, with the rep
 assert all(not m.startswith("minirl") for m in sys.modules if sys.modules[m] is not None)
 del sys.modules["minirl"]
 sys.path.insert(0, ROOT)                         # only now: minirl's model, task and evaluation
-from minirl.rollout import evaluate
+from minirl.evaluation import evaluate
 from minirl.runs import load_model
 from minirl.tasks import make_task
 from minirl.tokenizer import CharTokenizer

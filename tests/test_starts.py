@@ -9,7 +9,7 @@ import torch
 from minirl import starts
 from minirl.__main__ import main
 from minirl.config import ConfigError
-from minirl.rollout import evaluate
+from minirl.evaluation import evaluate
 from minirl.runs import load_model, read_checkpoint
 from minirl.sft import WEAK_INIT, SFTConfig, ensure_weak_init
 from minirl.tasks import make_task
