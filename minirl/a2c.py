@@ -115,16 +115,16 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
     value.train()
     for step in run.steps():
         # 1. rollout: sample responses and score them
-        ro = sample_batch(model, tok, task, cfg, rng)
+        rollout = sample_batch(model, tok, task, cfg, rng)
         # 2. actor and critic on the same tokens; n-step TD advantages from the critic's values
         set_lr(optimizer, cfg, step)
         set_lr(value_opt, cfg, step, peak=cfg.value_lr)    # the value model: the same schedule
-        logits = model(ro.tokens[:, :-1])                                  # (B, T-1, V)
-        logprobs = gather_logprobs(logits, ro.tokens[:, 1:])               # (B, T-1)
-        values = value(ro.tokens[:, :-1])                                  # (B, T-1): V(s_t)
-        advantages, returns = td_advantages(ro.token_rewards(), values, ro.mask, cfg.gamma,
-                                            cfg.n_steps)
-        loss, stats = a2c_loss(logprobs, values, advantages, returns, ro.mask,
+        logits = model(rollout.tokens[:, :-1])                             # (B, T-1, V)
+        logprobs = gather_logprobs(logits, rollout.tokens[:, 1:])          # (B, T-1)
+        values = value(rollout.tokens[:, :-1])                             # (B, T-1): V(s_t)
+        advantages, returns = td_advantages(rollout.token_rewards(), values, rollout.mask,
+                                            cfg.gamma, cfg.n_steps)
+        loss, stats = a2c_loss(logprobs, values, advantages, returns, rollout.mask,
                                entropy_from_logits(logits), cfg.value_coef, cfg.entropy_coef)
         # 3. one step for each model (separate models: each term reaches only its own parameters)
         optimizer.zero_grad(set_to_none=True)
@@ -138,9 +138,9 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
 
         # --- logging (skip on first read) ---
         if (step + 1) % cfg.log_every == 0:
-            run.add(**rollout_stats(ro, advantages), **stats, grad_norm=grad_norm,
-                    explained_variance=explained_variance(values.detach(), returns, ro.mask))
-        run.step(step + 1, rewards=ro.rewards)    # also warns if the rewards carry no signal
+            run.add(**rollout_stats(rollout, advantages), **stats, grad_norm=grad_norm,
+                    explained_variance=explained_variance(values.detach(), returns, rollout.mask))
+        run.step(step + 1, rewards=rollout.rewards)  # also warns if the rewards carry no signal
     return run.finish(model, {"gamma": cfg.gamma, "n_steps": cfg.n_steps})
 
 

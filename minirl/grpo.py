@@ -171,13 +171,13 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     return loss, {k: v.detach() for k, v in stats.items()}
 
 
-def grpo_step_loss(policy, batch, cfg: GRPOConfig, max_len: int, world: int = 1):
+def grpo_step_loss(model, batch, cfg: GRPOConfig, max_len: int, world: int = 1):
     """The loss of one inner step on `batch` (from `update_batch`) -> (loss, stats, logp).
     pi_old is the policy that sampled: with one inner step that is the current policy (ratio 1).
     The loss carries batch.weight (the --skip_zero_groups rescaling) and, under DDP with DAPO's
     token mean, this process's share of the batch's tokens, so that DDP's gradient average equals
     the one-process gradient on the global batch. logp (B', T-1) is returned detached."""
-    logp = token_logprobs(policy, batch.tokens)                             # (B', T-1), with grad
+    logp = token_logprobs(model, batch.tokens)                              # (B', T-1), with grad
     old = logp.detach() if cfg.inner_steps == 1 else batch.old_lp  # pi_old: the sampling policy
     loss, stats = grpo_loss(logp, old, batch.ref_lp, batch.adv, batch.mask, cfg.clip_eps,
                             cfg.clip_eps_high, cfg.kl_coef, cfg.loss_type, max_len)
@@ -205,7 +205,7 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
     if world > 1:
         torch.manual_seed(cfg.seed + 1000 * rank)  # ... but each process samples its own responses
     run.keep(model, optimizer, rng)            # what a checkpoint holds (--resume: restored)
-    policy = data_parallel(model, world)
+    ddp = data_parallel(model, world)          # the model itself in one process
     G = cfg.group_size
     max_len = task.max_answer_len + 1
     model.train()
@@ -213,20 +213,21 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
         # 1. a group of G responses to each prompt, scored by the verifier
         pairs = shard(task.sample_train(cfg.batch_size, rng), rank, world)
         prompts = [task.prompt(a, b) for a, b in pairs]
-        roll = sample(model, tok, task, prompts, samples_per_prompt=G, temperature=cfg.temperature,
-                      logprobs=cfg.inner_steps > 1)       # one inner step: pi_old is the current pi
+        rollout = sample(model, tok, task, prompts, samples_per_prompt=G,
+                         temperature=cfg.temperature,
+                         logprobs=cfg.inner_steps > 1)    # one inner step: pi_old is the current pi
         # 2. group-relative advantages (and the reference's log-probs for the KL term)
-        adv = group_advantages(roll.rewards, G, cfg.scale, cfg.baseline, world)   # (B,)
+        adv = group_advantages(rollout.rewards, G, cfg.scale, cfg.baseline, world)  # (B,)
         ref_lp = None
         if ref is not None:
             with torch.no_grad():
-                ref_lp = token_logprobs(ref, roll.tokens)                   # (B, T-1)
+                ref_lp = token_logprobs(ref, rollout.tokens)                # (B, T-1)
         # 3. inner_steps updates of the clipped surrogate on this rollout (one by default)
         set_lr(optimizer, cfg, step)
         logs = (step + 1) % cfg.log_every == 0
-        batch = update_batch(model, roll, adv, ref_lp, cfg, logs)   # every row, unless skipped
+        batch = update_batch(model, rollout, adv, ref_lp, cfg, logs)  # every row, unless skipped
         for i in range(cfg.inner_steps):
-            loss, stats, logp = grpo_step_loss(policy, batch, cfg, max_len, world)
+            loss, stats, logp = grpo_step_loss(ddp, batch, cfg, max_len, world)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             grad_norm = clip_grad_norm(model, cfg.grad_clip)
@@ -237,12 +238,12 @@ def train_grpo(cfg: GRPOConfig, model=None) -> TrainResult:
 
         # --- logging (skip on first read) ---
         if logs:
-            reward_mean, zero_share, rows = reward_stats(roll.rewards, G, world)
+            reward_mean, zero_share, rows = reward_stats(rollout.rewards, G, world)
             run.add(loss=all_reduce_sum(loss.detach(), world).item() / world,
                     reward_mean=reward_mean, zero_adv_groups=zero_share,
                     clip_frac=stats["clip_frac"].item(), kl_per_token=stats["kl"].item(),
                     entropy=sampled_entropy(batch, first_logp).item(),
-                    response_len=roll.response_lengths.mean().item(), grad_norm=grad_norm,
+                    response_len=rollout.response_lengths.mean().item(), grad_norm=grad_norm,
                     step_seconds=dt, completions_per_s=rows / dt)
         run.step(step + 1)
     return run.finish(model, {"group_size": G, "loss_type": cfg.loss_type, "world_size": world},

@@ -38,23 +38,25 @@ class UpdateBatch:
                                   # or 0.0
 
 
-def update_batch(model, roll, adv, ref_lp, cfg, log: bool = False) -> UpdateBatch:
+def update_batch(model, rollout, adv, ref_lp, cfg, log: bool = False) -> UpdateBatch:
     """The rows an update trains on: all of them, or with --skip_zero_groups (and kl_coef = 0) only
     the groups with a signal, the loss rescaled to the whole batch's denominator so that the
     gradient is the full batch's. On a `log` step the skipped rows' log-probs are summed (under the
     weights before the update) so that the logged entropy still covers every row."""
     if not (cfg.skip_zero_groups and ref_lp is None):
-        return UpdateBatch(roll.tokens, roll.mask, roll.logprobs, ref_lp, adv, 1.0, roll.mask, 0.0)
+        return UpdateBatch(rollout.tokens, rollout.mask, rollout.logprobs, ref_lp, adv, 1.0,
+                           rollout.mask, 0.0)
     keep = informative_rows(adv, cfg.group_size)                            # (B,) bool
-    mask = roll.mask[keep]                                                  # (B', T-1)
-    weight = (mask.sum() / roll.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"   # kept tokens
+    mask = rollout.mask[keep]                                               # (B', T-1)
+    weight = (mask.sum() / rollout.mask.sum().clamp(min=1) if cfg.loss_type == "dapo"  # kept
               else keep.float().mean())                                     # kept rows, of all B
     skipped = 0.0
     if log and not keep.all():
         with torch.no_grad():
-            skipped = (token_logprobs(model, roll.tokens[~keep]) * roll.mask[~keep]).sum()
-    old_lp = None if roll.logprobs is None else roll.logprobs[keep]
-    return UpdateBatch(roll.tokens[keep], mask, old_lp, None, adv[keep], weight, roll.mask, skipped)
+            skipped = (token_logprobs(model, rollout.tokens[~keep]) * rollout.mask[~keep]).sum()
+    old_lp = None if rollout.logprobs is None else rollout.logprobs[keep]
+    return UpdateBatch(rollout.tokens[keep], mask, old_lp, None, adv[keep], weight, rollout.mask,
+                       skipped)
 
 
 def sampled_entropy(batch: UpdateBatch, first_logp: torch.Tensor) -> torch.Tensor:

@@ -72,15 +72,15 @@ def heldout_samples(model, tokenizer, task, n: int, n_prompts: int, seed: int = 
     ent_n = 0.0
     step = chunk or len(pairs)
     for i in range(0, len(pairs), step):
-        ro = sample(model, tokenizer, task, prompts[i:i + step], samples_per_prompt=n,
-                    temperature=1.0, generator=gen, logprobs=False)
-        texts += ro.texts
+        rollout = sample(model, tokenizer, task, prompts[i:i + step], samples_per_prompt=n,
+                         temperature=1.0, generator=gen, logprobs=False)
+        texts += rollout.texts
         # exact, whatever the reward
-        ok += [task.is_correct(q, t) for q, t in zip(ro.prompts, ro.texts)]
+        ok += [task.is_correct(q, t) for q, t in zip(rollout.prompts, rollout.texts)]
         if entropy:
-            h = entropy_from_logits(model(ro.tokens[:, :-1]))                  # (B, T-1)
-            ent_sum = ent_sum + float((h * ro.mask).sum())
-            ent_n = ent_n + float(ro.mask.sum())
+            h = entropy_from_logits(model(rollout.tokens[:, :-1]))             # (B, T-1)
+            ent_sum = ent_sum + float((h * rollout.mask).sum())
+            ent_n = ent_n + float(rollout.mask.sum())
     out = {"pairs": pairs, "texts": [texts[j * n:(j + 1) * n] for j in range(len(pairs))],
            "correct": [ok[j * n:(j + 1) * n] for j in range(len(pairs))]}
     if entropy:

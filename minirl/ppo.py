@@ -181,15 +181,15 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
         # 1. rollout: sample responses with the policy (their log-probs are pi_old)
         t0 = time.perf_counter()
         prompts = [task.prompt(a, b) for a, b in task.sample_train(cfg.batch_size, rng)]
-        ro = sample(policy, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature)
-        tokens = ro.tokens                                                      # (B, T)
-        mask = ro.mask                                                          # (B, T-1)
-        old_logprobs = ro.logprobs                                              # (B, T-1)
+        rollout = sample(policy, tok, task, prompts, cfg.samples_per_prompt, cfg.temperature)
+        tokens = rollout.tokens                                                 # (B, T)
+        mask = rollout.mask                                                     # (B, T-1)
+        old_logprobs = rollout.logprobs                                         # (B, T-1)
         with torch.no_grad():
             # 2. score every token with the frozen models: reference log-probs, values, the score
             ref_logprobs = token_logprobs(reference, tokens) * mask             # (B, T-1)
             old_values = value(tokens[:, :-1]) * mask                           # (B, T-1) V(s_t)
-            scores = ro.rewards if reward_model is None else (
+            scores = rollout.rewards if reward_model is None else (
                 sequence_reward(reward_model, tokens, mask) - norm[0]) / norm[1]
             # 3. per-token rewards (score - beta KL), then GAE advantages and returns
             rewards = ppo_token_rewards(scores, old_logprobs, ref_logprobs, mask, cfg.kl_coef,
@@ -235,10 +235,10 @@ def train_ppo(cfg: PPOConfig, model=None, reward_model=None, algo: str = "ppo") 
                        for k in stats[0]})                       # the minibatches' mean
             kl = kl_estimate(old_logprobs, ref_logprobs, cfg.kl_kind) * mask  # (B, T-1)
             kl_k3 = kl_estimate(old_logprobs, ref_logprobs, "k3") * mask      # another estimator
-            run.add(score=scores.mean(), true_reward=ro.rewards.mean(), kl=kl.sum(1).mean(),
+            run.add(score=scores.mean(), true_reward=rollout.rewards.mean(), kl=kl.sum(1).mean(),
                     kl_k3=kl_k3.sum(1).mean(),
                     explained_variance=explained_variance(old_values, returns, mask),
-                    response_len=ro.response_lengths.mean(), epochs=epochs_done,
+                    response_len=rollout.response_lengths.mean(), epochs=epochs_done,
                     rollout_seconds=t1 - t0, update_seconds=t2 - t1,
                     completions_per_s=n / (t2 - t0))
         run.step(step + 1)

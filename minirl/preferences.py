@@ -44,13 +44,13 @@ def on_policy_pairs(model, tokenizer, task, problems, samples_per_prompt: int = 
     rng = rng or random.Random(0)
     prompts = [task.prompt(a, b) for a, b in problems]
     was_training = model.training
-    roll = sample(model, tokenizer, task, prompts, samples_per_prompt=samples_per_prompt,
-                  temperature=temperature, logprobs=False)
+    rollout = sample(model, tokenizer, task, prompts, samples_per_prompt=samples_per_prompt,
+                     temperature=temperature, logprobs=False)
     model.train(was_training)
     pairs = []
     alphabet = set(getattr(tokenizer, "alphabet", "0123456789"))
     for i, ((a, b), prompt) in enumerate(zip(problems, prompts)):
-        texts = roll.texts[i * samples_per_prompt:(i + 1) * samples_per_prompt]
+        texts = rollout.texts[i * samples_per_prompt:(i + 1) * samples_per_prompt]
         right = [t for t in texts if task.is_correct(prompt, t)]
         # a wrong answer the tokenizer can write back
         wrong = [t for t in dict.fromkeys(texts)
@@ -128,15 +128,15 @@ def diagnostics(model, tokenizer, task, pairs, ref_logp: torch.Tensor, beta: flo
     was_training = model.training
     model.eval()
     logp = pair_logprobs(model, tokenizer, pairs)                                   # (2N,)
-    roll = sample(model, tokenizer, task, [p for p, _, _ in pairs], greedy=True, logprobs=False)
+    rollout = sample(model, tokenizer, task, [p for p, _, _ in pairs], greedy=True, logprobs=False)
     model.train(was_training)
     N = len(pairs)
     margin = beta * ((logp[:N] - ref_logp[:N]) - (logp[N:] - ref_logp[N:]))        # (N,)
-    row = {"eval_accuracy": (sum(task.is_correct(p, t) for p, t in zip(roll.prompts, roll.texts))
-                             / max(1, N)),
+    right = sum(task.is_correct(p, t) for p, t in zip(rollout.prompts, rollout.texts))
+    row = {"eval_accuracy": right / max(1, N),
            "heldout_logp_correct": logp[:N].mean().item(),
            "heldout_pref_accuracy": (margin > 0).float().mean().item(),
            "heldout_margin": margin.mean().item()}
-    for i, acc in enumerate(digit_accuracy(task, roll.prompts, roll.texts)):
+    for i, acc in enumerate(digit_accuracy(task, rollout.prompts, rollout.texts)):
         row[f"digit{i}_accuracy"] = acc
     return row

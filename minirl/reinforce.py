@@ -107,12 +107,12 @@ def sample_batch(model, tok, task, cfg: PGConfig, rng):
                   logprobs=False)
 
 
-def rollout_stats(ro, advantages: torch.Tensor) -> dict:
+def rollout_stats(rollout, advantages: torch.Tensor) -> dict:
     """What the policy-gradient trainers log about a rollout: its mean reward, the advantages' mean
     and std over the actions, the mean response length."""
-    adv_mean, adv_std = masked_mean_std(advantages, ro.mask)
-    return dict(reward=ro.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std,
-                response_len=ro.response_lengths.mean())
+    adv_mean, adv_std = masked_mean_std(advantages, rollout.mask)
+    return dict(reward=rollout.rewards.mean(), adv_mean=adv_mean, adv_std=adv_std,
+                response_len=rollout.response_lengths.mean())
 
 
 def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
@@ -127,25 +127,25 @@ def train_reinforce(cfg: ReinforceConfig, model=None) -> TrainResult:
     model.train()
     for step in run.steps():
         # 1. rollout: sample responses and score them, then returns and advantages
-        ro = sample_batch(model, tok, task, cfg, rng)
-        returns = discounted_returns(ro.token_rewards(), ro.mask, cfg.gamma)   # (B, T-1)
-        advantages = baseline_advantages(returns, ro.mask, baseline.value)  # (B, T-1)
+        rollout = sample_batch(model, tok, task, cfg, rng)
+        returns = discounted_returns(rollout.token_rewards(), rollout.mask, cfg.gamma)  # (B, T-1)
+        advantages = baseline_advantages(returns, rollout.mask, baseline.value)  # (B, T-1)
         # 2. one gradient step on the surrogate
         set_lr(optimizer, cfg, step)
-        logprobs = token_logprobs(model, ro.tokens)                        # (B, T-1), with grad
-        loss = reinforce_loss(logprobs, advantages, ro.mask)
+        logprobs = token_logprobs(model, rollout.tokens)                   # (B, T-1), with grad
+        loss = reinforce_loss(logprobs, advantages, rollout.mask)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = clip_grad_norm(model, cfg.grad_clip)
         optimizer.step()
         if cfg.baseline == "mean":                                         # updated after use
-            baseline.update(returns, ro.mask)
+            baseline.update(returns, rollout.mask)
 
         # --- logging (skip on first read) ---
         if (step + 1) % cfg.log_every == 0:
-            run.add(**rollout_stats(ro, advantages), baseline=baseline.value, loss=loss.item(),
+            run.add(**rollout_stats(rollout, advantages), baseline=baseline.value, loss=loss.item(),
                     grad_norm=grad_norm)
-        run.step(step + 1, rewards=ro.rewards)    # also warns if the rewards carry no signal
+        run.step(step + 1, rewards=rollout.rewards)  # also warns if the rewards carry no signal
     return run.finish(model, {"gamma": cfg.gamma})
 
 

@@ -155,8 +155,8 @@ def reward_normalizer(reward_model, policy, tok, task, n_prompts: int = 512,
     device = next(policy.parameters()).device
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        ro = sample(policy, tok, task, prompts)
-    r = sequence_reward(reward_model, ro.tokens, ro.mask)                       # (n_prompts,)
+        rollout = sample(policy, tok, task, prompts)
+    r = sequence_reward(reward_model, rollout.tokens, rollout.mask)   # (n_prompts,)
     return r.mean().item(), max(r.std().item(), 1e-6)
 
 
@@ -187,10 +187,10 @@ def sample_auc(reward_model, policy, tok, task, k: int = 4) -> float | None:
     """How well the reward model ranks the answers PPO will actually see: k samples of `policy` per
     held-out prompt, then P(a correct sample scores above a wrong one) over all such pairs (the
     AUC)."""
-    ro = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()], k,
-                logprobs=False)
-    score = sequence_reward(reward_model.eval(), ro.tokens, ro.mask)                    # (N,)
-    ok = torch.tensor([task.is_correct(p, t) for p, t in zip(ro.prompts, ro.texts)],
+    rollout = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()], k,
+                     logprobs=False)
+    score = sequence_reward(reward_model.eval(), rollout.tokens, rollout.mask)  # (N,)
+    ok = torch.tensor([task.is_correct(p, t) for p, t in zip(rollout.prompts, rollout.texts)],
                       device=score.device)
     right = score[ok][:, None]                                                          # (R, 1)
     wrong = score[~ok][None, :]                                                         # (1, W)
