@@ -65,7 +65,40 @@ def quantities(weak: str, out: Path, seed: int) -> dict:
                                 samples_per_prompt=2, minibatches=2, kl_coef=beta, eval_every=1000, device="cpu"))
         return sum(m["kl"] for m in r.metrics[-5:]) / 5
 
-    return {"grpo_gain_30": lambda: grpo_gain(30), "grpo_gain_60": lambda: grpo_gain(60),
+    def a2c_gain():                 # tests/test_a2c.py: greedy held-out accuracy, 30 iterations
+        from minirl.a2c import A2CConfig, train_a2c
+        from minirl.evaluation import evaluate
+        before = evaluate(load_model(weak, tok, task)[0], tok, task)[0]
+        r = train_a2c(A2CConfig(**common, out=str(out / "a"), steps=30, batch_size=32,
+                                samples_per_prompt=8, lr=2e-4, eval_every=30, log_every=5))
+        return r.summary["eval_accuracy"] - before
+
+    def a2c_value_fall():           # tests/test_mechanisms.py: the critic's held-out value loss
+        import torch
+
+        from minirl.a2c import A2CConfig, td_advantages, train_a2c
+        from minirl.core import masked_mean
+        from minirl.model import ScalarHeadGPT
+        from minirl.rollout import sample
+        policy = load_model(weak, tok, task, kind="GPT")[0].eval()
+        torch.manual_seed(123)
+        rollout = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()[:100]], 4,
+                         logprobs=False)
+        _, returns = td_advantages(rollout.token_rewards(), torch.zeros_like(rollout.mask),
+                                   rollout.mask, 1.0, 8)
+
+        def value_loss(critic):
+            with torch.no_grad():
+                v = critic(rollout.tokens[:, :-1])
+                return float(0.5 * masked_mean((v - returns) ** 2, rollout.mask))
+        critic = ScalarHeadGPT.from_policy(load_model(weak, tok, task, kind="GPT")[0])
+        before = value_loss(critic)
+        train_a2c(A2CConfig(**common, out=str(out / "v"), steps=8, batch_size=8, samples_per_prompt=8,
+                            lr=2e-4, value_lr=1e-3, eval_every=1000, log_every=1), value=critic)
+        return 1 - value_loss(critic) / before
+
+    return {"a2c_gain_30": a2c_gain, "a2c_value_fall": a2c_value_fall,
+            "grpo_gain_30": lambda: grpo_gain(30), "grpo_gain_60": lambda: grpo_gain(60),
             "reinforce_gain_30": lambda: reinforce_gain(30), "reinforce_gain_60": lambda: reinforce_gain(60),
             "ppo_gain_20": ppo_gain, "ppo_kl_free": lambda: ppo_kl(0.0), "ppo_kl_leashed": lambda: ppo_kl(0.5)}
 
@@ -108,7 +141,10 @@ def main(argv=None):
             runs.append({**json.loads(line), "capability": cap, "threads": threads})
             print(json.dumps(runs[-1]), flush=True)
         proc.wait()
-    from benchmarks.common import write_results
+    from benchmarks.common import RESULTS, write_results
+    old = RESULTS / "learning_margins" / "results.json"        # --only: keep the other quantities
+    if args.only and old.exists():
+        runs = [r for r in json.loads(old.read_text())["data"] if r["name"] not in args.only] + runs
     names = sorted({r["name"] for r in runs})
     numbers = {f"{n}.min": min(r["value"] for r in runs if r["name"] == n) for n in names}
     numbers.update({f"{n}.max": max(r["value"] for r in runs if r["name"] == n) for n in names})

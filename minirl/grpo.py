@@ -96,6 +96,7 @@ def group_advantages(rewards: torch.Tensor, group_size: int, scale: str = "group
     all_equal = (r.max(dim=1, keepdim=True).values == r.min(dim=1, keepdim=True).values)
     # exact 0, no rounding noise
     centred = torch.where(all_equal, torch.zeros_like(centred), centred)
+    # --- the variants of chapter 7, section 7.5 (GRPO itself: mean baseline, scale "group") ---
     if baseline == "loo":
         centred = centred * (group_size / (group_size - 1))
     if scale == "group":
@@ -139,7 +140,7 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     kl = torch.zeros_like(logprobs)
     if ref_logprobs is not None:
         kl = kl_estimate(logprobs, ref_logprobs, "k3")                      # (B, T-1), >= 0
-    if loss_type == "gspo":
+    if loss_type == "gspo":     # a variant (section 7.5): one clipped ratio per sequence
         # 1-2. one length-normalised ratio per sequence, s_i = exp(mean_t log rho_it), clipped
         seq_logp = (logprobs * mask).sum(dim=1) / n_actions                 # (B,)
         seq_old = (old_logprobs.detach() * mask).sum(dim=1) / n_actions     # (B,)
@@ -157,7 +158,8 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
                                                       clip_eps_high)
         if kl_coef > 0:
             per_token = per_token + kl_coef * kl
-        # 4. aggregate over tokens and sequences
+        # 4. aggregate over tokens and sequences: GRPO's mean of sequence means; the variants
+        #    of section 7.5 (DAPO's token mean, Dr. GRPO's constant denominator) below it
         masked = per_token * mask
         if loss_type == "grpo":
             loss = (masked.sum(dim=1) / n_actions).mean()
