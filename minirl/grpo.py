@@ -140,7 +140,8 @@ def grpo_loss(logprobs, old_logprobs, ref_logprobs, advantages, mask, clip_eps: 
     kl = torch.zeros_like(logprobs)
     if ref_logprobs is not None:
         kl = kl_estimate(logprobs, ref_logprobs, "k3")                      # (B, T-1), >= 0
-    if loss_type == "gspo":     # a variant (section 7.5): one clipped ratio per sequence
+    # --- a variant (section 7.5): GSPO, one clipped ratio per sequence ---
+    if loss_type == "gspo":
         # 1-2. one length-normalised ratio per sequence, s_i = exp(mean_t log rho_it), clipped
         seq_logp = (logprobs * mask).sum(dim=1) / n_actions                 # (B,)
         seq_old = (old_logprobs.detach() * mask).sum(dim=1) / n_actions     # (B,)
