@@ -283,8 +283,9 @@ def main(argv=None):
             result = train(cfg)
             if int(os.environ.get("RANK", "0")) == 0:       # under torchrun, one line from rank 0
                 report(args.command, result)
-            # torchrun: leave the process group cleanly
+            # torchrun: leave the process group cleanly, together (rank 0 may still be writing)
             if dist.is_available() and dist.is_initialized():
+                dist.barrier()
                 dist.destroy_process_group()
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
