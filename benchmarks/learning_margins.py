@@ -82,8 +82,9 @@ def quantities(weak: str, out: Path, seed: int) -> dict:
         from minirl.rollout import sample
         policy = load_model(weak, tok, task, kind="GPT")[0].eval()
         torch.manual_seed(123)
-        rollout = sample(policy, tok, task, [task.prompt(a, b) for a, b in task.heldout()[:100]], 4,
-                         logprobs=False)
+        from minirl.tasks import heldout_subset
+        rollout = sample(policy, tok, task, [task.prompt(a, b) for a, b in heldout_subset(task, 100)],
+                         4, logprobs=False)
         _, returns = td_advantages(rollout.token_rewards(), torch.zeros_like(rollout.mask),
                                    rollout.mask, 1.0, 8)
 
