@@ -36,7 +36,7 @@ EXPERIMENTS = {
     "countdown": {"completions": 24576},
     "hybrid": {"completions": 16384},
     "dense": {"completions": 49152, "barely_steps": 150},
-    "updates": {"seeds": 5},            # 32,768 completions, as in algos
+    "updates": {"seeds": 3},            # 32,768 completions, as in algos
 }
 TAGS = {"completions": "completions", "seconds": "seconds", "ceiling": "teacher",   # ch08_<experiment>_<tag>
         "updates": "per_update"}
@@ -61,10 +61,31 @@ def book_figures(folder: Path, figures: Path) -> list[Path]:
             if key in shown]
 
 
+def slug(arm: str) -> str:
+    """An arm's name as a results key: "sft p=0.3 then grpo" -> "sft_p0.3_then_grpo"."""
+    return "_".join(arm.replace("=", "").replace(",", "").replace("(", "").replace(")", "").split())
+
+
+def at_updates(curves: list[dict], arm: str, updates: int):
+    """The mean over seeds of an arm's held-out accuracy after `updates` optimizer updates, each
+    seed's curve interpolated linearly between the evaluations around it (None past its end)."""
+    seeds = sorted({c["seed"] for c in curves if c["arm"] == arm})
+    got = []
+    for seed in seeds:
+        cs = [c for c in curves if c["arm"] == arm and c["seed"] == seed]
+        if updates > cs[-1]["updates"]:
+            return None
+        (u0, a0), (u1, a1) = next(((c0["updates"], c0["eval_accuracy"]), (c1["updates"], c1["eval_accuracy"]))
+                                  for c0, c1 in zip(cs, cs[1:]) if c0["updates"] <= updates <= c1["updates"])
+        got.append(a0 + (a1 - a0) * (updates - u0) / (u1 - u0) if u1 > u0 else a1)
+    return sum(got) / len(got)
+
+
 def chapter_numbers(folder: Path) -> dict:
-    """The numbers chapter 8 quotes from a finished experiment: per arm its final greedy accuracy
-    (mean and sd over seeds), sampled pass@1, completions to 90% (and how many seeds got there),
-    optimizer updates and models held, and the whole table as Markdown ("table")."""
+    """The numbers chapter 8 quotes from a finished experiment: per arm (its name slugged) its final
+    greedy accuracy (mean, sd and 95% interval over seeds), the sampled metrics, completions to 90%
+    (and how many seeds got there), optimizer updates and models held; for the updates experiment
+    the accuracy at 128, 256 and 512 updates; and the whole table as Markdown ("table")."""
     from minirl.report import read_csv
     rows = read_csv(folder / "table.csv")
     saved = json.loads((folder / "config.json").read_text())
@@ -73,12 +94,22 @@ def chapter_numbers(folder: Path) -> dict:
              f"{saved['seeds']} seeds) | pass@1 (sampled) | completions to 90% | optimizer updates "
              "| models held |", "|---|---|---|---|---|---|"]
     names = {"sft": "SFT", "reinforce": "REINFORCE", "a2c": "A2C", "ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
+    curves = read_csv(folder / "curves.csv") if (folder / "curves.csv").exists() else []
     for r in rows:
         arm = r["arm"]
-        got = {"final": r["final_accuracy"], "final_sd": r["final_accuracy_std"], "pass@1": r.get("pass@1"),
-               "completions_to_90": r["completions_to_90"], "reached_90": r["reached_90"],
-               "updates": r["updates"], "models_held": r["models_held"]}
-        numbers.update({f"{arm}.{k}": v for k, v in got.items() if v is not None and v == v})   # no NaN
+        got = {"final": r["final_accuracy"], "final_sd": r["final_accuracy_std"],
+               "final_ci95": r.get("final_accuracy_ci95"), "completions_to_90": r["completions_to_90"],
+               "reached_90": r["reached_90"], "updates": r["updates"], "models_held": r["models_held"],
+               **{k: v for k, v in r.items() if k.startswith("pass@")},
+               "distinct": r.get("distinct_correct"), "demo_style": r.get("demo_style_share")}
+        if saved.get("experiment") == "updates":
+            got.update({f"at_{u}_updates": at_updates(curves, arm, u) for u in (128, 256, 512)})
+        numbers.update({f"{slug(arm)}.{k}": v for k, v in got.items()
+                        if isinstance(v, (int, float)) and v == v})   # no None, no NaN
+        seeds = sorted({c["seed"] for c in curves if c["arm"] == arm})
+        finals = [[c for c in curves if c["arm"] == arm and c["seed"] == s][-1]["eval_accuracy"] for s in seeds]
+        if finals:
+            numbers[f"{slug(arm)}.per_seed"] = ", ".join(f"{100 * f:.1f}" for f in finals)
         reached = ("—" if not r["reached_90"] else
                    f"{r['completions_to_90']:,.0f} ({r['reached_90']}/{saved['seeds']} seeds)")
         pass1 = "—" if r.get("pass@1") is None else f"{100 * r['pass@1']:.1f}%"
@@ -106,11 +137,10 @@ def main(args):
                   + " ".join(f"--{k} {v}" for k, v in flags.items()), flush=True)
             run_compare(CompareConfig(**flags))
         book_figures(folder, ROOT / "chapters" / "figures")
-        if name == "algos":                    # the race of section 8.2: its table is generated
-            command = (f"python benchmarks/compare_experiments.py {name}  # python -m minirl compare "
-                       + " ".join(f"--{k} {v}" for k, v in EXPERIMENTS[name].items()))
-            write_results(f"compare_{name}", chapter_numbers(folder), None, command=command.strip(),
-                          threads=THREADS.get(name, 1))
+        command = (f"python benchmarks/compare_experiments.py {name}  # python -m minirl compare "
+                   + " ".join(f"--{k} {v}" for k, v in {"experiment": name, **EXPERIMENTS[name]}.items()))
+        write_results(f"compare_{name}", chapter_numbers(folder), None, command=command.strip(),
+                      threads=THREADS.get(name, 1))          # chapter 8 quotes every experiment from results/
     tables = [f"## {p.parent.name}\n\n{p.read_text()}" for p in sorted(out.glob("*/table.md"))]
     (out / "tables.md").write_text("\n".join(tables))
     print("\n".join(tables))

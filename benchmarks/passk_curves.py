@@ -32,7 +32,7 @@ from statistics import mean
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import cli_run, markdown_table, results_json, save_figure, write_results  # noqa: E402
 
 TASKS = ("add2", "countdown")
 ALGOS = ("sft", "grpo", "ppo")
@@ -172,7 +172,36 @@ def main(argv=None):
                                f"{v:.2f}" if isinstance(v, float) else v) for k, v in r.items()} for r in rows]))
     if args.figure:
         save_figure(plot(results, args.prompts), out / "passk.png" if args.smoke else args.figure)
+    if not args.smoke:
+        command = ["python", "benchmarks/passk_curves.py", *[a for a in (argv or sys.argv[1:]) if a != "--plot_only"]]
+        write_results("passk", chapter_numbers(rows), results, command=" ".join(command))
     return results
+
+
+NAMES = {"start": "weak start", "sft": "SFT", "grpo": "GRPO", "ppo": "PPO", "blind guess": "blind guess (exact)"}
+
+
+def chapter_numbers(rows: list[dict]) -> dict:
+    """The numbers chapter 10 quotes: "<task>.<policy>.<column>" for every cell of summarise's rows,
+    and per task its table ("table.<task>") as Markdown."""
+    numbers = {}
+    for task in dict.fromkeys(r["task"] for r in rows):
+        mine = [r for r in rows if r["task"] == task]
+        ks = [k for k in mine[0] if k.startswith("pass@")]
+        lines = ["| policy | greedy held-out | " + " | ".join(ks) + " | unsolved at " + ks[-1][5:]
+                 + " | distinct right answers | entropy (nats/token) |", "|---" * (len(ks) + 5) + "|"]
+        for r in mine:
+            policy = r["policy"].replace(" ", "_")
+            numbers.update({f"{task}.{policy}.{k}": v for k, v in r.items()
+                            if k not in ("task", "policy") and not isinstance(v, str)})
+            pct = lambda v: "—" if isinstance(v, str) else f"{100 * v:.1f}%"  # noqa: E731
+            seeds = f" ({r['seeds']} seeds)" if isinstance(r["seeds"], int) and r["policy"] != "start" else ""
+            lines.append(f"| {NAMES[r['policy']]}{seeds} | {pct(r['greedy'])} | "
+                         + " | ".join(pct(r[k]) for k in ks) + f" | {pct(r['unsolved'])} | "
+                         + ("—" if isinstance(r["distinct"], str) else f"{r['distinct']:.2f}") + " | "
+                         + ("—" if isinstance(r["entropy"], str) else f"{r['entropy']:.3f}") + " |")
+        numbers[f"table.{task}"] = "\n".join(lines) + "\n"
+    return numbers
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ from typing import ClassVar
 
 import torch
 
-from .config import PGConfig, config_field
-from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gather_logprobs,
+from .config import ConfigError, PGConfig, config_field
+from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gae, gather_logprobs,
                    masked_mean)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
 from .launch import new_policy, start
@@ -41,6 +41,9 @@ class A2CConfig(PGConfig):
     n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response "
                                    "(add2: 4) = Monte Carlo return with V as the baseline",
                                 at_least=1)
+    gae_lambda: float = config_field(-1.0, "GAE's lambda in [0, 1] in place of the n-step target "
+                                           "(0 = one-step TD, 1 = Monte Carlo); -1 = off",
+                                     at_least=-1, at_most=1)
     value_lr: float = config_field(3e-4, "AdamW learning rate of the value model (the critic V(s))",
                                    above=0)
     value_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
@@ -52,6 +55,12 @@ class A2CConfig(PGConfig):
     value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the "
                                           "critic does not learn)")
     entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)")
+
+    def validate(self):
+        super().validate()
+        if -1 < self.gae_lambda < 0:
+            raise ConfigError(f"--gae_lambda must be in [0, 1], or -1 for the n-step target; "
+                              f"got {self.gae_lambda}")
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -122,8 +131,12 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
         logits = model(rollout.tokens[:, :-1])                             # (B, T-1, V)
         logprobs = gather_logprobs(logits, rollout.tokens[:, 1:])          # (B, T-1)
         values = value(rollout.tokens[:, :-1])                             # (B, T-1): V(s_t)
-        advantages, returns = td_advantages(rollout.token_rewards(), values, rollout.mask,
-                                            cfg.gamma, cfg.n_steps)
+        if cfg.gae_lambda >= 0:        # GAE: every n-step advantage, weighted by lambda^(n-1)
+            advantages, returns = gae(rollout.token_rewards(), values.detach(), rollout.mask,
+                                      cfg.gamma, cfg.gae_lambda)
+        else:
+            advantages, returns = td_advantages(rollout.token_rewards(), values, rollout.mask,
+                                                cfg.gamma, cfg.n_steps)
         loss, stats = a2c_loss(logprobs, values, advantages, returns, rollout.mask,
                                entropy_from_logits(logits), cfg.value_coef, cfg.entropy_coef)
         # 3. one step for each model (separate models: each term reaches only its own parameters)

@@ -165,6 +165,21 @@ def clipped_surrogate(logprobs, old_logprobs, advantages, clip_eps: float,
 
 
 # --- critics ----------------------------------------------------------------------------------
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
+    """Generalized advantage estimation (Schulman et al. 2016, eq. 16).
+
+    rewards, values, mask: (B, T-1); values[:, t] = V(s_t). The value after the last action is 0.
+    Returns (advantages, returns = advantages + values), both (B, T-1) and 0 off the mask:
+        delta_t = r_t + gamma V(s_{t+1}) - V(s_t),     A_t = sum_k (gamma lam)^k delta_{t+k}
+    """
+    values = values * mask
+    mask = mask.to(values.dtype)
+    next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)   # (B, T-1)
+    deltas = (rewards + gamma * next_values - values) * mask                             # (B, T-1)
+    advantages = discounted_cumsum(deltas, gamma * lam) * mask                           # (B, T-1)
+    return advantages, (advantages + values) * mask
+
+
 def explained_variance(values: torch.Tensor, returns: torch.Tensor, mask: torch.Tensor) -> float:
     """1 - Var(R - V) / Var(R) over the actions: 1 = a perfect critic, 0 = no better than a
     constant, < 0 = worse than one. NaN when the returns do not vary.

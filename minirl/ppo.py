@@ -30,8 +30,8 @@ from .config import ConfigError, RunConfig, config_field, defaults
 from .core import (
     KL_KINDS,
     clipped_surrogate,
-    discounted_cumsum,
     explained_variance,
+    gae,
     kl_estimate,
     masked_mean,
     masked_whiten,
@@ -98,21 +98,6 @@ def check_reward_model(path):
 
 
 # --- pure functions (the shared ones -- masked_mean, kl_estimate, ... -- are in core.py) ---------
-def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
-    """Generalized advantage estimation (Schulman et al. 2016, eq. 16).
-
-    rewards, values, mask: (B, T-1); values[:, t] = V(s_t). The value after the last action is 0.
-    Returns (advantages, returns = advantages + values), both (B, T-1) and 0 off the mask:
-        delta_t = r_t + gamma V(s_{t+1}) - V(s_t),     A_t = sum_k (gamma lam)^k delta_{t+k}
-    """
-    values = values * mask
-    mask = mask.to(values.dtype)
-    next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)   # (B, T-1)
-    deltas = (rewards + gamma * next_values - values) * mask                             # (B, T-1)
-    advantages = discounted_cumsum(deltas, gamma * lam) * mask                           # (B, T-1)
-    return advantages, (advantages + values) * mask
-
-
 def ppo_policy_loss(logprobs, old_logprobs, advantages, mask, clip_eps: float):
     """Clipped surrogate (Schulman et al. 2017, eq. 7): masked mean of -min(rho A, clip(rho) A).
 

@@ -99,7 +99,7 @@ MUTANTS = (
            "return torch.exp(diff) - diff - 1",
            "k3 estimates KL(pi_ref || pi) instead of KL(pi || pi_ref)",
            ("tests/test_ppo.py::test_kl_estimators_hand_values_and_properties",)),
-    Mutant("gae_lambda_ignored", "minirl/ppo.py",
+    Mutant("gae_lambda_ignored", "minirl/core.py",
            "advantages = discounted_cumsum(deltas, gamma * lam) * mask",
            "advantages = discounted_cumsum(deltas, gamma) * mask",
            "GAE discounts by gamma only: lambda is ignored",

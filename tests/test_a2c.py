@@ -174,10 +174,37 @@ def test_cli_end_to_end_and_determinism(tmp_path, weak_init):
     assert rows("a") == rows("b") and len(rows("a")) == 3
 
 
+def test_gae_lambda_zero_is_one_step_td_and_one_is_monte_carlo():
+    """--gae_lambda's two ends are the n-step targets it mixes: lambda = 0 gives the one-step TD
+    error, lambda = 1 (gamma = 1) the Monte Carlo return minus V; in between, something else."""
+    from minirl.core import gae
+    g = torch.Generator().manual_seed(0)
+    rewards, values = torch.rand(4, 6, generator=g), torch.rand(4, 6, generator=g)
+    mask = torch.tensor([[1.] * 6, [1.] * 4 + [0.] * 2, [1.] * 2 + [0.] * 4, [1.] * 5 + [0.]])
+    for lam, n in ((0.0, 1), (1.0, 6)):
+        adv, ret = gae(rewards * mask, values, mask, 1.0, lam)
+        adv_n, ret_n = td_advantages(rewards, values, mask, 1.0, n)
+        assert torch.allclose(adv, adv_n, atol=1e-6) and torch.allclose(ret, ret_n, atol=1e-6), lam
+    mid, _ = gae(rewards * mask, values, mask, 1.0, 0.5)
+    assert not torch.allclose(mid, td_advantages(rewards, values, mask, 1.0, 1)[0])
+
+
+def test_the_gae_flag_reaches_the_trainer(tmp_path, weak_init):
+    """A run with --gae_lambda 0 trains like --n_steps 1 (the same targets), and unlike the default."""
+    args = ["a2c", "--init", weak_init, "--steps", "2", "--batch_size", "4", "--samples_per_prompt", "2",
+            "--eval_every", "2", "--no-progress", "--no-plot"]
+    for name, extra in (("gae0", ["--gae_lambda", "0"]), ("td1", ["--n_steps", "1"]), ("mc", [])):
+        assert main(args + extra + ["--out", str(tmp_path / name)]) == 0
+    weights = {n: torch.load(tmp_path / n / "model.pt", weights_only=False)["state_dict"] for n in ("gae0", "td1", "mc")}
+    assert all(torch.allclose(weights["gae0"][k], weights["td1"][k], atol=1e-6) for k in weights["td1"])
+    assert not all(torch.allclose(weights["gae0"][k], weights["mc"][k], atol=1e-6) for k in weights["mc"])
+
+
 # --- bad input -----------------------------------------------------------------------------
 @pytest.mark.parametrize("kw,word", [(dict(gamma=2.0), "gamma"), (dict(batch_size=-1), "batch_size"),
                                      (dict(n_steps=0), "n_steps"), (dict(value_init="x"), "value_init"),
-                                     (dict(value_lr=0.0), "value_lr"), (dict(value_coef=-1.0), "value_coef")])
+                                     (dict(value_lr=0.0), "value_lr"), (dict(value_coef=-1.0), "value_coef"),
+                                     (dict(gae_lambda=-0.5), "gae_lambda"), (dict(gae_lambda=1.5), "gae_lambda")])
 def test_bad_config_is_rejected_before_writing(tmp_path, kw, word):
     cfg = A2CConfig(out=str(tmp_path / "run"), progress=False, **kw)
     with pytest.raises(ConfigError, match=word):

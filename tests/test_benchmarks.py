@@ -340,3 +340,71 @@ def test_compare_experiments_turns_a_finished_race_into_chapter_8s_numbers(tmp_p
     assert lines[3] == "| DPO | 62.0% ± 3.1 | 15.0% | — | 256 | 1 |"
     assert numbers["dpo.final"] == 0.62 and "dpo.completions_to_90" not in numbers
     assert all(v == v for v in numbers.values() if isinstance(v, float))
+
+
+def test_compare_experiments_reads_the_updates_experiment_per_update_and_per_seed(tmp_path):
+    """The §8.2.1 numbers: each arm's accuracy after 128/256/512 updates is the seeds' mean of their
+    curves interpolated at that many updates, and None past an arm's last update; slugged keys."""
+    from benchmarks.compare_experiments import at_updates, chapter_numbers, slug
+    from minirl.report import write_csv
+    (tmp_path / "config.json").write_text(json.dumps({"completions": 512, "seeds": 2, "experiment": "updates"}))
+    curves = [{"arm": "ppo, 1 update per batch", "seed": s, "updates": u, "completions": u, "seconds": u,
+               "eval_accuracy": a} for s, pts in ((0, ((0, 0.2), (256, 0.6))), (1, ((0, 0.2), (256, 0.8))))
+              for u, a in pts]
+    write_csv(tmp_path / "curves.csv", curves)
+    write_csv(tmp_path / "table.csv", [{"arm": "ppo, 1 update per batch", "final_accuracy": 0.7,
+                                        "final_accuracy_std": 0.14, "pass@1": 0.5, "completions_to_90": float("nan"),
+                                        "reached_90": 0, "updates": 256.0, "models_held": 3}])
+    assert slug("sft p=0.3 then grpo") == "sft_p0.3_then_grpo"
+    assert at_updates(curves, "ppo, 1 update per batch", 128) == pytest.approx((0.4 + 0.5) / 2)
+    assert at_updates(curves, "ppo, 1 update per batch", 512) is None
+    numbers = chapter_numbers(tmp_path)
+    assert numbers["ppo_1_update_per_batch.at_128_updates"] == pytest.approx(0.45)
+    assert "ppo_1_update_per_batch.at_512_updates" not in numbers
+    assert numbers["ppo_1_update_per_batch.per_seed"] == "60.0, 80.0"
+
+
+def test_baseline_variance_from_running_sums_equals_the_direct_variance():
+    """benchmarks/baseline_variance.py never stores the score vectors: V(b) from ‖g_i‖², R_i and three
+    dot products must equal E‖x - E x‖² of x_i = g_i (R_i - b) computed from the vectors, at any b;
+    and b* = Σ R‖g‖² / Σ ‖g‖² is where its first term is smallest."""
+    import torch
+    from benchmarks.baseline_variance import one_sample_variance
+    g = torch.randn(50, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    R = (torch.rand(50, generator=torch.Generator().manual_seed(1)) < 0.3).double()
+    norms = (g * g).sum(1).tolist()
+    gbar, m = g.mean(0), (R[:, None] * g).mean(0)
+    cross = (float(gbar @ gbar), float(gbar @ m), float(m @ m))
+    for b in (0.0, 0.3, 0.8):
+        x = g * (R - b)[:, None]
+        direct = float(((x - x.mean(0)) ** 2).sum(1).mean())
+        assert one_sample_variance(R.tolist(), norms, cross, b) == pytest.approx(direct, rel=1e-9)
+    b_star = float((R * torch.tensor(norms)).sum() / sum(norms))
+    first = lambda b: one_sample_variance(R.tolist(), norms, (0.0, 0.0, 0.0), b)  # noqa: E731
+    assert first(b_star) < min(first(b_star - 0.05), first(b_star + 0.05))
+
+
+def test_rlhf_judges_tables_vary_one_factor_and_report_the_seeds(tmp_path):
+    """Chapter 5's generated tables: per judge and β the mean ± sd and range over seeds; the judge
+    table names the one factor each judge changes."""
+    from benchmarks import rlhf_judges
+    numbers = {}
+    for name in rlhf_judges.PPO_JUDGES:
+        for beta in (0.0, 0.2):
+            k = f"{name}.b{beta:g}"
+            numbers.update({f"{k}.accuracy.mean": 0.5, f"{k}.accuracy.sd": 0.1, f"{k}.score.mean": 1.0,
+                            f"{k}.kl.mean": 2.0, f"{k}.min": 0.4, f"{k}.max": 0.6, f"{k}.judge_prefers_wrong.mean": 0.3})
+    lines = rlhf_judges.ppo_table(numbers, (0.0, 0.2), 3).splitlines()
+    assert "3 seeds" in lines[0] and len(lines) == 2 + 2 * len(rlhf_judges.PPO_JUDGES)
+    assert lines[2] == "| half-trained judge | 0 | +1.00 | 50.0% ± 10.0 | 40.0–60.0% | 2.0 | 30% |"
+    judges = {n: {"pairs": kw["pairs"], "steps": kw["steps"], "pair_accuracy": 0.8, "verifier_agreement": 0.9,
+                  "sample_auc": 0.85, "r2": 0.25} for n, kw in rlhf_judges.JUDGES.items()}
+    table = rlhf_judges.judge_table(judges)
+    assert "| half the labelled pairs | SFT that can add | 20,000 / 3,000 |" in table
+    assert "| the weak start as trunk | weak start | 40,000 / 3,000 |" in table
+
+
+def test_td_collapse_reads_what_a_policy_writes(weak_init):
+    from benchmarks.td_collapse import what_it_writes
+    got = what_it_writes(weak_init)
+    assert 0 <= got["empty"] <= 1 and 1 <= got["length"] <= 4 and len(got["top"]) == 4
