@@ -130,7 +130,9 @@ class CountdownTask:
     def wrong_answer(self, nums, target, rng):
         return self._canonical(nums, rng.randrange(3 ** (len(nums) - 1))) + "+1"
 
-    def demonstration(self, nums, target, p_wrong, rng):
+    def demonstration(self, nums, target, p_wrong, rng, mistakes: str = "random"):
+        if mistakes != "random":
+            raise ValueError(f"countdown's teacher makes only random mistakes, not {mistakes!r}")
         return (self.wrong_answer(nums, target, rng) if rng.random() < p_wrong
                 else self.answer(nums, target))
 

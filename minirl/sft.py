@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from . import starts
 from .batches import encode_pairs
-from .config import RunConfig, config_field
+from .config import ConfigError, RunConfig, config_field
 from .core import masked_mean
 from .device import all_reduce_sum, cpu_threads, data_parallel, init_distributed, shard
 from .launch import new_policy, start
@@ -35,6 +35,16 @@ class SFTConfig(RunConfig):
     p_wrong: float = config_field(0.0, "noisy teacher: probability that a demonstration is wrong "
                                        "(0 = a perfect teacher)",
                                 at_most=1)
+    teacher: str = config_field("random", "the noisy teacher's mistakes: random (one digit "
+                                          "changed) | carry (always one slip: the carry out of "
+                                          "the units forgotten; addition only)",
+                                choices=("random", "carry"))
+
+    def validate(self):
+        super().validate()
+        if self.teacher == "carry" and not self.task.startswith("add"):
+            raise ConfigError(f"--teacher carry forgets a carry of addition; --task {self.task} "
+                              "is not addition (use --teacher random)")
 
 
 def sft_loss(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -62,7 +72,7 @@ def train_sft(cfg: SFTConfig, model=None) -> TrainResult:
     model.train()
     for step in run.steps():
         pairs = task.sample_train(cfg.batch_size, rng)
-        responses = [task.demonstration(a, b, cfg.p_wrong, rng) for a, b in pairs]
+        responses = [task.demonstration(a, b, cfg.p_wrong, rng, cfg.teacher) for a, b in pairs]
         pairs = shard(pairs, rank, world)
         responses = shard(responses, rank, world)
         tokens, mask = encode_pairs(tok, [task.prompt(a, b) for a, b in pairs], responses, device)

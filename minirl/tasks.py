@@ -204,10 +204,22 @@ class ArithmeticTask:
         s[i] = rng.choice([d for d in "0123456789" if d != s[i]])
         return "".join(s)
 
-    def demonstration(self, a: int, b: int, p_wrong: float, rng: random.Random) -> str:
-        """A noisy teacher's response: right with probability 1 - p_wrong, else a plausible
-        mistake."""
-        return self.wrong_answer(a, b, rng) if rng.random() < p_wrong else self.answer(a, b)
+    def carry_slip(self, a: int, b: int) -> str:
+        """A systematic mistake: the sum without the carry out of the units digit (17+25 -> 32,
+        not 42), the right answer when the units do not carry. Addition only."""
+        if self.op != "+":
+            raise ValueError(f"carry_slip is a mistake of addition, not of {self.op!r}")
+        s = str(a + b - 10 * (a % 10 + b % 10 >= 10))
+        return s[::-1] if self.reverse else s
+
+    def demonstration(self, a: int, b: int, p_wrong: float, rng: random.Random,
+                      mistakes: str = "random") -> str:
+        """A noisy teacher's response: right with probability 1 - p_wrong, else a mistake:
+        "random" a plausible one (wrong_answer: one digit changed), "carry" always the same slip
+        (carry_slip), which is no mistake at all on problems whose units do not carry."""
+        if rng.random() >= p_wrong:
+            return self.answer(a, b)
+        return self.carry_slip(a, b) if mistakes == "carry" else self.wrong_answer(a, b, rng)
 
     def preference_pairs(self, n: int, rng: random.Random) -> list[tuple[str, str, str]]:
         """n (prompt, chosen, rejected) triples from the training split: correct vs a mistake."""

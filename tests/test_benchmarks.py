@@ -408,3 +408,14 @@ def test_td_collapse_reads_what_a_policy_writes(weak_init):
     from benchmarks.td_collapse import what_it_writes
     got = what_it_writes(weak_init)
     assert 0 <= got["empty"] <= 1 and 1 <= got["length"] <= 4 and len(got["top"]) == 4
+
+
+def test_ceiling_controls_splits_greedy_accuracy_by_the_units_carry(weak_init):
+    """The carry split partitions the held-out problems: the overall greedy accuracy is the
+    carry-weighted mean of the two parts; every sampled pass@1 is a rate."""
+    from benchmarks.ceiling_controls import TEMPERATURES, measure
+    got = measure(weak_init, n=2, prompts=4, smoke=True)
+    share = got["carry_share"]
+    assert 0 < share < 1
+    assert got["greedy"] == pytest.approx(share * got["greedy_carry"] + (1 - share) * got["greedy_no_carry"])
+    assert all(0 <= got[f"pass1_T{t:g}"] <= 1 for t in TEMPERATURES)

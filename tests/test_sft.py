@@ -173,3 +173,17 @@ def test_no_plot_skips_only_the_figure(tmp_path):
     train_sft(SFTConfig(steps=2, eval_every=1, n_layer=1, n_embd=32, progress=False, plot=False, out=str(out)))
     assert sorted(p.name for p in out.iterdir() if p.is_file()) == ["config.json", "metrics.jsonl", "model.pt",
                                                                     "summary.json"]
+
+
+def test_the_carry_teacher_reaches_the_trainer_and_needs_addition(tmp_path):
+    """--teacher carry --p_wrong 1 trains on different demonstrations than the random teacher (so
+    different weights), and is refused on a task that is not addition."""
+    small = dict(steps=2, batch_size=8, eval_every=2, n_layer=1, n_embd=32, n_head=2, progress=False, p_wrong=1.0)
+    weights = {}
+    for teacher in ("random", "carry"):
+        train_sft(SFTConfig(out=str(tmp_path / teacher), teacher=teacher, **small))
+        weights[teacher] = read_checkpoint(tmp_path / teacher / "model.pt")["state_dict"]
+    assert any(not torch.equal(weights["random"][k], weights["carry"][k]) for k in weights["carry"])
+    with pytest.raises(ConfigError, match="not addition"):
+        train_sft(SFTConfig(out=str(tmp_path / "c"), task="countdown", teacher="carry", **small))
+    assert not (tmp_path / "c").exists()

@@ -121,6 +121,23 @@ def test_noisy_teacher_and_preferences(task):
         assert c != r and task.reward(p, c) == 1.0 and task.reward(p, r) == 0.0
 
 
+def test_the_systematic_teacher_forgets_the_units_carry_every_time(task):
+    """--teacher carry: 17+25 is written 32 (reversed "23"), always, and a problem whose units do not
+    carry is answered right; the random teacher's stream is unchanged by the new argument."""
+    from minirl.tasks import make_task
+    assert task.carry_slip(17, 25) == "23" and task.carry_slip(12, 34) == task.answer(12, 34)
+    assert task.carry_slip(95, 15) == "001"                       # 110 - 10 = 100: only the units carry goes
+    assert make_task("add2", reverse=False).carry_slip(17, 25) == "32"
+    rng = random.Random(0)
+    assert {task.demonstration(17, 25, 1.0, rng, "carry") for _ in range(50)} == {"23"}
+    assert {task.demonstration(17, 25, 0.0, rng, "carry") for _ in range(50)} == {task.answer(17, 25)}
+    a, b = random.Random(2), random.Random(2)
+    assert [task.demonstration(12, 34, 0.3, a) for _ in range(100)] == \
+           [task.demonstration(12, 34, 0.3, b, "random") for _ in range(100)]
+    with pytest.raises(ValueError, match="addition"):
+        make_task("mul2").carry_slip(3, 4)
+
+
 def test_bad_task_names():
     with pytest.raises(ValueError, match="unknown task 'add9'"):
         make_task("add9")
