@@ -136,7 +136,7 @@ def add_sampling_args(p, *, out: str, figure: str, n: int, prompts: int = 100):
 
 def sampled_metrics(path: str, task, n: int, prompts: int):
     """A run's model (path: its model.pt) on `task`, and minirl.passk.passk_curve with n samples for
-    each of the first `prompts` held-out problems (sampling seed 0) -> (model in eval mode, metrics)."""
+    each of `prompts` held-out problems (tasks.heldout_subset; sampling seed 0) -> (model in eval mode, metrics)."""
     from minirl.passk import passk_curve
     from minirl.runs import load_model
     from minirl.tokenizer import CharTokenizer

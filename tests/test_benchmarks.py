@@ -419,3 +419,17 @@ def test_ceiling_controls_splits_greedy_accuracy_by_the_units_carry(weak_init):
     assert 0 < share < 1
     assert got["greedy"] == pytest.approx(share * got["greedy_carry"] + (1 - share) * got["greedy_no_carry"])
     assert all(0 <= got[f"pass1_T{t:g}"] <= 1 for t in TEMPERATURES)
+
+
+def test_rare_success_smoke_compares_the_problems_solved_before_and_after(tmp_path):
+    from benchmarks import rare_success
+    numbers = rare_success.main(["--smoke", "--seeds", "0", "--out", str(tmp_path)])
+    ks = [k for k in numbers if k.startswith("start.pass@")]
+    assert [k.split("@")[1] for k in ks] == ["1", "2", "4", "8"]                 # up to n = 8 in smoke mode
+    for who in ("start", "grpo"):
+        vals = [numbers[f"{who}.pass@{k}"] for k in (1, 2, 4, 8)]
+        assert vals == sorted(vals)
+        assert numbers[f"{who}.pass@8"] == pytest.approx(1 - numbers[f"{who}.unsolved"])
+    assert 0 <= numbers["grpo.gained"] <= numbers["start.unsolved"]              # only unsolved ones can be gained
+    assert 0 <= numbers["grpo.lost"] <= 1 - numbers["start.unsolved"]
+    assert len(numbers["table"].splitlines()) == 4 and (tmp_path / "rare_success.png").is_file()
