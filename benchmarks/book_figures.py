@@ -6,7 +6,8 @@ draws from their metrics.jsonl.
 
 sft_formats  `python -m minirl sft [--no-reverse] --seed S` for S = 0, 1, 2: reversed vs plain answers
              (runs/sft_rev, runs/sft_plain, with _s1 and _s2 for seeds 1 and 2)
-dpo_nll      `python -m minirl dpo --init runs/weak/model.pt` with and without `--rpo_alpha 1`
+dpo_nll      `python -m minirl dpo --init runs/weak/model.pt --pairs corrupt --beta 0.1 --lr 1e-4` (the
+             fixed-pair recipe that chapter 6 shows failing) with and without `--rpo_alpha 1`
              (runs/dpo_q, runs/dpo_nll_q)
 A run folder that already holds a summary.json is reused: delete it to train it again. Results
 depend on the thread count (OMP_NUM_THREADS); the chapters say which one their numbers come from.
@@ -47,13 +48,16 @@ def sft_formats(plt):
     return fig, "ch02_sft_seeds"
 
 
+FIXED_PAIRS = ("--pairs", "corrupt", "--beta", "0.1", "--lr", "1e-4")   # chapter 6's failing recipe, explicitly
+
+
 def dpo_nll(plt):
     from minirl.sft import ensure_weak_init
     init = ensure_weak_init(str(ROOT / "runs" / "weak"))
     start = json.loads((Path(init).parent / "summary.json").read_text())["eval_accuracy"]
     fig, ax = plt.subplots(1, 2, figsize=(12, 3.6))
     for label, folder, extra in (("DPO", "dpo_q", []), ("DPO + NLL (α = 1)", "dpo_nll_q", ["--rpo_alpha", "1"])):
-        rows = run(folder, "dpo", "--init", init, *extra)
+        rows = run(folder, "dpo", "--init", init, *FIXED_PAIRS, *extra)
         steps, acc = curve(rows, "eval_accuracy")
         ax[0].plot([0] + steps, [start] + acc, marker=".", label=label)
         ax[1].plot(*curve(rows, "chosen_reward"), label=label)
