@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
-                               results_json, sampled_metrics, save_figure)
+                               results_json, sampled_metrics, save_figure, write_results)
 
 SETTINGS = {"defaults": [], "temperature 1.2": ["--temperature", "1.2"], "KL beta 0.04": ["--kl_coef", "0.04"],
             "2 updates per batch": ["--inner_steps", "2"],
@@ -99,7 +99,30 @@ def main(argv=None):
     print(markdown_table(rows))
     if args.figure:
         save_figure(plot(results), out / "entropy.png" if args.smoke else args.figure)
+    if not args.smoke:
+        command = ["python", "benchmarks/entropy_knobs.py", *[a for a in (argv or sys.argv[1:]) if a != "--plot_only"]]
+        write_results("entropy_knobs", chapter_numbers(results, rows), results, command=" ".join(command))
     return results
+
+
+def chapter_numbers(results: list[dict], rows: list[dict]) -> dict:
+    """Per setting (its name slugged: "KL beta 0.04" -> "KL_beta_0.04") the means over seeds, each
+    seed's pass@n, and the table (the rows printed above) as Markdown."""
+    numbers = {}
+    for name, rs in grouped(results, "setting").items():
+        key, n = "_".join(name.split()), largest_k(rs[0])
+        numbers.update({f"{key}.pass@1": mean(r["pass@1"] for r in rs), f"{key}.pass@n": mean(r[f"pass@{n}"] for r in rs),
+                        f"{key}.distinct": mean(r["distinct"] for r in rs),
+                        f"{key}.entropy": mean(r["entropy_exact"] for r in rs), "n": n})
+        numbers.update({f"{key}.pass@n.s{r['seed']}": r[f"pass@{n}"] for r in rs})
+        if name != "start":
+            numbers.update({f"{key}.greedy": mean(r["greedy"] for r in rs),
+                            f"{key}.logged_first": mean(r["curve"][0][1] for r in rs),
+                            f"{key}.logged_last": mean(r["curve"][-1][1] for r in rs)})
+    head = list(rows[0])
+    numbers["table"] = "\n".join(["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+                                 + ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]) + "\n"
+    return numbers
 
 
 if __name__ == "__main__":
