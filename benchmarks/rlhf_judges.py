@@ -160,7 +160,10 @@ def main(argv=None):
                     torch.set_num_threads(threads)
                 rows = read_metrics(folder)
                 last = rows[-1]
+                evals = [r for r in rows if "eval_accuracy" in r]
                 final = {"accuracy": last["eval_accuracy"], "score": last["score"], "kl": last["kl"],
+                         "first_eval": evals[0]["eval_accuracy"], "first_eval_step": evals[0]["step"],
+                         "lowest": min(r["eval_accuracy"] for r in evals),
                          "best": max(r["eval_accuracy"] for r in rows if "eval_accuracy" in r),
                          "kl_first": rows[0]["kl"],
                          **answers_report(str(folder / "model.pt"), str(out / f"rm_{name}" / "model.pt"))}
@@ -168,7 +171,7 @@ def main(argv=None):
                 data["runs"][f"{name}.b{beta:g}.s{seed}"] = {"final": final, "curve": [
                     {k: r[k] for k in ("step", "score", "kl", "eval_accuracy") if k in r} for r in rows]}
                 print(json.dumps({"judge": name, "beta": beta, "seed": seed, **final}), flush=True)
-            for key in ("accuracy", "score", "kl", "judge_prefers_wrong", "best"):
+            for key in ("accuracy", "score", "kl", "judge_prefers_wrong", "best", "first_eval", "lowest"):
                 got = [f[key] for f in finals if f[key] is not None]
                 if got:
                     numbers[f"{name}.b{beta:g}.{key}.mean"], numbers[f"{name}.b{beta:g}.{key}.sd"] = stats(got)
