@@ -9,8 +9,8 @@ flags:
     mc           (none: --n_steps 8, the Monte Carlo return with V as a per-prefix baseline)
     td1          --n_steps 1                      (one-step TD: bootstraps from the fresh critic)
     td1_warmup   --n_steps 1 --value_warmup 30    (the critic trains alone for 30 steps first)
-    gae0.5       --gae_lambda 0.5                 (GAE, half way between the two)
-    gae0.9       --gae_lambda 0.9
+    gae0.5       --advantages gae --gae_lambda 0.5    (GAE, half way between the two)
+    gae0.9       --advantages gae --gae_lambda 0.9
 Reported per arm: final held-out accuracy (mean, sd, per seed), the lowest evaluation on the way,
 and of the final policies' greedy answers to the 500 held-out problems: the share of empty answers,
 the mean answer length and the most frequent answers. Writes runs/td_collapse/ and
@@ -30,10 +30,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.common import cli_run, write_results  # noqa: E402
 
 ARMS = {"mc": [], "td1": ["--n_steps", "1"], "td1_warmup": ["--n_steps", "1", "--value_warmup", "30"],
-        "gae0.5": ["--gae_lambda", "0.5"], "gae0.9": ["--gae_lambda", "0.9"]}
+        "gae0.5": ["--advantages", "gae", "--gae_lambda", "0.5"], "gae0.9": ["--advantages", "gae", "--gae_lambda", "0.9"]}
 LABELS = {"mc": "Monte Carlo target (`--n_steps 8`, the default)", "td1": "one-step TD (`--n_steps 1`)",
           "td1_warmup": "one-step TD after 30 critic-only steps (`--value_warmup 30`)",
-          "gae0.5": "GAE, λ = 0.5 (`--gae_lambda 0.5`)", "gae0.9": "GAE, λ = 0.9 (`--gae_lambda 0.9`)"}
+          "gae0.5": "GAE, λ = 0.5 (`--advantages gae --gae_lambda 0.5`)",
+          "gae0.9": "GAE, λ = 0.9 (`--advantages gae --gae_lambda 0.9`)"}
 
 
 def what_it_writes(path: str) -> dict:

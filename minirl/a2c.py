@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import torch
 
-from .config import ConfigError, PGConfig, config_field
+from .config import PGConfig, config_field
 from .core import (discounted_cumsum, entropy_from_logits, explained_variance, gae, gather_logprobs,
                    masked_mean)
 from .env import Corridor, TabularPolicy, TabularValue, corridor_episodes
@@ -41,9 +41,10 @@ class A2CConfig(PGConfig):
     n_steps: int = config_field(8, "TD horizon: 1 = one-step TD error; >= the longest response "
                                    "(add2: 4) = Monte Carlo return with V as the baseline",
                                 at_least=1)
-    gae_lambda: float = config_field(-1.0, "GAE's lambda in [0, 1] in place of the n-step target "
-                                           "(0 = one-step TD, 1 = Monte Carlo); -1 = off",
-                                     at_least=-1, at_most=1)
+    advantages: str = config_field("n_step", "n_step (the n-step TD target, --n_steps) | gae "
+                                             "(GAE with --gae_lambda)", choices=("n_step", "gae"))
+    gae_lambda: float = config_field(0.95, "GAE's lambda with --advantages gae: 0 = one-step TD, "
+                                           "1 = Monte Carlo", at_most=1)
     value_lr: float = config_field(3e-4, "AdamW learning rate of the value model (the critic V(s))",
                                    above=0)
     value_init: str = config_field("policy", "policy (copy the policy's trunk, new zero head) | "
@@ -55,12 +56,6 @@ class A2CConfig(PGConfig):
     value_coef: float = config_field(1.0, "weight of 0.5 * MSE(V, target) in the loss (0 = the "
                                           "critic does not learn)")
     entropy_coef: float = config_field(0.0, "weight of the entropy bonus (0 = off)")
-
-    def validate(self):
-        super().validate()
-        if -1 < self.gae_lambda < 0:
-            raise ConfigError(f"--gae_lambda must be in [0, 1], or -1 for the n-step target; "
-                              f"got {self.gae_lambda}")
 
 
 # --- pure functions -------------------------------------------------------------------------
@@ -131,7 +126,7 @@ def train_a2c(cfg: A2CConfig, model=None, value=None) -> TrainResult:
         logits = model(rollout.tokens[:, :-1])                             # (B, T-1, V)
         logprobs = gather_logprobs(logits, rollout.tokens[:, 1:])          # (B, T-1)
         values = value(rollout.tokens[:, :-1])                             # (B, T-1): V(s_t)
-        if cfg.gae_lambda >= 0:        # GAE: every n-step advantage, weighted by lambda^(n-1)
+        if cfg.advantages == "gae":    # GAE: every n-step advantage, weighted by lambda^(n-1)
             advantages, returns = gae(rollout.token_rewards(), values.detach(), rollout.mask,
                                       cfg.gamma, cfg.gae_lambda)
         else:

@@ -190,10 +190,12 @@ def test_gae_lambda_zero_is_one_step_td_and_one_is_monte_carlo():
 
 
 def test_the_gae_flag_reaches_the_trainer(tmp_path, weak_init):
-    """A run with --gae_lambda 0 trains like --n_steps 1 (the same targets), and unlike the default."""
+    """A run with --advantages gae --gae_lambda 0 trains like --n_steps 1 (the same targets), and
+    unlike the default."""
     args = ["a2c", "--init", weak_init, "--steps", "2", "--batch_size", "4", "--samples_per_prompt", "2",
             "--eval_every", "2", "--no-progress", "--no-plot"]
-    for name, extra in (("gae0", ["--gae_lambda", "0"]), ("td1", ["--n_steps", "1"]), ("mc", [])):
+    for name, extra in (("gae0", ["--advantages", "gae", "--gae_lambda", "0"]), ("td1", ["--n_steps", "1"]),
+                        ("mc", ["--gae_lambda", "0"])):                   # without --advantages gae: ignored
         assert main(args + extra + ["--out", str(tmp_path / name)]) == 0
     weights = {n: torch.load(tmp_path / n / "model.pt", weights_only=False)["state_dict"] for n in ("gae0", "td1", "mc")}
     assert all(torch.allclose(weights["gae0"][k], weights["td1"][k], atol=1e-6) for k in weights["td1"])
@@ -204,7 +206,8 @@ def test_the_gae_flag_reaches_the_trainer(tmp_path, weak_init):
 @pytest.mark.parametrize("kw,word", [(dict(gamma=2.0), "gamma"), (dict(batch_size=-1), "batch_size"),
                                      (dict(n_steps=0), "n_steps"), (dict(value_init="x"), "value_init"),
                                      (dict(value_lr=0.0), "value_lr"), (dict(value_coef=-1.0), "value_coef"),
-                                     (dict(gae_lambda=-0.5), "gae_lambda"), (dict(gae_lambda=1.5), "gae_lambda")])
+                                     (dict(gae_lambda=-0.5), "gae_lambda"), (dict(gae_lambda=1.5), "gae_lambda"),
+                                     (dict(advantages="td"), "advantages")])
 def test_bad_config_is_rejected_before_writing(tmp_path, kw, word):
     cfg = A2CConfig(out=str(tmp_path / "run"), progress=False, **kw)
     with pytest.raises(ConfigError, match=word):
