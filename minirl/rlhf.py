@@ -43,8 +43,8 @@ class RLHFConfig(PPOConfig):
                                  at_least=1)
     rm_lr: float = config_field(3e-4, "stage 2: reward-model learning rate", above=0)
     rm_sft_steps: int = config_field(1000, "stage 2: the reward model starts from an SFT model "
-                                           "trained this many steps (judging a sum is as hard as "
-                                           "computing it); 0 = from the stage-1 model")
+                                           "trained this many steps (a trunk that can add); 0 = "
+                                           "from the stage-1 model")
     rm_pairs: int = config_field(40000, "stage 2: labelled preference pairs", at_least=1)
     sevens: float = config_field(0.1, "stage 2: the labeller's flaw, utility of each digit 7 "
                                       "(1 = a correct answer, 0 = a flawless labeller)")
@@ -106,8 +106,7 @@ def train_rlhf(cfg: RLHFConfig) -> TrainResult:
     if not cfg.reward_model:
         if not (reuse and Path(ppo.reward_model).exists()):
             if cfg.rm_sft_steps:
-                say("stage 2/3: SFT -> the judge's trunk (judging a sum is as hard as computing "
-                    "it)")
+                say("stage 2/3: SFT -> the judge's trunk (a model that can add)")
                 train_sft(rm_sft)                                             # the judge's trunk
             say("stage 2/3: reward model from the labeller's pairwise choices")
             train_reward_model(rm)                                            # stage 2
