@@ -23,7 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-PAGES = ("README.md", "chapters/*.md", "chapters/lab/*.md", "exercises/README.md", "standalone/README.md")
+PAGES = ("README.md", "chapters/*.md", "chapters/lab/*.md", "exercises/README.md", "exercises/ANSWERS.md",
+         "standalone/README.md")
 MARK = re.compile(r"<!--n ([\w./-]+):([\w.@-]+)(?: (\w+))?-->(.*?)<!--/n-->")
 BLOCK = re.compile(r"<!--block ([\w./-]+):([\w.@-]+)-->\n(.*?)<!--/block-->", re.S)   # a printed output
 TABLE = re.compile(r"<!--table ([\w./-]+):([\w.@-]+)-->\n(.*?)<!--/table-->", re.S)   # a Markdown table
