@@ -95,6 +95,8 @@ def chapter_numbers(folder: Path) -> dict:
              "| models held |", "|---|---|---|---|---|---|"]
     names = {"sft": "SFT", "reinforce": "REINFORCE", "a2c": "A2C", "ppo": "PPO", "dpo": "DPO", "grpo": "GRPO"}
     curves = read_csv(folder / "curves.csv") if (folder / "curves.csv").exists() else []
+    if curves and curves[0]["completions"] == 0:
+        numbers["start"] = curves[0]["eval_accuracy"]          # the accuracy every arm starts from
     for r in rows:
         arm = r["arm"]
         got = {"final": r["final_accuracy"], "final_sd": r["final_accuracy_std"],
