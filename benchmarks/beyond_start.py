@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from statistics import mean
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.common import (add_sampling_args, cli_run, grouped, largest_k, markdown_table, mean_pct,  # noqa: E402
-                               results_json, sampled_metrics, save_figure)
+                               results_json, sampled_metrics, save_figure, write_results)
 from minirl.starts import copy_to  # noqa: E402
 
 
@@ -137,6 +138,16 @@ def main(argv=None):
     print(markdown_table(rows))
     if args.figure:
         save_figure(plot(results), out / "beyond_start.png" if args.smoke else args.figure)
+    if not args.smoke:
+        numbers = {"table": "\n".join(["| " + " | ".join(rows[0]) + " |", "|---" * len(rows[0]) + "|"]
+                                      + ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]) + "\n"}
+        for name, rs in grouped(results, "arm").items():
+            key = "_".join(name.replace(",", "").split())
+            numbers.update({f"{key}.{k}": mean(r[k] for r in rs)
+                            for k in ("pass@1", f"pass@{largest_k(rs[0])}", "unsolved", "add3_greedy", "add2_greedy",
+                                      "add2_in_add3_format")})
+        command = ["python", "benchmarks/beyond_start.py", *[a for a in (argv or sys.argv[1:]) if a != "--plot_only"]]
+        write_results("beyond_start", numbers, results, command=" ".join(command))
     return results
 
 
