@@ -49,7 +49,7 @@ def main(argv=None):
             data[f"{arm}.s{seed}"] = curve
             finals.append(s["eval_accuracy"])
             reach.append(next((t for t, a in curve if a >= 0.95), None))
-            dips.append(min(a for _, a in curve))
+            dips.append(min(a for t, a in curve if t > 0))           # the lowest after training began
         numbers.update({f"{arm}.final.mean": mean(finals), f"{arm}.final.sd": stdev(finals) if len(finals) > 1 else 0.0,
                         f"{arm}.final.min": min(finals), f"{arm}.final.max": max(finals),
                         f"{arm}.reached_95": sum(r is not None for r in reach),
@@ -61,7 +61,8 @@ def main(argv=None):
              "| final held-out (mean ± sd, range) |", "| --- | --- | --- |"]
     for arm in ARMS:
         g = lambda k: numbers.get(f"{arm}.{k}")  # noqa: E731
-        first = (f"step {g('first_95.min')}–{g('first_95.max')} ({g('reached_95')}/{len(args.seeds)} seeds)"
+        unit = "iteration" if arm == "ppo" else "step"
+        first = (f"{unit} {g('first_95.min')}–{g('first_95.max')} ({g('reached_95')}/{len(args.seeds)} seeds)"
                  if g("first_95.min") is not None else "—")
         lines.append(f"| {NAMES[arm]} | {first} | {100 * g('final.mean'):.1f}% ± {100 * g('final.sd'):.1f} "
                      f"({100 * g('final.min'):.1f}–{100 * g('final.max'):.1f}%) |")
