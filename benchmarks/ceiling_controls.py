@@ -43,7 +43,7 @@ def measure(path: str, n: int, prompts: int, smoke: bool) -> dict:
     from minirl.tokenizer import CharTokenizer
     tok, task = CharTokenizer(), make_task("add2")
     model = load_model(path, tok, task, kind="GPT")[0].eval()
-    pairs = task.heldout()[:: 25 if smoke else 1]
+    pairs = heldout_subset(task, 20) if smoke else task.heldout()      # all 500, or a seeded 20
     with torch.no_grad():
         ok = sample(model, tok, task, [task.prompt(a, b) for a, b in pairs], greedy=True).rewards.tolist()
         carry = [a % 10 + b % 10 >= 10 for a, b in pairs]
