@@ -139,8 +139,7 @@ def main(argv=None):
     if args.figure:
         save_figure(plot(results), out / "beyond_start.png" if args.smoke else args.figure)
     if not args.smoke:
-        numbers = {"table": "\n".join(["| " + " | ".join(rows[0]) + " |", "|---" * len(rows[0]) + "|"]
-                                      + ["| " + " | ".join(str(v) for v in r.values()) + " |" for r in rows]) + "\n"}
+        numbers = {"table": markdown_table(rows).rstrip("\n") + "\n"}     # the table printed above
         for name, rs in grouped(results, "arm").items():
             key = "_".join(name.replace(",", "").split())
             numbers.update({f"{key}.{k}": mean(r[k] for r in rs)

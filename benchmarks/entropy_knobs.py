@@ -119,9 +119,7 @@ def chapter_numbers(results: list[dict], rows: list[dict]) -> dict:
             numbers.update({f"{key}.greedy": mean(r["greedy"] for r in rs),
                             f"{key}.logged_first": mean(r["curve"][0][1] for r in rs),
                             f"{key}.logged_last": mean(r["curve"][-1][1] for r in rs)})
-    head = list(rows[0])
-    numbers["table"] = "\n".join(["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-                                 + ["| " + " | ".join(str(r[h]) for h in head) + " |" for r in rows]) + "\n"
+    numbers["table"] = markdown_table(rows).rstrip("\n") + "\n"          # the table printed above
     return numbers
 
 
