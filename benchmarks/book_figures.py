@@ -4,8 +4,9 @@ draws from their metrics.jsonl.
     .venv/bin/python benchmarks/book_figures.py sft_formats   # chapters/figures/ch02_sft_seeds.{png,svg}
     .venv/bin/python benchmarks/book_figures.py dpo_nll       # chapters/figures/ch06_dpo_vs_nll.{png,svg}
 
-sft_formats  `python -m minirl sft [--no-reverse] --seed S` for S = 0, 1, 2: reversed vs plain answers
-             (runs/sft_rev, runs/sft_plain, with _s1 and _s2 for seeds 1 and 2)
+sft_formats  `python -m minirl sft [--no-reverse] --seed S --eval_every 25` for S = 0, 1, 2: reversed vs
+             plain answers (runs/sft_rev, runs/sft_plain, with _s1 and _s2 for seeds 1 and 2); the steps
+             to 90% and 99% held-out and the final accuracy go to results/sft_formats/results.json
 dpo_nll      `python -m minirl dpo --init runs/weak/model.pt --pairs corrupt --beta 0.1 --lr 1e-4` (the
              fixed-pair recipe that chapter 6 shows failing) with and without `--rpo_alpha 1`
              (runs/dpo_q, runs/dpo_nll_q)
@@ -21,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, save_figure  # noqa: E402
+from benchmarks.common import cli_run, save_figure, write_results  # noqa: E402
 
 
 def run(folder: str, *flags: str) -> list[dict]:
@@ -34,13 +35,30 @@ def curve(rows, key):
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
+def first_step(rows, at: float):
+    """The first evaluated step with held-out accuracy >= at (None: never)."""
+    return next((r["step"] for r in rows if r.get("eval_accuracy", -1) >= at), None)
+
+
 def sft_formats(plt):
+    from minirl.report import markdown_table
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    numbers, table = {}, []
     for fmt, flags, color in (("reversed", [], "tab:blue"), ("plain", ["--no-reverse"], "tab:orange")):
         for seed, ls in zip((0, 1, 2), ("-", "--", ":")):
             name = ("sft_rev" if fmt == "reversed" else "sft_plain") + ("" if seed == 0 else f"_s{seed}")
             rows = run(name, "sft", *flags, "--seed", str(seed), "--eval_every", "25")
             ax.plot(*curve(rows, "eval_accuracy"), ls=ls, color=color, label=f"{fmt} answer, seed {seed}")
+            final = curve(rows, "eval_accuracy")[1][-1]
+            row = {"format": fmt, "seed": seed, "at90": first_step(rows, 0.9), "at99": first_step(rows, 0.99),
+                   "final": final}
+            numbers.update({f"{fmt}.s{seed}.{k}": v for k, v in row.items() if k not in ("format", "seed")})
+            table.append({**row, "at90": f"step {row['at90']}" if row["at90"] else "never",
+                          "at99": f"step {row['at99']}" if row["at99"] else "never"})
+    numbers["table"] = markdown_table(table, ["format", "seed", "at90", "at99", ("final", "{:.1%}")],
+                                      {"at90": "first ≥ 90% held-out", "at99": "first ≥ 99%",
+                                       "final": "after 1000 steps"}) + "\n"
+    write_results("sft_formats", numbers)
     ax.set(xlabel="step (batch 64)", ylabel="held-out exact match", ylim=(-0.02, 1.02),
            title="SFT on add2: reversed vs plain answer, three seeds")
     ax.grid(alpha=0.3)

@@ -213,3 +213,15 @@ def run_track(chapter: int, fns: dict, out="runs/grade", seed: int = 0, threads:
         outcome = measure(model)
     passed, message = verdict(track, outcome, calls())
     return TrackResult(chapter, passed, message, outcome, calls(), time.perf_counter() - t0)
+
+
+def reference_functions() -> dict[int, dict[str, Callable]]:
+    """chapter -> minirl's own function for each of the track's exercises (the answer key: what the
+    thresholds were set with, and what `make grade-train-check` shows passing)."""
+    from . import core, dpo, grpo, model, ppo, reinforce, sft
+    return {2: {"causal_mask": model.causal_mask, "sft_loss": sft.sft_loss},
+            3: {n: getattr(reinforce, n) for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")},
+            5: {**{n: getattr(ppo, n) for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")},
+                "kl_penalty": core.kl_estimate},
+            6: {"sequence_logprob": dpo.sequence_logprob, "dpo_loss": dpo.dpo_loss},
+            7: {"group_advantages": grpo.group_advantages, "grpo_loss": grpo.grpo_loss}}

@@ -27,14 +27,7 @@ import minirl.sft
 from minirl import core, grade_train
 from minirl.grade_train import TRACKS, Counted, StudentError, run_track, swapped, verdict
 
-REFERENCE = {
-    2: {"causal_mask": minirl.model.causal_mask, "sft_loss": minirl.sft.sft_loss},
-    3: {n: getattr(minirl.reinforce, n) for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")},
-    5: {**{n: getattr(minirl.ppo, n) for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")},
-        "kl_penalty": core.kl_estimate},
-    6: {"sequence_logprob": minirl.dpo.sequence_logprob, "dpo_loss": minirl.dpo.dpo_loss},
-    7: {"group_advantages": minirl.grpo.group_advantages, "grpo_loss": minirl.grpo.grpo_loss},
-}
+REFERENCE = grade_train.reference_functions()
 # Where each exercise goes (module, attribute): what must be minirl's own again after a run.
 TARGETS = {2: {"causal_mask": (minirl.model, "causal_mask"), "sft_loss": (minirl.sft, "sft_loss")},
            3: {n: (minirl.reinforce, n) for n in REFERENCE[3]},
