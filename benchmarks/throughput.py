@@ -30,7 +30,7 @@ from types import SimpleNamespace
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import markdown_table  # noqa: E402
+from benchmarks.common import markdown_table, write_results  # noqa: E402
 from minirl.config import PRESETS, TOY_SIZE  # noqa: E402
 from minirl.device import (configure_model, peak_flops, pick_device, seed_everything,  # noqa: E402
                            train_flops_per_token)
@@ -138,6 +138,10 @@ def parse_args(argv=None):
     p.add_argument("--compile_backend", default="inductor", help=argparse.SUPPRESS)
     p.add_argument("--smoke", action="store_true", help="toy model, batch 4, 4 new tokens, 1 repeat")
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--threads", type=int, nargs="+", default=None,
+                   help="CPU: one row per thread count, e.g. --threads 1 2 (default: PyTorch's)")
+    p.add_argument("--results", default=None, help="also write results/<this>/results.json (the rows as "
+                   "numbers cpu.tN.KEY / cuda.KEY and the table; chapter 9 quotes them)")
     args = p.parse_args(argv)
     if args.preset and args.preset not in PRESETS:
         p.error(f"unknown --preset {args.preset!r}; choose one of {', '.join(PRESETS)}")
@@ -152,11 +156,20 @@ def main(argv=None):
     args = parse_args(argv)
     names = ((["cpu"] + (["cuda"] if torch.cuda.is_available() else [])) if args.device == "all"
              else [args.device])
-    rows = []
+    rows, keys = [], []
     for name in names:
-        rows.append(measure(pick_device(name), args))
-        print(f"measured {rows[-1]['device']}", file=sys.stderr)
-    print(markdown_table(rows, COLUMNS, HEADERS))
+        for threads in (args.threads or [None]) if name == "cpu" else [None]:
+            if threads:
+                torch.set_num_threads(threads)
+            rows.append(measure(pick_device(name), args))
+            keys.append(f"cpu.t{torch.get_num_threads()}" if name == "cpu" else name)
+            print(f"measured {rows[-1]['device']}", file=sys.stderr)
+    table = markdown_table(rows, COLUMNS, HEADERS)
+    print(table)
+    if args.results:
+        numbers = {f"{k}.{col}": v for k, row in zip(keys, rows) for col, v in row.items()
+                   if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        write_results(args.results, {**numbers, "table": table + "\n"}, data=rows)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -433,3 +433,38 @@ def test_rare_success_smoke_compares_the_problems_solved_before_and_after(tmp_pa
     assert 0 <= numbers["grpo.gained"] <= numbers["start.unsolved"]              # only unsolved ones can be gained
     assert 0 <= numbers["grpo.lost"] <= 1 - numbers["start.unsolved"]
     assert len(numbers["table"].splitlines()) == 4 and (tmp_path / "rare_success.png").is_file()
+
+
+def test_throughput_rows_per_thread_count_go_to_results(tmp_path, monkeypatch):
+    import torch
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    before = torch.get_num_threads()
+    try:
+        rows = throughput.main(["--device", "cpu", "--smoke", "--threads", "1", "2", "--results", "tp"])
+    finally:
+        torch.set_num_threads(before)
+    assert [r["device"] for r in rows] == ["cpu, 1 thread", "cpu, 2 threads"]
+    doc = json.loads((tmp_path / "tp" / "results.json").read_text())
+    assert doc["numbers"]["cpu.t1.tokens_per_s"] == rows[0]["tokens_per_s"]
+    assert doc["numbers"]["cpu.t2.speedup"] == rows[1]["speedup"]
+    assert doc["numbers"]["table"].count("\n") == 4 and "cpu.t1.same_output" not in doc["numbers"]
+
+
+def test_corridor_benchmark_reports_each_seed(tmp_path, monkeypatch):
+    from benchmarks import corridor
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+    monkeypatch.setattr(corridor, "ITERATIONS", 3)
+    corridor.main()
+    n = json.loads((tmp_path / "corridor" / "results.json").read_text())["numbers"]
+    from minirl.a2c import train_a2c_corridor
+    h = train_a2c_corridor(iterations=3, seed=1)
+    assert n["a2c.s1.value_start"] == h[-1]["value_start"] and n["a2c.s1.final_return"] == h[-1]["ret"]
+    assert n["optimal_return"] == pytest.approx(0.9 ** 4)         # reward 1 after five steps, gamma 0.9
+    assert n["table"].count("\n") == 5                               # header, rule, three rows
+
+
+def test_first_step_at_a_bar():
+    from benchmarks.book_figures import first_step
+    rows = [{"step": 25, "eval_accuracy": 0.5}, {"step": 30, "loss": 1.0}, {"step": 50, "eval_accuracy": 0.91},
+            {"step": 75, "eval_accuracy": 0.99}]
+    assert first_step(rows, 0.9) == 50 and first_step(rows, 0.99) == 75 and first_step(rows, 0.995) is None
