@@ -5,7 +5,7 @@ table (accuracy per seed, gradient updates, seconds to 90%) and draws held-out a
 completions sampled and against wall seconds into chapters/figures/ch07_estimators.{png,svg}.
 
     .venv/bin/python benchmarks/estimators.py                  # 6 estimators x seeds 0 1 2
-    .venv/bin/python benchmarks/estimators.py --steps 4 --seeds 0 --figure ''   # a smoke run
+    .venv/bin/python benchmarks/estimators.py --steps 4 --seeds 0 --figure '' --results ''   # a smoke run
     .venv/bin/python benchmarks/estimators.py --plot_only      # redraw from runs/estimators/
 
 Every run is `python -m minirl grpo --init runs/weak/model.pt --seed S --steps N --eval_every E` plus
@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, first_reach, markdown_table, results_json, save_figure  # noqa: E402
+from benchmarks.common import (cli_run, first_reach, markdown_table, results_json, save_figure,  # noqa: E402
+                               write_results)
 
 # name -> (flags, what differs from GRPO)
 ESTIMATORS = {
@@ -70,6 +71,23 @@ def table(results: list[dict]) -> str:
                                          "wall": "wall s"})
 
 
+def slug(name: str) -> str:
+    return name.lower().replace(". ", "_").replace("+", "p")                # "Dr. GRPO" -> dr_grpo
+
+
+def numbers(results: list[dict]) -> dict:
+    """The chapters' numbers: per estimator the final accuracy per seed, mean and sd, and updates."""
+    from statistics import mean, stdev
+    out = {"table": table(results) + "\n"}
+    for name in dict.fromkeys(r["estimator"] for r in results):
+        runs = [r for r in results if r["estimator"] == name]
+        finals = [r["final_accuracy"] for r in runs]
+        out.update({f"{slug(name)}.s{r['seed']}": r["final_accuracy"] for r in runs})
+        out.update({f"{slug(name)}.mean": mean(finals), f"{slug(name)}.sd": stdev(finals) if len(finals) > 1 else 0.0,
+                    f"{slug(name)}.updates": runs[0]["updates"]})
+    return out
+
+
 def plot(results: list[dict], path: Path):
     import matplotlib
     matplotlib.use("Agg")
@@ -106,10 +124,15 @@ def main(argv=None):
     p.add_argument("--figure", default="ch07_estimators", help="PNG and SVG; a bare name goes to chapters/figures/; "
                    "'' = none")
     p.add_argument("--plot_only", action="store_true", help="redraw from --out/results.json")
+    p.add_argument("--results", default="estimators", help="write results/<this>/results.json for the "
+                   "chapters ('' = do not)")
     args = p.parse_args(argv)
     out = Path(args.out)
     results = results_json(out, args.plot_only, lambda: run_all(args, out))
     print(table(results))
+    if args.results:
+        write_results(args.results, numbers(results), data=[{k: v for k, v in r.items() if k != "curve"}
+                                                            for r in results], threads=args.threads)
     if args.figure:
         plot(results, Path(args.figure))
     return results

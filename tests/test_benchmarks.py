@@ -86,8 +86,9 @@ def test_compare_figures_are_redrawn_from_the_csv_files(tmp_path):
     assert all(p.is_file() and p.with_suffix(".svg").is_file() for p in pngs)
 
 
-def test_estimators_smoke_runs_each_estimator_and_draws(weak_init, tmp_path, capsys):
+def test_estimators_smoke_runs_each_estimator_and_draws(weak_init, tmp_path, capsys, monkeypatch):
     from benchmarks import estimators
+    monkeypatch.setattr(common, "RESULTS", tmp_path / "results")
     results = estimators.main(["--estimators", "RLOO", "GSPO", "--seeds", "0", "--steps", "2", "--eval_every", "1",
                                "--init", weak_init, "--out", str(tmp_path / "runs"), "--figure",
                                str(tmp_path / "est.png")])
@@ -97,6 +98,9 @@ def test_estimators_smoke_runs_each_estimator_and_draws(weak_init, tmp_path, cap
     assert json.loads((tmp_path / "runs" / "rloo_s0" / "config.json").read_text())["baseline"] == "loo"
     assert (tmp_path / "est.png").stat().st_size > 0 and (tmp_path / "est.svg").is_file()
     assert "| RLOO | --baseline loo --scale none | 2 |" in capsys.readouterr().out
+    n = json.loads((tmp_path / "results" / "estimators" / "results.json").read_text())["numbers"]
+    assert n["rloo.s0"] == n["rloo.mean"] == results[0]["final_accuracy"] and n["gspo.updates"] == 4
+    assert n["table"].startswith("| estimator |") and estimators.slug("Dr. GRPO") == "dr_grpo"
 
 
 def test_grpo_speed_reads_thresholds_drops_and_eval_share_from_a_run():
