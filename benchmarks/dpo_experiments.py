@@ -3,6 +3,7 @@ loss, the beta x learning-rate grid, online DPO): DPO from the one weak start, s
 the chosen answers as the control. Prints a markdown table and writes runs/dpo_experiments/results.json.
 
     .venv/bin/python benchmarks/dpo_experiments.py                   # 3 sources x 3 losses x 3 seeds + SFT
+    .venv/bin/python benchmarks/dpo_experiments.py --results dpo_pairs   # the same, into results/dpo_pairs
     .venv/bin/python benchmarks/dpo_experiments.py --steps 2 --seeds 0 --sources offset --losses ipo   # smoke
     .venv/bin/python benchmarks/dpo_experiments.py --grid --sources on_policy --losses sigmoid --no-control \
         --out runs/dpo_grid                # beta in {0.03, 0.1, 0.3, 1} x lr in {1e-5, 3e-5, 1e-4}, warm-up 30
@@ -30,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json  # noqa: E402
+from benchmarks.common import cli_run, markdown_table, results_json, write_results  # noqa: E402
 
 SOURCES = ("corrupt", "offset", "on_policy")
 LOSSES = {"sigmoid": [], "ipo": ["--loss_type", "ipo"], "sigmoid+nll": ["--rpo_alpha", "1"]}
@@ -152,6 +153,8 @@ def main(argv=None):
     p.add_argument("--at", type=float, nargs="+", default=None, metavar="SECONDS",
                    help="wall times of the equal-time columns (default: the fastest run's)")
     p.add_argument("--table_only", action="store_true", help="only print the table of --out's results.json")
+    p.add_argument("--results", default=None, metavar="NAME", help="also write results/NAME/results.json "
+                   "(the table, and per arm the final accuracy per seed and its mean) for the chapters")
     p.add_argument("--group_stats", nargs="+", metavar="MODEL", default=None,
                    help="only print each model's share of right samples and of all-wrong / all-right problems")
     args = p.parse_args(argv)
@@ -160,7 +163,26 @@ def main(argv=None):
     out = Path(args.out)
     results = results_json(out, args.table_only, lambda: run_all(args, out))
     print(table(results, args.at))
+    if args.results:
+        write_results(args.results, numbers(results, args.at),
+                      data=[{k: v for k, v in r.items() if k != "curve"} for r in results], threads=args.threads)
     return results
+
+
+def slug(run: str) -> str:
+    """'corrupt/sigmoid+nll' -> corrupt.sigmoid_nll; 'SFT on the right answers (control)' -> control."""
+    return "control" if "control" in run else run.replace("/", ".").replace("+", "_").replace(" ", "_")
+
+
+def numbers(results: list[dict], at: list[float] | None = None) -> dict:
+    """The chapters' numbers: the table, and per arm the final held-out accuracy per seed and its mean."""
+    out = {"table": table(results, at) + "\n"}
+    for name in dict.fromkeys(r["run"] for r in results):
+        runs = [r for r in results if r["run"] == name]
+        out.update({f"{slug(name)}.s{r['seed']}": r["final_accuracy"] for r in runs})
+        out[f"{slug(name)}.mean"] = sum(r["final_accuracy"] for r in runs) / len(runs)
+        out[f"{slug(name)}.lowest"] = min(r["min_accuracy"] for r in runs)
+    return out
 
 
 if __name__ == "__main__":

@@ -472,3 +472,15 @@ def test_first_step_at_a_bar():
     rows = [{"step": 25, "eval_accuracy": 0.5}, {"step": 30, "loss": 1.0}, {"step": 50, "eval_accuracy": 0.91},
             {"step": 75, "eval_accuracy": 0.99}]
     assert first_step(rows, 0.9) == 50 and first_step(rows, 0.99) == 75 and first_step(rows, 0.995) is None
+
+
+def test_dpo_experiments_results_name_each_arm_and_control():
+    from benchmarks import dpo_experiments
+    runs = [{"run": r, "seed": s, "final_accuracy": a, "min_accuracy": a / 2, "heldout_pref_accuracy": 0.9,
+             "heldout_logp_correct": -1.0, "wall_seconds": 10.0, "curve": [(10.0, a)]}
+            for r, s, a in (("corrupt/sigmoid+nll", 0, 0.8), ("corrupt/sigmoid+nll", 1, 0.6),
+                            ("SFT on the right answers (control)", 0, 0.9))]
+    n = dpo_experiments.numbers(runs)
+    assert n["corrupt.sigmoid_nll.s1"] == 0.6 and n["corrupt.sigmoid_nll.mean"] == pytest.approx(0.7)
+    assert n["corrupt.sigmoid_nll.lowest"] == 0.3 and n["control.s0"] == 0.9
+    assert n["table"].count("\n") == 4 and "| corrupt/sigmoid+nll | 80.0 / 60.0 | 70.0 |" in n["table"]
