@@ -12,9 +12,8 @@ show (config.json, curves.csv, results.csv, table.csv).
 Each experiment is exactly the command line printed before it runs; results land in
 runs/compare/<experiment>/ (curves.csv, results.csv, table.csv, table.md, PNGs). Finished
 experiments are not re-run (delete their folder to redo one). The `algos` experiment runs with
-PyTorch's default of two threads, as `python -m minirl compare` does (chapter 8's lab appendix,
-chapters/lab/08-sft-vs-rl.md, compares its seconds: run it alone, with --jobs 1); the other four run
-with one thread, so two of them, or with
+PyTorch's default of two threads, as `python -m minirl compare` does (to compare its seconds, run it
+alone, with --jobs 1); the other four run with one thread, so two of them, or with
 --jobs several runs of one, can share the CPU without changing a single accuracy (accuracies are
 deterministic for a seed and a thread count; only wall seconds grow).
 """
@@ -41,7 +40,7 @@ EXPERIMENTS = {
 TAGS = {"completions": "completions", "seconds": "seconds", "ceiling": "teacher",   # ch08_<experiment>_<tag>
         "updates": "per_update"}
 THREADS = {"algos": 2}                  # PyTorch threads per experiment (the others: 1)
-SHOWN = {"algos": ("completions", "seconds"), "ceiling": ("completions", "ceiling"),   # what chapter 8 shows
+SHOWN = {"algos": ("completions",), "ceiling": ("completions", "ceiling"),   # what chapter 8 shows
          "updates": ("completions", "updates")}
 
 
