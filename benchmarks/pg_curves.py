@@ -1,5 +1,5 @@
 """REINFORCE vs A2C from the same weak SFT init, several seeds: held-out accuracy against rollouts
-and against seconds. Writes runs/pg_curves/summary.json and chapters/figures/ch04_reinforce_vs_a2c.{png,svg}.
+and against seconds. Writes runs/pg_curves/summary.json, results/pg_curves/results.json and\nchapters/figures/ch04_reinforce_vs_a2c.{png,svg}.
 
     .venv/bin/python benchmarks/pg_curves.py                 # defaults of both commands, seeds 0 1 2
     .venv/bin/python benchmarks/pg_curves.py --jobs 2        # two runs at a time (one thread each: slower seconds)
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, save_figure  # noqa: E402
+from benchmarks.common import cli_run, save_figure, write_results  # noqa: E402
 
 VARIANTS = {"reinforce": ["reinforce"], "a2c": ["a2c"], "a2c_td1": ["a2c", "--n_steps", "1"]}
 
@@ -27,6 +27,31 @@ def run_one(name, seed, init, out, extra, threads):
     rows, summary = cli_run(out / f"{name}_s{seed}", *VARIANTS[name], "--init", init, "--seed", str(seed), *extra,
                             threads=threads)
     return name, seed, rows, summary
+
+
+def numbers(results, start: float) -> dict:
+    """Per variant and seed: final accuracy, the first evaluated step at +25 points over the start, and
+    the range of the critic's explained variance; per variant the mean, lowest and highest final."""
+    from minirl.report import markdown_table
+    out, rows = {"start": start}, []
+    for name in dict.fromkeys(r[0] for r in results):
+        finals = []
+        for _, seed, hist, s in (r for r in results if r[0] == name):
+            k = f"{name}.s{seed}"
+            finals.append(s["eval_accuracy"])
+            out[f"{k}.final"] = s["eval_accuracy"]
+            out[f"{k}.step_at_25"] = next((r["step"] for r in hist if r.get("eval_accuracy", -1) >= start + 0.25), None)
+            ev = [r["explained_variance"] for r in hist if "explained_variance" in r]
+            if ev:
+                out[f"{k}.ev_min"], out[f"{k}.ev_max"] = min(ev), max(ev)
+            rows.append({"run": f"{name}, seed {seed}", "final": s["eval_accuracy"],
+                         "at25": out[f"{k}.step_at_25"] or "never",
+                         "ev": f"{min(ev):.2f} to {max(ev):.2f}" if ev else "-"})
+        out.update({f"{name}.mean": sum(finals) / len(finals), f"{name}.min": min(finals), f"{name}.max": max(finals)})
+    out["table"] = markdown_table(rows, ["run", ("final", "{:.1%}"), "at25", "ev"],
+                                  {"final": "final held-out", "at25": f"first step at +25 points (≥ {start + 0.25:.1%})",
+                                   "ev": "critic's explained variance (logged)"}) + "\n"
+    return out
 
 
 def main():
@@ -60,6 +85,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+    write_results("pg_curves", numbers(results, start), data=summary, threads=1 if args.jobs > 1 else None)
 
     import matplotlib
     matplotlib.use("Agg")

@@ -484,3 +484,17 @@ def test_dpo_experiments_results_name_each_arm_and_control():
     assert n["corrupt.sigmoid_nll.s1"] == 0.6 and n["corrupt.sigmoid_nll.mean"] == pytest.approx(0.7)
     assert n["corrupt.sigmoid_nll.lowest"] == 0.3 and n["control.s0"] == 0.9
     assert n["table"].count("\n") == 4 and "| corrupt/sigmoid+nll | 80.0 / 60.0 | 70.0 |" in n["table"]
+
+
+def test_pg_curves_numbers_per_variant_and_seed():
+    from benchmarks.pg_curves import numbers
+    hist = lambda accs, ev: [{"step": 10 * (i + 1), "eval_accuracy": a, **({"explained_variance": e} if e is not None else {})}  # noqa: E731
+                             for i, (a, e) in enumerate(zip(accs, ev))]
+    results = [("reinforce", 0, hist([0.5, 0.7], [None, None]), {"eval_accuracy": 0.7}),
+               ("reinforce", 1, hist([0.6, 0.64], [None, None]), {"eval_accuracy": 0.64}),
+               ("a2c", 0, hist([0.66, 0.9], [-0.2, 0.1]), {"eval_accuracy": 0.9})]
+    n = numbers(results, start=0.4)
+    assert n["reinforce.s0.step_at_25"] == 20 and n["reinforce.s1.step_at_25"] is None   # 0.64 < 0.4 + 0.25
+    assert n["a2c.s0.step_at_25"] == 10 and (n["a2c.s0.ev_min"], n["a2c.s0.ev_max"]) == (-0.2, 0.1)
+    assert n["reinforce.mean"] == pytest.approx(0.67) and n["reinforce.min"] == 0.64 and n["a2c.max"] == 0.9
+    assert "| reinforce, seed 1 | 64.0% | never | - |" in n["table"] and "(≥ 65.0%)" in n["table"]
