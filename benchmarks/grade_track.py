@@ -5,8 +5,8 @@ margins: chapter lab README, "The end-to-end grading track").
     .venv/bin/python benchmarks/grade_track.py --smoke    # a few steps each, to check the script
 
 Each run is `minirl.grade_train.run_track(CH, reference_functions()[CH], seed=S)`: what
-`python -m minirl.grade --train CH --seed S` does with a student's file, here with minirl's functions,
-2 threads, from the shipped weak start. Reported per track and seed: the graded metric (and, for DPO,
+`python -m minirl.grade --train CH --seed S --threads T` does with a student's file, here with minirl's
+functions, from the shipped weak start (--threads, default 2). Reported per track and seed: the graded metric (and, for DPO,
 the held-out exact match too) and the track's threshold. Writes runs/grade_track/ and
 results/grade_track/results.json.
 """
@@ -26,6 +26,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--out", default=str(ROOT / "runs" / "grade_track"))
+    p.add_argument("--threads", type=int, default=2, help="CPU threads per run (the track's default: 2)")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args(argv)
     from minirl.grade_train import TRACKS, reference_functions, run_track
@@ -36,7 +37,8 @@ def main(argv=None):
     for ch, track in TRACKS.items():
         values = []
         for seed in args.seeds:
-            r = run_track(ch, ref[ch], out=Path(args.out) / f"s{seed}", seed=seed, weak=weak, smoke=args.smoke)
+            r = run_track(ch, ref[ch], out=Path(args.out) / f"s{seed}", seed=seed, weak=weak, smoke=args.smoke,
+                          threads=args.threads)
             assert r.outcome, f"chapter {ch}, seed {seed}: {r.message}"
             print(f"chapter {ch} seed {seed}: {r.message} ({r.seconds:.0f} s)", flush=True)
             numbers[f"ch{ch}.s{seed}"] = r.outcome[track.metric]
@@ -56,7 +58,7 @@ def main(argv=None):
                                        "bar": "pass mark"}) + "\n"
     print(numbers["table"])
     if not args.smoke:
-        write_results("grade_track", numbers, threads=2)
+        write_results("grade_track", numbers, threads=args.threads)
 
 
 if __name__ == "__main__":
