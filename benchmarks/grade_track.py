@@ -41,13 +41,14 @@ def main(argv=None):
                           threads=args.threads)
             assert r.outcome, f"chapter {ch}, seed {seed}: {r.message}"
             print(f"chapter {ch} seed {seed}: {r.message} ({r.seconds:.0f} s)", flush=True)
-            numbers[f"ch{ch}.s{seed}"] = r.outcome[track.metric]
+            # outcomes are in percent (points); stored as fractions, like every accuracy in results/
+            numbers[f"ch{ch}.s{seed}"] = r.outcome[track.metric] / 100
             numbers[f"ch{ch}.s{seed}.passed"] = r.passed
             if "accuracy" in r.outcome and track.metric != "accuracy":
-                numbers[f"ch{ch}.s{seed}.accuracy"] = r.outcome["accuracy"]
+                numbers[f"ch{ch}.s{seed}.accuracy"] = r.outcome["accuracy"] / 100
             values.append(r.outcome[track.metric])
-        numbers[f"ch{ch}.threshold"] = track.threshold
-        numbers[f"ch{ch}.worst"] = min(values)
+        numbers[f"ch{ch}.threshold"] = track.threshold / 100
+        numbers[f"ch{ch}.worst"] = min(values) / 100
         unit = " points" if track.metric == "gain" else "%"
         rows.append({"chapter": ch, "run": track.title, "metric": track.metric.replace("_", " "),
                      "seeds": " / ".join(f"{v:.1f}" for v in values) + unit,
