@@ -118,9 +118,9 @@ class Track:
     smoke: dict                 # config overrides for a very short run (tests of the mechanism)
 
 
-# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2, 2 threads, from an earlier
-# build of the weak start; each bar sits well below the worst of the three and far above what the
-# planted bugs of tests/test_grade_train.py reach.
+# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2; each bar sits well below the
+# worst of the three (from the shipped weak start: results/grade_track, benchmarks/grade_track.py) and
+# far above what the planted bugs of tests/test_grade_train.py reach.
 TRACKS = {t.chapter: t for t in (
     Track(2, "SFT from scratch on add2", ("causal_mask", "sft_loss"), run_sft, metric="accuracy",
           threshold=95.0, goal="held-out accuracy >= 95%", flags=dict(steps=500, log_every=50),

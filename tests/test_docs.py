@@ -58,6 +58,59 @@ def test_every_marked_number_matches_its_results_file():
     assert p.returncode == 0, p.stderr
 
 
+# A table cell that reads like a measurement: a number with %, seconds, minutes or a ± spread.
+MEASURED = re.compile(r"(?<![\w.$])\d[\d,]*(?:\.\d+)?\s?(?:%|s\b|min\b|±)")
+# A header that announces measurements, over a body with decimals ("| held-out % | 89.6 / 91.0 |").
+MEASURED_HEADER = re.compile(r"%|held-out|accuracy|seconds|wall|\bs per\b|\bs to\b|pass@|tokens/s|MFU", re.I)
+DECIMAL = re.compile(r"(?<![\w.$])\d+\.\d+")
+LEGACY = re.compile(r"<!--legacy: [^>]+-->")
+
+
+def hand_typed_tables(text: str) -> list[tuple[int, bool]]:
+    """(line, has a legacy note) of each Markdown table whose body holds a measured-looking number
+    that no marker wrote: generated tables (<!--table-->) and marked numbers (<!--n-->) are skipped,
+    and so are inline code and math (a flag like `--lr 1e-3`, an equation)."""
+    text = re.sub(r"<!--table .*?<!--/table-->", lambda m: "\n" * m.group().count("\n"), text, flags=re.S)
+    lines, found, i = text.splitlines(), [], 0
+    while i < len(lines):
+        if not lines[i].startswith("|"):
+            i += 1
+            continue
+        j = i
+        while j < len(lines) and lines[j].startswith("|"):
+            j += 1
+        body = [re.sub(r"<!--n .*?<!--/n-->|`[^`]*`|\$[^$]*\$", "", row) for row in lines[i + 2:j]]
+        header = re.sub(r"`[^`]*`|\$[^$]*\$", "", lines[i])
+        if any(MEASURED.search(row) for row in body) or (
+                MEASURED_HEADER.search(header) and any(DECIMAL.search(row) for row in body)):
+            found.append((i + 1, i > 0 and bool(LEGACY.fullmatch(lines[i - 1].strip()))))
+        i = j
+    return found
+
+
+def test_hand_typed_tables_are_found():
+    page = ("| run | acc |\n|---|---|\n| a | 37.6% |\n\n| run | acc |\n|---|---|\n| a | <!--n h:a pct-->1%<!--/n--> |\n\n"
+            "<!--table h:t-->\n| a |\n|---|\n| 5 s |\n<!--/table-->\n\n| flag |\n|---|\n| `--lr 3e-4` (12 s) |\n\n"
+            "<!--legacy: an earlier start-->\n| x |\n|---|\n| 2.5 ± 0.1 |\n\n| seed | steps |\n|---|---|\n| 0 | 325 |\n\n"
+            "| run | held-out % |\n|---|---|\n| a | 89.6 / 91.0 |\n\n| clip | lr |\n|---|---|\n| 0.2 | `3e-4` |\n")
+    assert hand_typed_tables(page) == [(1, False), (15, False), (20, True), (28, False)]
+
+
+@pytest.mark.parametrize("path", [ROOT / "README.md", *sorted((ROOT / "chapters").glob("*.md")),
+                                  *sorted((ROOT / "chapters" / "lab").glob("*.md"))],
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_table_of_measured_numbers_is_generated(path):
+    """README and chapters: every table of measured numbers is generated from results/ (a <!--table-->
+    block, or each number marked). A lab appendix may keep an older hand-typed table only under a
+    <!--legacy: why--> line that says where it came from and why no results file backs it."""
+    found = hand_typed_tables(path.read_text())
+    allowed = path.parent.name == "lab"
+    bad = [line for line, legacy in found if not (legacy and allowed)]
+    assert not bad, (f"{path.relative_to(ROOT)}: hand-typed tables of measured numbers at lines {bad}: generate "
+                     f"them from results/ (benchmarks/render_numbers.py)"
+                     + ("" if not allowed else ", or mark an older one <!--legacy: why-->"))
+
+
 def test_the_numbers_renderer_formats_checks_and_names_missing_sources(tmp_path):
     from benchmarks import render_numbers as numbers   # conftest puts the repository on sys.path
     (tmp_path / "a" / "b").mkdir(parents=True)
