@@ -106,6 +106,7 @@ def measure(device: torch.device, args) -> dict:
     return {"device": name, "task": task.name, "params": model.num_params(), "batch": batch,
             "model": f"{cfg.n_layer} x {cfg.n_embd}", "dtype": str(model.amp_dtype or "float32"),
             "compile": bool(args.compile), "train_ms": s * 1e3, "tokens_per_s": rate,
+            "train_gflops": flops * rate / 1e9,              # training arithmetic per second, padding included
             "real_tokens_per_s": real_tokens / s, "mfu": flops * real_tokens / s / peak if peak else None,
             "cache_seq_per_s": batch / with_cache, "nocache_seq_per_s": batch / without,
             "speedup": without / with_cache, "same_output": same, "score_ms": score_s * 1e3,

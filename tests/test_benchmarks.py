@@ -12,6 +12,7 @@ def test_throughput_table_cpu_row(capsys):
     r = rows[0]
     assert r["device"].startswith("cpu") and r["batch"] == 4 and r["mfu"] is None     # no CPU peak: no MFU
     assert r["same_output"] and r["tokens_per_s"] > 0 and r["cache_seq_per_s"] > 0
+    assert r["train_gflops"] * 1e9 / r["tokens_per_s"] == pytest.approx(4_839_168)   # chapter 9's FLOPs/token, T = 10
     out = capsys.readouterr().out
     assert out.count("\n") == 3 and "| cpu, " in out and "| - |" in out             # header, rule, one row
 
