@@ -118,9 +118,9 @@ class Track:
     smoke: dict                 # config overrides for a very short run (tests of the mechanism)
 
 
-# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2; each bar sits well below the
-# worst of the three (from the shipped weak start: results/grade_track, benchmarks/grade_track.py) and
-# far above what the planted bugs of tests/test_grade_train.py reach.
+# Thresholds: set from minirl's reference functions, seeds 0 / 1 / 2; each bar sits well below
+# the worst of the three (from the shipped weak start: results/grade_track, made by
+# benchmarks/grade_track.py) and far above what the planted bugs of tests/test_grade_train.py reach.
 TRACKS = {t.chapter: t for t in (
     Track(2, "SFT from scratch on add2", ("causal_mask", "sft_loss"), run_sft, metric="accuracy",
           threshold=95.0, goal="held-out accuracy >= 95%", flags=dict(steps=500, log_every=50),
@@ -219,9 +219,10 @@ def reference_functions() -> dict[int, dict[str, Callable]]:
     """chapter -> minirl's own function for each of the track's exercises (the answer key: what the
     thresholds were set with, and what `make grade-train-check` shows passing)."""
     from . import core, dpo, grpo, model, ppo, reinforce, sft
+    reinforce_fns = ("discounted_returns", "baseline_advantages", "reinforce_loss")
+    ppo_fns = ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")
     return {2: {"causal_mask": model.causal_mask, "sft_loss": sft.sft_loss},
-            3: {n: getattr(reinforce, n) for n in ("discounted_returns", "baseline_advantages", "reinforce_loss")},
-            5: {**{n: getattr(ppo, n) for n in ("gae", "ppo_policy_loss", "ppo_value_loss", "ppo_token_rewards")},
-                "kl_penalty": core.kl_estimate},
+            3: {n: getattr(reinforce, n) for n in reinforce_fns},
+            5: {**{n: getattr(ppo, n) for n in ppo_fns}, "kl_penalty": core.kl_estimate},
             6: {"sequence_logprob": dpo.sequence_logprob, "dpo_loss": dpo.dpo_loss},
             7: {"group_advantages": grpo.group_advantages, "grpo_loss": grpo.grpo_loss}}
