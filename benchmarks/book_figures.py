@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, save_figure, write_results  # noqa: E402
+from benchmarks.common import cli_run, first_step, save_figure, write_results  # noqa: E402
 
 
 def run(folder: str, *flags: str) -> list[dict]:
@@ -33,11 +33,6 @@ def run(folder: str, *flags: str) -> list[dict]:
 def curve(rows, key):
     pts = [(r["step"], r[key]) for r in rows if key in r]
     return [p[0] for p in pts], [p[1] for p in pts]
-
-
-def first_step(rows, at: float):
-    """The first evaluated step with held-out accuracy >= at (None: never)."""
-    return next((r["step"] for r in rows if r.get("eval_accuracy", -1) >= at), None)
 
 
 def sft_formats(plt):

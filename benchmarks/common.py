@@ -97,6 +97,11 @@ def first_reach(curve, level: float):
     return next(((x, t) for x, t, a in curve if a >= level), (None, None))
 
 
+def first_step(rows: list[dict], level: float):
+    """The first step of a run's metrics rows whose held-out accuracy is at or above level (None: never)."""
+    return next((r["step"] for r in rows if r.get("eval_accuracy", -1) >= level), None)
+
+
 def grouped(results: list[dict], key: str) -> dict[str, list[dict]]:
     """The results by their `key` (an arm's or a setting's name), in the order first seen."""
     groups: dict[str, list[dict]] = {}

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, save_figure, write_results  # noqa: E402
+from benchmarks.common import cli_run, first_step, save_figure, write_results  # noqa: E402
 
 VARIANTS = {"reinforce": ["reinforce"], "a2c": ["a2c"], "a2c_td1": ["a2c", "--n_steps", "1"]}
 
@@ -40,7 +40,7 @@ def numbers(results, start: float) -> dict:
             k = f"{name}.s{seed}"
             finals.append(s["eval_accuracy"])
             out[f"{k}.final"] = s["eval_accuracy"]
-            out[f"{k}.step_at_25"] = next((r["step"] for r in hist if r.get("eval_accuracy", -1) >= start + 0.25), None)
+            out[f"{k}.step_at_25"] = first_step(hist, start + 0.25)
             ev = [r["explained_variance"] for r in hist if "explained_variance" in r]
             if ev:
                 out[f"{k}.ev_min"], out[f"{k}.ev_max"] = min(ev), max(ev)

@@ -469,7 +469,7 @@ def test_corridor_benchmark_reports_each_seed(tmp_path, monkeypatch):
 
 
 def test_first_step_at_a_bar():
-    from benchmarks.book_figures import first_step
+    from benchmarks.common import first_step
     rows = [{"step": 25, "eval_accuracy": 0.5}, {"step": 30, "loss": 1.0}, {"step": 50, "eval_accuracy": 0.91},
             {"step": 75, "eval_accuracy": 0.99}]
     assert first_step(rows, 0.9) == 50 and first_step(rows, 0.99) == 75 and first_step(rows, 0.995) is None
