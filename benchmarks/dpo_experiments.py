@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import cli_run, markdown_table, results_json, write_results  # noqa: E402
+from benchmarks.common import cli_run, grouped, markdown_table, results_json, write_results  # noqa: E402
 
 SOURCES = ("corrupt", "offset", "on_policy")
 LOSSES = {"sigmoid": [], "ipo": ["--loss_type", "ipo"], "sigmoid+nll": ["--rpo_alpha", "1"]}
@@ -177,8 +177,7 @@ def slug(run: str) -> str:
 def numbers(results: list[dict], at: list[float] | None = None) -> dict:
     """The chapters' numbers: the table, and per arm the final held-out accuracy per seed and its mean."""
     out = {"table": table(results, at) + "\n"}
-    for name in dict.fromkeys(r["run"] for r in results):
-        runs = [r for r in results if r["run"] == name]
+    for name, runs in grouped(results, "run").items():
         out.update({f"{slug(name)}.s{r['seed']}": r["final_accuracy"] for r in runs})
         out[f"{slug(name)}.mean"] = sum(r["final_accuracy"] for r in runs) / len(runs)
         out[f"{slug(name)}.lowest"] = min(r["min_accuracy"] for r in runs)

@@ -22,8 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import (cli_run, first_reach, markdown_table, results_json, save_figure,  # noqa: E402
-                               write_results)
+from benchmarks.common import (cli_run, first_reach, grouped, markdown_table, results_json,  # noqa: E402
+                               save_figure, write_results)
 
 # name -> (flags, what differs from GRPO)
 ESTIMATORS = {
@@ -79,8 +79,7 @@ def numbers(results: list[dict]) -> dict:
     """The chapters' numbers: per estimator the final accuracy per seed, mean and sd, and updates."""
     from statistics import mean, stdev
     out = {"table": table(results) + "\n"}
-    for name in dict.fromkeys(r["estimator"] for r in results):
-        runs = [r for r in results if r["estimator"] == name]
+    for name, runs in grouped(results, "estimator").items():
         finals = [r["final_accuracy"] for r in runs]
         out.update({f"{slug(name)}.s{r['seed']}": r["final_accuracy"] for r in runs})
         out.update({f"{slug(name)}.mean": mean(finals), f"{slug(name)}.sd": stdev(finals) if len(finals) > 1 else 0.0,
